@@ -1,0 +1,77 @@
+//! `flyp`: the command-line face of the library. Every command takes `--device auto|gpu|cpu`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flyp::{Clip, ComputeDevice, DeviceChoice};
+
+#[derive(Parser)]
+#[command(
+    name = "flyp",
+    version,
+    about = "Fine-tune CLIP like you pretrain (FLYP) and its baselines"
+)]
+struct Cli {
+    /// Where to compute: auto (a hardware GPU if any, else CPU), gpu (wgpu), cpu (Flex).
+    #[arg(long, global = true, default_value = "auto")]
+    device: DeviceChoice,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print L2-normalised CLIP embeddings of images and texts as one JSON object:
+    /// {"image_embeds": [[...], ...], "text_embeds": [[...], ...]}, in argument order.
+    Embed {
+        /// A Hugging Face CLIP folder (config.json + model.safetensors or shards) or a .safetensors file.
+        #[arg(long)]
+        model: PathBuf,
+        /// An image file (repeatable).
+        #[arg(long = "image")]
+        images: Vec<PathBuf>,
+        /// A text (repeatable; an empty string is a valid text).
+        #[arg(long = "text")]
+        texts: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Embed {
+            model,
+            images,
+            texts,
+        } => {
+            let device = open_device(cli.device)?;
+            let clip = Clip::load(&model, &device)?;
+            let image_embeds = clip.embed_images(&images)?;
+            let text_embeds = clip.embed_texts(&texts)?;
+            let out =
+                serde_json::json!({ "image_embeds": image_embeds, "text_embeds": text_embeds });
+            println!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// Resolve `--device` and say once, on stderr, what was chosen.
+fn open_device(choice: DeviceChoice) -> anyhow::Result<ComputeDevice> {
+    let device = ComputeDevice::select(choice).with_context(|| format!("--device {choice}"))?;
+    eprintln!("flyp: device {}", device.description);
+    Ok(device)
+}

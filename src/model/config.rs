@@ -1,0 +1,278 @@
+//! CLIP configuration in Hugging Face's `config.json` layout (transformers' `CLIPConfig`,
+//! `CLIPTextConfig`, `CLIPVisionConfig`), with transformers' defaults for absent fields, and named
+//! presets for the OpenAI checkpoints.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The MLP activation, as `hidden_act` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// x·sigmoid(1.702x): OpenAI CLIP.
+    #[serde(rename = "quick_gelu")]
+    QuickGelu,
+    /// Exact (erf) GELU: most LAION OpenCLIP models.
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// tanh-approximated GELU.
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluTanh,
+}
+
+/// Text tower settings (transformers' `CLIPTextConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TextConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub max_position_embeddings: usize,
+    pub hidden_act: Activation,
+    pub layer_norm_eps: f64,
+    pub bos_token_id: u32,
+    pub eos_token_id: u32,
+    pub pad_token_id: u32,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            vocab_size: 49408,
+            hidden_size: 512,
+            intermediate_size: 2048,
+            num_hidden_layers: 12,
+            num_attention_heads: 8,
+            max_position_embeddings: 77,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+            bos_token_id: 49406,
+            eos_token_id: 49407,
+            pad_token_id: 1,
+        }
+    }
+}
+
+/// Image tower settings (transformers' `CLIPVisionConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VisionConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_channels: usize,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub hidden_act: Activation,
+    pub layer_norm_eps: f64,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        Self {
+            hidden_size: 768,
+            intermediate_size: 3072,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            num_channels: 3,
+            image_size: 224,
+            patch_size: 32,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+        }
+    }
+}
+
+/// The whole model (transformers' `CLIPConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClipConfig {
+    pub text_config: TextConfig,
+    pub vision_config: VisionConfig,
+    pub projection_dim: usize,
+    /// ln(1/0.07) in transformers; the checkpoint's `logit_scale` overrides it when loading.
+    pub logit_scale_init_value: f64,
+}
+
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self {
+            text_config: TextConfig::default(),
+            vision_config: VisionConfig::default(),
+            projection_dim: 512,
+            logit_scale_init_value: 2.6592,
+        }
+    }
+}
+
+impl ClipConfig {
+    /// OpenAI ViT-B/32 (`openai/clip-vit-base-patch32`).
+    pub fn vit_b_32() -> Self {
+        Self::default()
+    }
+
+    /// OpenAI ViT-B/16 (`openai/clip-vit-base-patch16`).
+    pub fn vit_b_16() -> Self {
+        let mut config = Self::default();
+        config.vision_config.patch_size = 16;
+        config
+    }
+
+    /// OpenAI ViT-L/14 (`openai/clip-vit-large-patch14`).
+    pub fn vit_l_14() -> Self {
+        Self {
+            text_config: TextConfig {
+                hidden_size: 768,
+                intermediate_size: 3072,
+                num_attention_heads: 12,
+                ..TextConfig::default()
+            },
+            vision_config: VisionConfig {
+                hidden_size: 1024,
+                intermediate_size: 4096,
+                num_hidden_layers: 24,
+                num_attention_heads: 16,
+                patch_size: 14,
+                ..VisionConfig::default()
+            },
+            projection_dim: 768,
+            ..Self::default()
+        }
+    }
+
+    /// A preset by name: `ViT-B/32`, `ViT-B/16`, `ViT-L/14` (case and separators ignored).
+    pub fn preset(name: &str) -> Option<Self> {
+        let key: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_lowercase();
+        match key.as_str() {
+            "vitb32" => Some(Self::vit_b_32()),
+            "vitb16" => Some(Self::vit_b_16()),
+            "vitl14" => Some(Self::vit_l_14()),
+            _ => None,
+        }
+    }
+
+    /// Read and check an HF `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let config: Self =
+            serde_json::from_str(&text).map_err(|e| Error::config(path, e.to_string()))?;
+        config
+            .validate()
+            .map_err(|reason| Error::config(path, reason))?;
+        Ok(config)
+    }
+
+    /// Sizes that the towers cannot be built from, as a message naming the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let t = &self.text_config;
+        let v = &self.vision_config;
+        let positive = [
+            ("text_config.vocab_size", t.vocab_size),
+            ("text_config.hidden_size", t.hidden_size),
+            ("text_config.num_attention_heads", t.num_attention_heads),
+            (
+                "text_config.max_position_embeddings",
+                t.max_position_embeddings,
+            ),
+            ("vision_config.hidden_size", v.hidden_size),
+            ("vision_config.num_attention_heads", v.num_attention_heads),
+            ("vision_config.patch_size", v.patch_size),
+            ("vision_config.image_size", v.image_size),
+            ("vision_config.num_channels", v.num_channels),
+            ("projection_dim", self.projection_dim),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be positive"));
+        }
+        if t.hidden_size % t.num_attention_heads != 0 {
+            return Err(format!(
+                "text_config.hidden_size {} is not divisible by num_attention_heads {}",
+                t.hidden_size, t.num_attention_heads
+            ));
+        }
+        if v.hidden_size % v.num_attention_heads != 0 {
+            return Err(format!(
+                "vision_config.hidden_size {} is not divisible by num_attention_heads {}",
+                v.hidden_size, v.num_attention_heads
+            ));
+        }
+        if v.image_size % v.patch_size != 0 {
+            return Err(format!(
+                "vision_config.image_size {} is not a multiple of patch_size {}",
+                v.image_size, v.patch_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of patches plus the class token.
+    pub fn num_positions(&self) -> usize {
+        let side = self.vision_config.image_size / self.vision_config.patch_size;
+        side * side + 1
+    }
+
+    /// The `config.json` that `transformers.CLIPModel.from_pretrained` reads.
+    pub fn to_hf_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("model_type".into(), "clip".into());
+            object.insert("architectures".into(), serde_json::json!(["CLIPModel"]));
+            object.insert("torch_dtype".into(), "float32".into());
+            if let Some(text) = object
+                .get_mut("text_config")
+                .and_then(|v| v.as_object_mut())
+            {
+                text.insert("model_type".into(), "clip_text_model".into());
+                text.insert("projection_dim".into(), self.projection_dim.into());
+            }
+            if let Some(vision) = object
+                .get_mut("vision_config")
+                .and_then(|v| v.as_object_mut())
+            {
+                vision.insert("model_type".into(), "clip_vision_model".into());
+                vision.insert("projection_dim".into(), self.projection_dim.into());
+            }
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_published_sizes() {
+        let l14 = ClipConfig::preset("ViT-L/14").expect("preset");
+        assert_eq!(l14.num_positions(), 16 * 16 + 1);
+        assert_eq!(
+            ClipConfig::preset("vit-b-16")
+                .expect("preset")
+                .num_positions(),
+            197
+        );
+        assert_eq!(
+            ClipConfig::preset("ViT-B/32")
+                .expect("preset")
+                .num_positions(),
+            50
+        );
+        assert!(ClipConfig::preset("ViT-H/14").is_none());
+    }
+
+    #[test]
+    fn hf_json_round_trips() {
+        let config = ClipConfig::vit_b_16();
+        let back: ClipConfig = serde_json::from_value(config.to_hf_json()).expect("parse");
+        assert_eq!(back, config);
+    }
+}

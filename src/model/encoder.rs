@@ -1,0 +1,156 @@
+//! The residual attention blocks both towers share, with Hugging Face's field names
+//! (transformers `modeling_clip.py`: `CLIPAttention`, `CLIPMLP`, `CLIPEncoderLayer`, `CLIPEncoder`).
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use super::config::Activation;
+
+/// Sizes of one stack of blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderDims {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub eps: f64,
+    pub act: Activation,
+}
+
+/// Multi-head self-attention (`CLIPAttention`).
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub out_proj: Linear,
+    #[module(skip)]
+    pub heads: usize,
+}
+
+impl Attention {
+    pub fn new(dims: &EncoderDims, device: &Device) -> Self {
+        let linear = || LinearConfig::new(dims.hidden, dims.hidden).init(device);
+        Self {
+            q_proj: linear(),
+            k_proj: linear(),
+            v_proj: linear(),
+            out_proj: linear(),
+            heads: dims.heads,
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.q_proj.forward(x.clone())); // [b, h, n, hd]
+        let k = split(self.k_proj.forward(x.clone()));
+        let v = split(self.v_proj.forward(x));
+        // Default scale is 1/sqrt(head_dim), as in CLIPAttention.
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: causal,
+        };
+        let out = attention(q, k, v, None, None, options); // [b, h, n, hd]
+        self.out_proj
+            .forward(out.swap_dims(1, 2).reshape([batch, seq, hidden]))
+    }
+}
+
+/// The feed-forward block (`CLIPMLP`).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub fc1: Linear,
+    pub fc2: Linear,
+    #[module(skip)]
+    pub act: Activation,
+}
+
+impl Mlp {
+    pub fn new(dims: &EncoderDims, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(dims.hidden, dims.intermediate).init(device),
+            fc2: LinearConfig::new(dims.intermediate, dims.hidden).init(device),
+            act: dims.act,
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.fc2
+            .forward(apply_activation(self.act, self.fc1.forward(x)))
+    }
+}
+
+/// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x).
+pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
+    match act {
+        Activation::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
+        Activation::Gelu => activation::gelu(x),
+        Activation::GeluTanh => activation::gelu_approximate(x),
+    }
+}
+
+/// One pre-LN residual block (`CLIPEncoderLayer`).
+#[derive(Module, Debug)]
+pub struct EncoderLayer {
+    pub self_attn: Attention,
+    pub layer_norm1: LayerNorm,
+    pub mlp: Mlp,
+    pub layer_norm2: LayerNorm,
+}
+
+impl EncoderLayer {
+    pub fn new(dims: &EncoderDims, device: &Device) -> Self {
+        Self {
+            self_attn: Attention::new(dims, device),
+            layer_norm1: layer_norm(dims.hidden, dims.eps, device),
+            mlp: Mlp::new(dims, device),
+            layer_norm2: layer_norm(dims.hidden, dims.eps, device),
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), causal);
+        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+    }
+}
+
+/// A stack of blocks (`CLIPEncoder`).
+#[derive(Module, Debug)]
+pub struct Encoder {
+    pub layers: Vec<EncoderLayer>,
+}
+
+impl Encoder {
+    pub fn new(dims: &EncoderDims, device: &Device) -> Self {
+        Self {
+            layers: (0..dims.layers)
+                .map(|_| EncoderLayer::new(dims, device))
+                .collect(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        self.layers
+            .iter()
+            .fold(x, |x, layer| layer.forward(x, causal))
+    }
+}
+
+/// A LayerNorm with CLIP's epsilon.
+pub fn layer_norm(size: usize, eps: f64, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(size).with_epsilon(eps).init(device)
+}

@@ -1,0 +1,78 @@
+//! The causal text tower (transformers `modeling_clip.py`: `CLIPTextEmbeddings`,
+//! `CLIPTextTransformer`).
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm};
+use burn::prelude::*;
+
+use super::config::TextConfig;
+use super::encoder::{Encoder, EncoderDims, layer_norm};
+
+/// Token and learned position embeddings (`CLIPTextEmbeddings`).
+#[derive(Module, Debug)]
+pub struct TextEmbeddings {
+    pub token_embedding: Embedding,
+    pub position_embedding: Embedding,
+}
+
+/// The whole text tower up to the pooled, normalised end-of-text token (`CLIPTextTransformer`).
+#[derive(Module, Debug)]
+pub struct TextTransformer {
+    pub embeddings: TextEmbeddings,
+    pub encoder: Encoder,
+    pub final_layer_norm: LayerNorm,
+}
+
+impl TextTransformer {
+    pub fn new(config: &TextConfig, device: &Device) -> Self {
+        let dims = EncoderDims {
+            hidden: config.hidden_size,
+            intermediate: config.intermediate_size,
+            heads: config.num_attention_heads,
+            layers: config.num_hidden_layers,
+            eps: config.layer_norm_eps,
+            act: config.hidden_act,
+        };
+        Self {
+            embeddings: TextEmbeddings {
+                token_embedding: EmbeddingConfig::new(config.vocab_size, config.hidden_size)
+                    .init(device),
+                position_embedding: EmbeddingConfig::new(
+                    config.max_position_embeddings,
+                    config.hidden_size,
+                )
+                .init(device),
+            },
+            encoder: Encoder::new(&dims, device),
+            final_layer_norm: layer_norm(config.hidden_size, config.layer_norm_eps, device),
+        }
+    }
+
+    /// Runs only as many positions as the longest sequence: attention is causal, so the
+    /// end-of-text token's output never sees the padding after it.
+    ///
+    /// # Shapes
+    /// - ids: `[batch, seq]` with `seq ≤ max_position_embeddings`; `pool_at[i] < seq`
+    /// - returns pooled `[batch, hidden]`
+    pub fn forward(&self, ids: Tensor<2, Int>, pool_at: &[usize]) -> Tensor<2> {
+        let [batch, seq] = ids.dims();
+        let device = ids.device();
+        let tokens = self.embeddings.token_embedding.forward(ids); // [b, n, d]
+        let hidden = tokens.dims()[2];
+        let positions = self
+            .embeddings
+            .position_embedding
+            .weight
+            .val()
+            .slice([0..seq, 0..hidden]);
+        let x = tokens + positions.unsqueeze::<3>();
+        let x = self.final_layer_norm.forward(self.encoder.forward(x, true)); // [b, n, d]
+        let rows: Vec<i64> = pool_at
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (i * seq + p) as i64)
+            .collect();
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
+        x.reshape([batch * seq, hidden]).select(0, rows)
+    }
+}

@@ -1,0 +1,251 @@
+//! The `flyp` binary as a user runs it: output format, and one-line errors with a non-zero exit
+//! (never a panic) on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use safetensors::SafeTensors;
+
+use crate::common::{cosine, fixtures, max_abs_diff, reference, temp_dir};
+
+fn flyp(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flyp"))
+        .args(args)
+        .output()
+        .expect("run flyp");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Runs and expects a one-line error that mentions `needle`.
+fn expect_error(args: &[&str], needle: &str) {
+    let (ok, _, stderr) = flyp(args);
+    assert!(!ok, "{args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "{args:?}: expected one error line, got {stderr}"
+    );
+    assert!(
+        errors[0].contains(needle),
+        "{args:?}: {:?} does not name {needle:?}",
+        errors[0]
+    );
+}
+
+#[test]
+fn embed_prints_json_matching_transformers_for_another_model() {
+    // tiny-b: other widths, depths, heads, image/patch size, projection; bf16 shards; no tokenizer.json.
+    let r = reference("tiny-b");
+    let model = fixtures().join("tiny-b");
+    let images: Vec<PathBuf> = r
+        .images
+        .iter()
+        .map(|n| fixtures().join("images").join(n))
+        .collect();
+    let mut args: Vec<String> = vec![
+        "embed".into(),
+        "--device".into(),
+        "cpu".into(),
+        "--model".into(),
+        model.display().to_string(),
+    ];
+    for p in &images {
+        args.extend(["--image".into(), p.display().to_string()]);
+    }
+    for t in &r.texts {
+        args.extend(["--text".into(), t.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, stdout, stderr) = flyp(&args);
+    assert!(ok, "flyp embed failed: {stderr}");
+    assert!(
+        stderr.contains("device Flex"),
+        "device not reported: {stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object on stdout");
+    let rows =
+        |key: &str| -> Vec<Vec<f32>> { serde_json::from_value(json[key].clone()).expect(key) };
+    let (image_embeds, text_embeds) = (rows("image_embeds"), rows("text_embeds"));
+    assert_eq!(image_embeds.len(), r.images.len());
+    assert_eq!(text_embeds.len(), r.texts.len());
+    for (ours, theirs) in text_embeds.iter().zip(&r.text_embeds) {
+        assert!(max_abs_diff(ours, theirs) <= 1e-4);
+    }
+    for ((name, ours), theirs) in r.images.iter().zip(&image_embeds).zip(&r.image_embeds) {
+        if r.exact_resolution.contains(name) {
+            assert!(max_abs_diff(ours, theirs) <= 1e-4, "{name}");
+        } else {
+            assert!(cosine(ours, theirs) >= 0.995, "{name}");
+        }
+    }
+}
+
+fn model_arg() -> String {
+    fixtures().join("tiny-a").display().to_string()
+}
+
+#[test]
+fn missing_image_file_is_named() {
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            &model_arg(),
+            "--image",
+            "/no/such/cat.png",
+        ],
+        "/no/such/cat.png",
+    );
+}
+
+#[test]
+fn non_image_and_truncated_png_are_named() {
+    let dir = temp_dir("badimg");
+    let text = dir.join("notes.png");
+    std::fs::write(&text, "this is not an image").expect("write");
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            &model_arg(),
+            "--image",
+            text.to_str().expect("utf8"),
+        ],
+        "notes.png",
+    );
+    let png = std::fs::read(fixtures().join("images/rgb48.png")).expect("png");
+    let truncated = dir.join("truncated.png");
+    std::fs::write(&truncated, &png[..png.len() / 2]).expect("write");
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            &model_arg(),
+            "--image",
+            truncated.to_str().expect("utf8"),
+        ],
+        "truncated.png",
+    );
+}
+
+#[test]
+fn model_folder_problems_are_named() {
+    expect_error(
+        &["embed", "--device", "cpu", "--model", "/no/such/model"],
+        "/no/such/model",
+    );
+    let empty = temp_dir("noconfig");
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            empty.to_str().expect("utf8"),
+        ],
+        "config.json",
+    );
+}
+
+/// Copy tiny-a with its weights rewritten by `edit`.
+fn edited_model(name: &str, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) -> PathBuf {
+    let dir = temp_dir(name);
+    for file in ["config.json", "preprocessor_config.json", "tokenizer.json"] {
+        std::fs::copy(fixtures().join("tiny-a").join(file), dir.join(file)).expect("copy");
+    }
+    let bytes = std::fs::read(fixtures().join("tiny-a/model.safetensors")).expect("read");
+    let st = SafeTensors::deserialize(&bytes).expect("parse");
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(k, s, d)| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .expect("view"),
+            )
+        })
+        .collect();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
+    dir
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
+
+#[test]
+fn missing_and_misshaped_keys_are_named_with_shapes() {
+    let missing = edited_model("missingkey", |t| {
+        t.retain(|(k, _, _)| k != "text_projection.weight")
+    });
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            arg(&missing),
+            "--text",
+            "x",
+        ],
+        "missing key text_projection.weight (model expects shape [16, 24])",
+    );
+
+    let misshaped = edited_model("badshape", |t| {
+        let entry = t
+            .iter_mut()
+            .find(|(k, _, _)| k == "visual_projection.weight")
+            .expect("key");
+        entry.1 = vec![32, 16]; // transposed: same bytes, wrong shape
+    });
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            arg(&misshaped),
+            "--text",
+            "x",
+        ],
+        "key visual_projection.weight: checkpoint has shape [32, 16], model expects [16, 32]",
+    );
+
+    let extra = edited_model("extrakey", |t| {
+        t.push(("vision_model.head.weight".into(), vec![2], vec![0; 8]))
+    });
+    expect_error(
+        &[
+            "embed",
+            "--device",
+            "cpu",
+            "--model",
+            arg(&extra),
+            "--text",
+            "x",
+        ],
+        "unexpected key vision_model.head.weight",
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, one module per area.
+//!
+//! wgpu tests need a Vulkan/Metal/DX12 adapter (CI installs Mesa's llvmpipe). Without one they
+//! fail, unless `FLYP_SKIP_WGPU=1` says to skip them (printed).
+
+mod cli;
+mod common;
+mod parity;
+mod weights;

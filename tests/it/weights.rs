@@ -1,0 +1,82 @@
+//! Saving in HF layout, and what loading refuses.
+
+use std::collections::BTreeMap;
+
+use flyp::model::weights::{Checkpoint, infer_config, save_hf};
+use flyp::{Clip, ComputeDevice};
+use safetensors::SafeTensors;
+
+use crate::common::{fixtures, max_abs_diff, reference, temp_dir};
+
+fn key_shapes(path: &std::path::Path) -> BTreeMap<String, Vec<usize>> {
+    let bytes = std::fs::read(path).expect("read");
+    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
+    st.tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect()
+}
+
+#[test]
+fn saved_model_has_hf_keys_and_reloads_to_the_same_embeddings() {
+    let device = ComputeDevice::flex();
+    let clip = Clip::load(&fixtures().join("tiny-a"), &device).expect("load");
+    let out = temp_dir("save");
+    save_hf(&clip.model, &out).expect("save");
+    // Same keys and shapes as the file transformers wrote (logit_scale rank 0 included).
+    assert_eq!(
+        key_shapes(&out.join("model.safetensors")),
+        key_shapes(&fixtures().join("tiny-a/model.safetensors"))
+    );
+    std::fs::copy(
+        fixtures().join("tiny-a/preprocessor_config.json"),
+        out.join("preprocessor_config.json"),
+    )
+    .expect("copy");
+    let again = Clip::load(&out, &device).expect("reload");
+    assert_eq!(again.model.config, clip.model.config);
+    let r = reference("tiny-a");
+    let texts = again.embed_texts(&r.texts).expect("texts");
+    for (ours, theirs) in texts.iter().zip(&r.text_embeds) {
+        assert!(max_abs_diff(ours, theirs) <= 1e-4);
+    }
+    let no_tmp = std::fs::read_dir(&out).expect("ls").all(|e| {
+        !e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")
+    });
+    assert!(no_tmp, "temporary files left behind");
+}
+
+#[test]
+fn sizes_are_inferred_from_a_bare_safetensors() {
+    let dir = temp_dir("bare");
+    let file = dir.join("clip.safetensors");
+    std::fs::copy(fixtures().join("tiny-a/model.safetensors"), &file).expect("copy");
+    let config = infer_config(&Checkpoint::read(&file).expect("read"), &file).expect("infer");
+    let want =
+        flyp::model::ClipConfig::from_file(&fixtures().join("tiny-a/config.json")).expect("config");
+    assert_eq!(config.projection_dim, want.projection_dim);
+    assert_eq!(
+        config.vision_config.image_size,
+        want.vision_config.image_size
+    );
+    assert_eq!(
+        config.vision_config.patch_size,
+        want.vision_config.patch_size
+    );
+    assert_eq!(
+        config.vision_config.num_hidden_layers,
+        want.vision_config.num_hidden_layers
+    );
+    assert_eq!(
+        config.vision_config.intermediate_size,
+        want.vision_config.intermediate_size
+    );
+    assert_eq!(config.text_config.hidden_size, want.text_config.hidden_size);
+    assert_eq!(
+        config.text_config.num_hidden_layers,
+        want.text_config.num_hidden_layers
+    );
+}

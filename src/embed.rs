@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::data::{Preprocess, decode_image};
 use crate::device::ComputeDevice;
 use crate::error::{Error, Result};
-use crate::model::weights::{Checkpoint, infer_config};
+use crate::model::weights::{Checkpoint, infer_config, save_hf, write_atomic};
 use crate::model::{ClipConfig, ClipModel, l2_normalize};
 use crate::tokenizer::ClipTokenizer;
 
@@ -85,6 +85,16 @@ impl Clip {
             device: device.device.clone(),
             source: path.to_path_buf(),
         })
+    }
+
+    /// Write this model as an HF folder: `config.json`, `model.safetensors` (f32), the tokenizer's
+    /// `tokenizer.json` and a `preprocessor_config.json`, each written atomically.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        save_hf(&self.model, dir)?;
+        self.tokenizer.save(&dir.join("tokenizer.json"))?;
+        let json = serde_json::to_vec_pretty(&self.preprocess.to_hf_json())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(&dir.join("preprocessor_config.json"), &json)
     }
 
     /// Decode and preprocess image files in parallel.

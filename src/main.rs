@@ -37,6 +37,17 @@ enum Command {
         #[arg(long = "text")]
         texts: Vec<String>,
     },
+    /// Write a model as a Hugging Face CLIP folder (config.json + f32 model.safetensors, plus its
+    /// tokenizer.json and preprocessor_config.json): converts f16/bf16, shards or a bare
+    /// .safetensors into what `transformers.CLIPModel.from_pretrained` loads.
+    Export {
+        /// The model to read (same forms as `embed --model`).
+        #[arg(long)]
+        model: PathBuf,
+        /// The folder to write (created; existing files of the same names are replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +75,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out =
                 serde_json::json!({ "image_embeds": image_embeds, "text_embeds": text_embeds });
             println!("{out}");
+            Ok(())
+        }
+        Command::Export { model, out } => {
+            let device = open_device(cli.device)?;
+            let clip = Clip::load(&model, &device)?;
+            clip.save(&out)?;
+            eprintln!("flyp: wrote {}", out.display());
             Ok(())
         }
     }

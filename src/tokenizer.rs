@@ -81,6 +81,18 @@ impl ClipTokenizer {
         texts.iter().map(|t| self.encode(t.as_ref())).collect()
     }
 
+    /// Write the tokenizer as `tokenizer.json` (without the truncation set here, as HF ships it).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut plain = self.inner.clone();
+        plain
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        let json = plain
+            .to_string(false)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        crate::model::weights::write_atomic(path, json.as_bytes())
+    }
+
     /// The context length sequences are truncated to.
     pub fn context_length(&self) -> usize {
         self.context_length

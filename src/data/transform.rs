@@ -11,8 +11,10 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// OpenAI's CLIP normalisation constants.
+/// OpenAI's CLIP normalisation constants, verbatim from their code.
+#[allow(clippy::excessive_precision)]
 pub const OPENAI_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+#[allow(clippy::excessive_precision)]
 pub const OPENAI_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 /// Images with more pixels than this are refused before decoding (a decompression-bomb guard).
@@ -141,6 +143,30 @@ impl Preprocess {
             return Err("size and crop_size must be positive".into());
         }
         Ok(p)
+    }
+
+    /// transformers' `preprocessor_config.json` for these settings.
+    pub fn to_hf_json(&self) -> Value {
+        let resample = match self.filter {
+            FilterType::Nearest => 0,
+            FilterType::Triangle => 2,
+            _ => 3,
+        };
+        let (crop_h, crop_w) = self.crop.unwrap_or((0, 0));
+        serde_json::json!({
+            "image_processor_type": "CLIPImageProcessor",
+            "do_convert_rgb": true,
+            "do_resize": self.shortest_edge.is_some(),
+            "size": {"shortest_edge": self.shortest_edge.unwrap_or(0)},
+            "resample": resample,
+            "do_center_crop": self.crop.is_some(),
+            "crop_size": {"height": crop_h, "width": crop_w},
+            "do_rescale": true,
+            "rescale_factor": self.rescale,
+            "do_normalize": true,
+            "image_mean": self.mean,
+            "image_std": self.std,
+        })
     }
 
     /// The output's `(height, width)` for an input of `(h, w)`.

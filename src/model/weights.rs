@@ -383,8 +383,10 @@ pub fn infer_config(checkpoint: &Checkpoint, path: &Path) -> Result<ClipConfig> 
     let vis_fc1 = get("vision_model.encoder.layers.0.mlp.fc1.weight")?;
     let proj = get("visual_projection.weight")?;
     let side = ((vis_pos[0].saturating_sub(1)) as f64).sqrt().round() as usize;
-    let mut config = ClipConfig::default();
-    config.projection_dim = proj[0];
+    let mut config = ClipConfig {
+        projection_dim: proj[0],
+        ..ClipConfig::default()
+    };
     let t = &mut config.text_config;
     t.vocab_size = token[0];
     t.hidden_size = token[1];

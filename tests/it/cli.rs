@@ -249,3 +249,50 @@ fn missing_and_misshaped_keys_are_named_with_shapes() {
         "unexpected key vision_model.head.weight",
     );
 }
+
+#[test]
+fn export_writes_a_folder_that_embeds_the_same() {
+    // bf16 shards without tokenizer.json → one f32 file with tokenizer and processor config.
+    let out = temp_dir("export");
+    let model = fixtures().join("tiny-b");
+    let (ok, _, stderr) = flyp(&[
+        "export",
+        "--device",
+        "cpu",
+        "--model",
+        arg(&model),
+        "--out",
+        arg(&out),
+    ]);
+    assert!(ok, "export failed: {stderr}");
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessor_config.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} not written");
+    }
+    let r = reference("tiny-b");
+    let mut args = vec!["embed", "--device", "cpu", "--model", arg(&out)];
+    let image = fixtures().join("images/rgb48.png");
+    args.extend(["--image", arg(&image)]);
+    for t in &r.texts {
+        args.extend(["--text", t.as_str()]);
+    }
+    let (ok, stdout, stderr) = flyp(&args);
+    assert!(ok, "embed on the export failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let texts: Vec<Vec<f32>> = serde_json::from_value(json["text_embeds"].clone()).expect("texts");
+    for (ours, theirs) in texts.iter().zip(&r.text_embeds) {
+        assert!(max_abs_diff(ours, theirs) <= 1e-4);
+    }
+    let images: Vec<Vec<f32>> =
+        serde_json::from_value(json["image_embeds"].clone()).expect("images");
+    let at = r
+        .images
+        .iter()
+        .position(|n| n == "rgb48.png")
+        .expect("rgb48");
+    assert!(max_abs_diff(&images[0], &r.image_embeds[at]) <= 1e-4);
+}

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use burn::prelude::*;
 
@@ -90,8 +91,22 @@ impl ComputeDevice {
         }
     }
 
-    /// Open a wgpu device of `kind` and describe its adapter.
+    /// Open a wgpu device of `kind` and describe its adapter. burn registers one runtime per
+    /// adapter per process, so devices are opened once and handed out again after that.
     pub fn wgpu(kind: DeviceKind) -> Result<Self> {
+        static OPENED: Mutex<Vec<(DeviceKind, ComputeDevice)>> = Mutex::new(Vec::new());
+        let mut opened = OPENED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, device)) = opened.iter().find(|(k, _)| *k == kind) {
+            return Ok(device.clone());
+        }
+        let device = Self::open_wgpu(kind.clone())?;
+        opened.push((kind, device.clone()));
+        Ok(device)
+    }
+
+    fn open_wgpu(kind: DeviceKind) -> Result<Self> {
         let (device, setup) = Device::wgpu_options()
             .device_kind(kind.clone())
             .init_with_setup()

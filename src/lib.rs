@@ -5,6 +5,7 @@
 //! preprocessing), [`embed`] (a loaded model and its embedding entry points), [`device`].
 //! The CLI (`flyp`) and the desktop app (`flyp-studio`) call these same functions.
 
+pub mod contrastive;
 pub mod data;
 pub mod device;
 pub mod embed;

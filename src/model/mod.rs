@@ -77,11 +77,14 @@ impl ClipModel {
     }
 }
 
-/// Divide each row by its L2 norm (a zero row stays zero instead of becoming NaN).
+/// Divide each row by max(‖row‖, 1e-12): a zero row stays zero instead of becoming NaN.
+///
+/// The clamp is applied to the squared norm, before the square root, so that a zero row's
+/// gradient is finite too (sqrt′(0) = ∞ would meet clamp′ = 0 and make NaN).
 ///
 /// # Shapes
 /// - x: `[n, d]` → `[n, d]`
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12); // [n, 1]
+    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-24).sqrt(); // [n, 1]
     x / norm
 }

@@ -5,5 +5,6 @@
 
 mod cli;
 mod common;
+mod contrastive;
 mod parity;
 mod weights;

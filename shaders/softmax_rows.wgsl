@@ -1,0 +1,51 @@
+// Row softmax in place: p[r, c] = exp(L[r, c] − max_r) / Σ_c exp(L[r, c] − max_r). Turns the
+// classification logits s·normalise(images)·normalise(classes)ᵀ into class probabilities.
+// Bindings (f32):
+//   0 x    [rows, cols] read, overwritten with probabilities
+//   1 info u32 [rows, cols]
+// Workgroup: 64 invocations per row; dispatch (rows, 1, 1).
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> info: array<u32>;
+
+const WG: u32 = 64u;
+const NEG_INF: f32 = -3.0e38;
+var<workgroup> wmax: array<f32, 64>;
+var<workgroup> wsum: array<f32, 64>;
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let rows = info[0];
+    let cols = info[1];
+    let r = wid.x;
+    let in_range = r < rows; // no early return before a barrier: `rows` is not uniform to WGSL
+    let base = r * cols;
+    var m = NEG_INF;
+    for (var c = lid; in_range && c < cols; c += WG) {
+        m = max(m, x[base + c]);
+    }
+    wmax[lid] = m;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            wmax[lid] = max(wmax[lid], wmax[lid + stride]);
+        }
+        workgroupBarrier();
+    }
+    let row_max = wmax[0];
+    var s = 0.0;
+    for (var c = lid; in_range && c < cols; c += WG) {
+        s += exp(x[base + c] - row_max);
+    }
+    wsum[lid] = s;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            wsum[lid] += wsum[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = wsum[0];
+    for (var c = lid; in_range && c < cols; c += WG) {
+        x[base + c] = exp(x[base + c] - row_max) / total;
+    }
+}

@@ -3,10 +3,10 @@
 // (labels all distinct = the plain loss):
 //   lse[i] = log Σ_j [j == i or label[j] != label[i]] exp(L[i, j])
 // Bindings (f32, contiguous):
-//   0 logits [B, B] read
+//   0 logits [Bp, Bp] read
 //   1 labels [B]    read (class ids as f32, exact below 2^24)
 //   2 lse    [2, B] written: this kernel fills the first B (rows)
-//   3 info   u32 [B]
+//   3 info   u32 [B, Bp] (logits rows are Bp long, Bp ≥ B)
 // Workgroup: 64 invocations per row striding over columns (contiguous reads across invocations),
 // online LSE per invocation, then a tree merge; dispatch (B, 1, 1).
 @group(0) @binding(0) var<storage, read_write> logits: array<f32>;
@@ -28,6 +28,7 @@ fn merge(m1: f32, s1: f32, m2: f32, s2: f32) -> vec2<f32> {
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = info[0];
+    let row_len = info[1]; // row stride of the padded logits
     let i = wid.x;
     let in_range = i < n; // no early return before a barrier: `n` is not uniform to WGSL
     let li = labels[min(i, n - 1u)];
@@ -35,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var s = 0.0;
     for (var j = lid; in_range && j < n; j += WG) {
         if (j == i || labels[j] != li) {
-            let st = merge(m, s, logits[i * n + j], 1.0);
+            let st = merge(m, s, logits[i * row_len + j], 1.0);
             m = st.x;
             s = st.y;
         }

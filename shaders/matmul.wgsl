@@ -1,85 +1,99 @@
-// Scaled matrix product for the contrastive core: C[m, n] = exp(scale[0]) · Σ_k A(m, k) · B(k, n).
-//   A is stored [M, K] (info[3] == 0) or [K, M] (info[3] == 1); B is always stored [K, N].
+// Scaled matrix product for the contrastive core: C[m, n] = exp(scale[0]) · Σ_k A(m, k) · B(k, n),
+// on padded operands (every dimension rounded up to a multiple of 8, padding zero).
+//   A is stored [Mp, Kp] (info[3] == 0) or [Kp, Mp] (info[3] == 1); B is stored [Kp, Np];
+//   C is written [Mp, Np].
 //   Used three times: logits = s·In·Tnᵀ (A = In, B = Tnᵀ), dIn = s·G·Tn (A = G), dTn = s·Gᵀ·In
 //   (A = G read transposed).
-// Bindings (f32, contiguous):
-//   0 a     A            read
-//   1 b     [K, N]       read
-//   2 c     [M, N]       written
-//   3 scale [1]          read (log space: the multiplier is exp(scale[0]))
-//   4 info  u32 [M, N, K, a_transposed]
-// Workgroup: 8×8 invocations; each computes 4 rows × 4 columns of a 32×32 tile. Rows of an
-// invocation are fixed by local y (so A loads are uniform across x-adjacent invocations), columns
-// are n0 + lx + 8j (so B loads are contiguous across them): no shared memory and no barriers,
-// which suits software rasterisers (llvmpipe) and leans on caches elsewhere.
-// Dispatch (ceil(N / 32), ceil(M / 32), 1). Out-of-range rows/columns read clamped (valid)
-// addresses and are never written.
-@group(0) @binding(0) var<storage, read_write> a: array<f32>;
-@group(0) @binding(1) var<storage, read_write> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+// Bindings (vec4 of f32 but the scale, contiguous):
+//   0 a     A         read
+//   1 b     [Kp, Np]  read
+//   2 c     [Mp, Np]  written
+//   3 scale [1]       read (f32, log space: the multiplier is exp(scale[0]))
+//   4 info  u32 [Mp, Np, Kp, a_transposed]
+// Workgroup: 8×8 invocations, each an 8×8 block of C (a 64×64 tile per workgroup), stepping k by
+// 4: 16 vec4 loads feed 256 multiply-adds. No shared memory and no barriers: on SIMD rasterisers
+// (llvmpipe) every storage load costs per lane, so loads per FMA is what matters (the
+// accumulators may spill to the stack, which is cheap by comparison); GPUs serve the reuse from
+// cache.
+// Dispatch (ceil(Np / 64), ceil(Mp / 64), 1).
+@group(0) @binding(0) var<storage, read_write> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> scale: array<f32>;
 @group(0) @binding(4) var<storage, read_write> info: array<u32>;
 
+// C rows m0 + i, columns n0..n0+3 (lo) and n0+4..n0+7 (hi) += Σ_kk A(m0 + i, k + kk) · B(k + kk, ·)
+fn fma_row(acc: ptr<function, array<vec4<f32>, 16>>, i: u32, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, b4: vec4<f32>, b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32>) {
+    (*acc)[2u * i] += av.x * b0 + av.y * b2 + av.z * b4 + av.w * b6;
+    (*acc)[2u * i + 1u] += av.x * b1 + av.y * b3 + av.z * b5 + av.w * b7;
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let M = info[0];
-    let N = info[1];
-    let K = info[2];
+    let Mp = info[0];
+    let Np = info[1];
+    let Kp = info[2];
     let a_transposed = info[3] == 1u;
-    let m0 = wid.y * 32u + lid.y * 4u;
-    let n0 = wid.x * 32u + lid.x;
-    if (M == 0u || N == 0u) {
+    let m0 = wid.y * 64u + lid.y * 8u;
+    let n0 = wid.x * 64u + lid.x * 8u;
+    // No barriers here, so invocations past the edge may simply leave.
+    if (m0 >= Mp || n0 >= Np) {
         return;
     }
-    // Clamped indices: always valid reads.
-    let m_0 = min(m0, M - 1u);
-    let m_1 = min(m0 + 1u, M - 1u);
-    let m_2 = min(m0 + 2u, M - 1u);
-    let m_3 = min(m0 + 3u, M - 1u);
-    let n_0 = min(n0, N - 1u);
-    let n_1 = min(n0 + 8u, N - 1u);
-    let n_2 = min(n0 + 16u, N - 1u);
-    let n_3 = min(n0 + 24u, N - 1u);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    if (a_transposed) {
-        for (var k = 0u; k < K; k++) {
-            let row = k * M;
-            let av = vec4<f32>(a[row + m_0], a[row + m_1], a[row + m_2], a[row + m_3]);
-            let brow = k * N;
-            let bv = vec4<f32>(b[brow + n_0], b[brow + n_1], b[brow + n_2], b[brow + n_3]);
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
-        }
-    } else {
-        let r0 = m_0 * K;
-        let r1 = m_1 * K;
-        let r2 = m_2 * K;
-        let r3 = m_3 * K;
-        for (var k = 0u; k < K; k++) {
-            let brow = k * N;
-            let bv = vec4<f32>(b[brow + n_0], b[brow + n_1], b[brow + n_2], b[brow + n_3]);
-            acc0 += a[r0 + k] * bv;
-            acc1 += a[r1 + k] * bv;
-            acc2 += a[r2 + k] * bv;
-            acc3 += a[r3 + k] * bv;
+    let n4 = Np / 4u;
+    let nq = n0 / 4u;
+    let m4 = Mp / 4u;
+    let k4 = Kp / 4u;
+    var acc: array<vec4<f32>, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    for (var k = 0u; k < Kp; k += 4u) {
+        // B rows k..k+3, columns n0..n0+7.
+        let b0 = b[k * n4 + nq];
+        let b1 = b[k * n4 + nq + 1u];
+        let b2 = b[(k + 1u) * n4 + nq];
+        let b3 = b[(k + 1u) * n4 + nq + 1u];
+        let b4 = b[(k + 2u) * n4 + nq];
+        let b5 = b[(k + 2u) * n4 + nq + 1u];
+        let b6 = b[(k + 3u) * n4 + nq];
+        let b7 = b[(k + 3u) * n4 + nq + 1u];
+        if (a_transposed) {
+            // A(m, k) = a[k, m]: load rows m0..m0+7 of columns k..k+3, then transpose 4×4 blocks.
+            let mq = m0 / 4u;
+            let p0 = a[k * m4 + mq];
+            let p1 = a[(k + 1u) * m4 + mq];
+            let p2 = a[(k + 2u) * m4 + mq];
+            let p3 = a[(k + 3u) * m4 + mq];
+            let q0 = a[k * m4 + mq + 1u];
+            let q1 = a[(k + 1u) * m4 + mq + 1u];
+            let q2 = a[(k + 2u) * m4 + mq + 1u];
+            let q3 = a[(k + 3u) * m4 + mq + 1u];
+            fma_row(&acc, 0u, vec4<f32>(p0.x, p1.x, p2.x, p3.x), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 1u, vec4<f32>(p0.y, p1.y, p2.y, p3.y), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 2u, vec4<f32>(p0.z, p1.z, p2.z, p3.z), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 3u, vec4<f32>(p0.w, p1.w, p2.w, p3.w), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 4u, vec4<f32>(q0.x, q1.x, q2.x, q3.x), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 5u, vec4<f32>(q0.y, q1.y, q2.y, q3.y), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 6u, vec4<f32>(q0.z, q1.z, q2.z, q3.z), b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 7u, vec4<f32>(q0.w, q1.w, q2.w, q3.w), b0, b1, b2, b3, b4, b5, b6, b7);
+        } else {
+            // A(m, k) = a[m, k]: one vec4 holds columns k..k+3 of a row.
+            let kq = k / 4u;
+            fma_row(&acc, 0u, a[m0 * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 1u, a[(m0 + 1u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 2u, a[(m0 + 2u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 3u, a[(m0 + 3u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 4u, a[(m0 + 4u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 5u, a[(m0 + 5u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 6u, a[(m0 + 6u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
+            fma_row(&acc, 7u, a[(m0 + 7u) * k4 + kq], b0, b1, b2, b3, b4, b5, b6, b7);
         }
     }
     let s = exp(scale[0]);
-    let accs = array<vec4<f32>, 4>(acc0 * s, acc1 * s, acc2 * s, acc3 * s);
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + i;
-        if (m < M) {
-            let out = m * N;
-            let v = accs[i];
-            if (n0 < N) { c[out + n0] = v.x; }
-            if (n0 + 8u < N) { c[out + n0 + 8u] = v.y; }
-            if (n0 + 16u < N) { c[out + n0 + 16u] = v.z; }
-            if (n0 + 24u < N) { c[out + n0 + 24u] = v.w; }
-        }
+    for (var i = 0u; i < 8u; i++) {
+        let row = (m0 + i) * n4 + nq;
+        c[row] = acc[2u * i] * s;
+        c[row + 1u] = acc[2u * i + 1u] * s;
     }
 }

@@ -4,12 +4,12 @@
 //   masked pairs (same label, off the diagonal) getting 0; g = dloss (upstream gradient).
 //   Also the per-row partial sums of G ∘ L, whose total is d loss / d logit_scale (L = s·S, s = e^t).
 // Bindings (f32):
-//   0 logits  [B, B] read, then overwritten with G
+//   0 logits  [Bp, Bp] read, then overwritten with G (padding columns B ≤ j < Bp set to 0)
 //   1 labels  [B]    read
 //   2 lse     [2, B] read
 //   3 grad    [1]    read: the upstream gradient of the loss
 //   4 partial [B]    written: Σ_j G[i, j]·L[i, j]
-//   5 info    u32 [B]
+//   5 info    u32 [B, Bp]
 // Workgroup: 64 invocations per row (contiguous across invocations); dispatch (B, 1, 1).
 @group(0) @binding(0) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> labels: array<f32>;
@@ -24,6 +24,7 @@ var<workgroup> sums: array<f32, 64>;
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = info[0];
+    let row_len = info[1];
     let i = wid.x;
     let in_range = i < n; // no early return before a barrier (see normalize.wgsl)
     let row = min(i, n - 1u);
@@ -31,11 +32,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let li = labels[row];
     let lse_row = lse[row];
     var acc = 0.0;
-    for (var j = lid; in_range && j < n; j += WG) {
-        let at = i * n + j;
+    for (var j = lid; in_range && j < row_len; j += WG) {
+        let at = i * row_len + j;
         let l = logits[at];
         var g = 0.0;
-        if (j == i) {
+        if (j >= n) {
+            g = 0.0;
+        } else if (j == i) {
             g = (exp(l - lse_row) + exp(l - lse[n + j]) - 2.0) * scale;
         } else if (labels[j] != li) {
             g = (exp(l - lse_row) + exp(l - lse[n + j])) * scale;

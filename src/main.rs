@@ -37,6 +37,9 @@ enum Command {
         #[arg(long = "text")]
         texts: Vec<String>,
     },
+    /// Benchmarks that print tables.
+    #[command(subcommand)]
+    Bench(Bench),
     /// Write a model as a Hugging Face CLIP folder (config.json + f32 model.safetensors, plus its
     /// tokenizer.json and preprocessor_config.json): converts f16/bf16, shards or a bare
     /// .safetensors into what `transformers.CLIPModel.from_pretrained` loads.
@@ -47,6 +50,23 @@ enum Command {
         /// The folder to write (created; existing files of the same names are replaced).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The fused WGSL contrastive core vs the same loss in plain burn ops, forward + backward, on
+    /// one device (default: the wgpu adapter, whatever it is).
+    Contrastive {
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [128, 512, 1024])]
+        batch: Vec<usize>,
+        /// Feature widths.
+        #[arg(long, value_delimiter = ',', default_values_t = [512, 768])]
+        dim: Vec<usize>,
+        /// Timed passes per configuration (the median is reported), after 2 warm-up passes.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
     },
 }
 
@@ -75,6 +95,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out =
                 serde_json::json!({ "image_embeds": image_embeds, "text_embeds": text_embeds });
             println!("{out}");
+            Ok(())
+        }
+        Command::Bench(Bench::Contrastive { batch, dim, iters }) => {
+            // The fused path exists on wgpu only: benchmark there unless told otherwise.
+            let choice = if cli.device == DeviceChoice::Auto {
+                DeviceChoice::Gpu
+            } else {
+                cli.device
+            };
+            let device = open_device(choice)?;
+            let sizes: Vec<(usize, usize)> = batch
+                .iter()
+                .flat_map(|&b| dim.iter().map(move |&d| (b, d)))
+                .collect();
+            println!(
+                "contrastive loss, forward + backward, median of {iters} after 2 warm-up passes"
+            );
+            println!("device: {}", device.description);
+            println!(
+                "{:>6} {:>5} {:>11} {:>11} {:>8}",
+                "B", "d", "fused ms", "plain ms", "speedup"
+            );
+            for (b, d) in sizes {
+                let row =
+                    flyp::contrastive::bench::run(&device, &[(b, d)], 2, iters.max(1))?.remove(0);
+                println!(
+                    "{:>6} {:>5} {:>11.2} {:>11.2} {:>7.2}x",
+                    row.batch,
+                    row.dim,
+                    row.fused_ms,
+                    row.plain_ms,
+                    row.speedup()
+                );
+            }
             Ok(())
         }
         Command::Export { model, out } => {

@@ -8,12 +8,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::fusion::custom::TensorSpec;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, Backend, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Shape};
 
-/// Outputs of [`ContrastiveBackend::contrastive_forward`]: loss `[1]`, logits `[b, b]`,
-/// normalised image and text features `[b, d]`, and stats `[4, b]` (row LSE, column LSE, inverse
-/// image norms, inverse text norms).
+/// Outputs of [`ContrastiveBackend::contrastive_forward`]: loss `[1]`, logits `[bp, bp]`,
+/// normalised image and text features `[bp, dp]`, and stats `[4, b]` (row LSE, column LSE, inverse
+/// image norms, inverse text norms); `bp`, `dp` are `b`, `d` rounded up to a multiple of 8 (the
+/// kernels' zero-padded layout).
 pub type ForwardOutput<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
@@ -44,9 +45,11 @@ pub trait ContrastiveBackend: Backend {
         FloatTensor<Self>,
     );
 
-    /// Gradients of the loss for the raw image and text features and for logit_scale, given the
-    /// forward's logits, normalised features, stats, and the upstream gradient `grad` `[1]`.
+    /// Gradients of the loss for the raw image and text features (`[b, dim]`) and for
+    /// logit_scale, given the forward's logits, normalised features, stats, and the upstream
+    /// gradient `grad` `[1]`.
     #[fusion(meta = backward_meta)]
+    #[allow(clippy::too_many_arguments)] // one per saved forward output
     fn contrastive_backward(
         logits: FloatTensor<Self>,
         image_n: FloatTensor<Self>,
@@ -55,6 +58,7 @@ pub trait ContrastiveBackend: Backend {
         labels: FloatTensor<Self>,
         logit_scale: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        dim: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `softmax(s·normalise(image)·normalise(classes)ᵀ)` per row.
@@ -73,6 +77,11 @@ fn spec(shape: impl Into<Shape>) -> TensorSpec {
     TensorSpec::new(shape.into(), DType::F32)
 }
 
+/// `x` rounded up to a multiple of 8 (the kernels' padded layout: whole 8×8 matmul blocks).
+pub fn pad(x: usize) -> usize {
+    x.div_ceil(8) * 8
+}
+
 fn forward_meta(
     image: &TensorSpec,
     _text: &TensorSpec,
@@ -80,32 +89,36 @@ fn forward_meta(
     _labels: &TensorSpec,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
     let (b, d) = (image.shape[0], image.shape[1]);
+    let (bp, dp) = (pad(b), pad(d));
     (
         spec([1]),
-        spec([b, b]),
-        spec([b, d]),
-        spec([b, d]),
+        spec([bp, bp]),
+        spec([bp, dp]),
+        spec([bp, dp]),
         spec([4, b]),
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn backward_meta(
     _logits: &TensorSpec,
-    image_n: &TensorSpec,
-    text_n: &TensorSpec,
-    _stats: &TensorSpec,
+    _image_n: &TensorSpec,
+    _text_n: &TensorSpec,
+    stats: &TensorSpec,
     _labels: &TensorSpec,
     _scale: &TensorSpec,
     _grad: &TensorSpec,
+    dim: &usize,
 ) -> (TensorSpec, TensorSpec, TensorSpec) {
-    (image_n.clone(), text_n.clone(), spec([1]))
+    let b = stats.shape[1];
+    (spec([b, *dim]), spec([b, *dim]), spec([1]))
 }
 
 fn classify_meta(image: &TensorSpec, classes: &TensorSpec, _scale: &TensorSpec) -> TensorSpec {
     spec([image.shape[0], classes.shape[0]])
 }
 
-/// What the backward keeps from the forward (one B×B matrix: the logits).
+/// What the backward keeps from the forward (one B×B matrix: the logits) and the feature width.
 type Saved<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
@@ -113,6 +126,7 @@ type Saved<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
     FloatTensor<B>,
+    usize,
 );
 
 #[derive(Debug)]
@@ -127,10 +141,10 @@ impl<B: Backend + ContrastiveBackend> Backward<B, 3> for ContrastiveBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let (logits, image_n, text_n, stats, labels, scale) = ops.state;
+        let (logits, image_n, text_n, stats, labels, scale, dim) = ops.state;
         let grad = grads.consume::<B>(&ops.node);
         let (d_image, d_text, d_scale) =
-            B::contrastive_backward(logits, image_n, text_n, stats, labels, scale, grad);
+            B::contrastive_backward(logits, image_n, text_n, stats, labels, scale, grad, dim);
         let [image, text, logit_scale] = ops.parents;
         if let Some(node) = image {
             grads.register::<B>(node.id, d_image);
@@ -152,6 +166,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
         labels: FloatTensor<Self>,
     ) -> ForwardOutput<Self> {
         let parents = [image.node(), text.node(), logit_scale.node()];
+        let dim = image.shape()[1];
         let scale = logit_scale.into_primitive();
         let labels = labels.into_primitive();
         let (loss, logits, image_n, text_n, stats) = B::contrastive_forward(
@@ -174,6 +189,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
                     stats.clone(),
                     labels,
                     scale,
+                    dim,
                 );
                 prep.finish(state, loss)
             }
@@ -196,6 +212,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
         labels: FloatTensor<Self>,
         logit_scale: FloatTensor<Self>,
         grad: FloatTensor<Self>,
+        dim: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (a, b, c) = B::contrastive_backward(
             logits.into_primitive(),
@@ -205,6 +222,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
             labels.into_primitive(),
             logit_scale.into_primitive(),
             grad.into_primitive(),
+            dim,
         );
         (
             Self::from_inner(a),

@@ -10,7 +10,7 @@ use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim, KernelId};
 use burn_cubecl::cubecl::server::{Handle, KernelArguments};
 
-use super::extension::ContrastiveBackend;
+use super::extension::{ContrastiveBackend, pad};
 
 /// One hand-written shader: its file name (the cache key) and text.
 struct Wgsl {
@@ -139,46 +139,55 @@ fn dims2(t: &CubeTensor) -> (usize, usize) {
 const ROW: CubeDim = CubeDim::new_1d(64);
 const TILE: CubeDim = CubeDim::new_2d(8, 8);
 
-/// Normalise rows; returns (y, yᵀ or a dummy, inv_norm).
+/// Normalise the rows of `x` `[rows, cols]` into a zero-padded `[pad(rows), pad(cols)]`; returns
+/// (y, its transpose `[pad(cols), pad(rows)]` or a dummy, inv_norm `[pad(rows)]`).
 fn normalize(x: &CubeTensor, transposed: bool) -> (CubeTensor, CubeTensor, CubeTensor) {
     let (rows, cols) = dims2(x);
-    let y = empty(x, [rows, cols]);
+    let (rows_p, cols_p) = (pad(rows), pad(cols));
+    let y = empty(x, [rows_p, cols_p]);
     let yt = if transposed {
-        empty(x, [cols, rows])
+        empty(x, [cols_p, rows_p])
     } else {
         empty(x, [1])
     };
-    let inv = empty(x, [rows]);
+    let inv = empty(x, [rows_p]);
     launch(
         x,
         shader!("normalize.wgsl"),
         ROW,
-        (rows as u32, 1, 1),
+        (rows_p as u32, 1, 1),
         &[&x.handle, &y.handle, &yt.handle, &inv.handle],
-        &[rows as u32, cols as u32, transposed as u32],
+        &[
+            rows as u32,
+            cols as u32,
+            rows_p as u32,
+            cols_p as u32,
+            transposed as u32,
+        ],
     );
     (y, yt, inv)
 }
 
-/// `exp(scale)·op(A)·B` with B stored `[k, n]`; A stored `[m, k]` or, `a_transposed`, `[k, m]`.
+/// `exp(scale)·op(A)·B` on padded operands: B stored `[kp, np]`; A stored `[mp, kp]` or,
+/// `a_transposed`, `[kp, mp]` (all multiples of 8). Returns `[mp, np]`.
 fn matmul(
     a: &CubeTensor,
     b: &CubeTensor,
     scale: &CubeTensor,
-    m: usize,
-    n: usize,
-    k: usize,
+    mp: usize,
+    np: usize,
+    kp: usize,
     a_transposed: bool,
 ) -> CubeTensor {
-    let c = empty(a, [m, n]);
-    let groups = (n.div_ceil(32) as u32, m.div_ceil(32) as u32, 1);
+    let c = empty(a, [mp, np]);
+    let groups = (np.div_ceil(64) as u32, mp.div_ceil(64) as u32, 1);
     launch(
         a,
         shader!("matmul.wgsl"),
         TILE,
         groups,
         &[&a.handle, &b.handle, &c.handle, &scale.handle],
-        &[m as u32, n as u32, k as u32, a_transposed as u32],
+        &[mp as u32, np as u32, kp as u32, a_transposed as u32],
     );
     c
 }
@@ -193,10 +202,12 @@ impl ContrastiveBackend for CubeBackend {
         let (image, text) = (f32_contiguous(image), f32_contiguous(text));
         let (scale, labels) = (f32_contiguous(logit_scale), f32_contiguous(labels));
         let (b, d) = dims2(&image);
-        let (image_n, _, inv_image) = normalize(&image, false);
-        let (text_n, text_t, inv_text) = normalize(&text, true);
-        let logits = matmul(&image_n, &text_t, &scale, b, b, d, false); // [b, b]
+        let (bp, dp) = (pad(b), pad(d));
+        let (image_n, _, inv_image) = normalize(&image, false); // [bp, dp], zero padding
+        let (text_n, text_t, inv_text) = normalize(&text, true); // [bp, dp], [dp, bp]
+        let logits = matmul(&image_n, &text_t, &scale, bp, bp, dp, false); // [bp, bp]
         let lse = empty(&image, [2, b]);
+        let info = [b as u32, bp as u32];
         let n = b as u32;
         launch(
             &image,
@@ -204,7 +215,7 @@ impl ContrastiveBackend for CubeBackend {
             ROW,
             (n, 1, 1),
             &[&logits.handle, &labels.handle, &lse.handle],
-            &[n],
+            &info,
         );
         launch(
             &image,
@@ -212,7 +223,7 @@ impl ContrastiveBackend for CubeBackend {
             ROW,
             (n.div_ceil(64), 1, 1),
             &[&logits.handle, &labels.handle, &lse.handle],
-            &[n],
+            &info,
         );
         let loss = empty(&image, [1]);
         launch(
@@ -221,7 +232,7 @@ impl ContrastiveBackend for CubeBackend {
             ROW,
             (1, 1, 1),
             &[&logits.handle, &lse.handle, &loss.handle],
-            &[n],
+            &info,
         );
         let stats = pack_stats(&lse, &inv_image, &inv_text, b);
         (loss, logits, image_n, text_n, stats)
@@ -235,21 +246,21 @@ impl ContrastiveBackend for CubeBackend {
         labels: CubeTensor,
         logit_scale: CubeTensor,
         grad: CubeTensor,
+        dim: usize,
     ) -> (CubeTensor, CubeTensor, CubeTensor) {
         let logits = f32_contiguous(logits);
         let (image_n, text_n) = (f32_contiguous(image_n), f32_contiguous(text_n));
         let (stats, labels) = (f32_contiguous(stats), f32_contiguous(labels));
         let (scale, grad) = (f32_contiguous(logit_scale), f32_contiguous(grad));
-        let (b, d) = dims2(&image_n);
+        // stats = [lse_row; lse_col; inv_image; inv_text], each [b]; features are padded [bp, dp].
+        let (b, d) = (dims2(&stats).1, dim);
+        let (bp, dp) = dims2(&image_n);
         let n = b as u32;
-        // stats = [lse_row; lse_col; inv_image; inv_text], each [b]. Kernels take the whole buffer
-        // and an element offset (binding offsets must be 32-byte aligned, slices of it are not).
-        let lse = &stats;
         // G overwrites the logits (one B×B buffer); per-row Σ G∘L for d/d logit_scale.
         let g = if logits.can_mut() {
             logits
         } else {
-            copy(&logits)
+            logits.copy()
         };
         let partial = empty(&g, [b]);
         launch(
@@ -260,11 +271,11 @@ impl ContrastiveBackend for CubeBackend {
             &[
                 &g.handle,
                 &labels.handle,
-                &lse.handle,
+                &stats.handle,
                 &grad.handle,
                 &partial.handle,
             ],
-            &[n],
+            &[n, bp as u32],
         );
         let d_scale = empty(&g, [1]);
         launch(
@@ -275,27 +286,26 @@ impl ContrastiveBackend for CubeBackend {
             &[&partial.handle, &d_scale.handle],
             &[n],
         );
-        let d_image_n = matmul(&g, &text_n, &scale, b, d, b, false); // s·G·Tn
-        let d_text_n = matmul(&g, &image_n, &scale, b, d, b, true); // s·Gᵀ·In
+        let d_image_n = matmul(&g, &text_n, &scale, bp, dp, bp, false); // s·G·Tn
+        let d_text_n = matmul(&g, &image_n, &scale, bp, dp, bp, true); // s·Gᵀ·In
         let d_image = empty(&g, [b, d]);
         let d_text = empty(&g, [b, d]);
+        // The inverse norms sit in rows 2 and 3 of stats: passed as the whole buffer plus an
+        // element offset (binding offsets must be 32-byte aligned; row offsets are not).
         let inv = &stats.handle;
-        launch(
-            &g,
-            shader!("normalize_backward.wgsl"),
-            ROW,
-            (n, 1, 1),
-            &[&image_n.handle, &d_image_n.handle, inv, &d_image.handle],
-            &[n, d as u32, 2 * n],
-        );
-        launch(
-            &g,
-            shader!("normalize_backward.wgsl"),
-            ROW,
-            (n, 1, 1),
-            &[&text_n.handle, &d_text_n.handle, inv, &d_text.handle],
-            &[n, d as u32, 3 * n],
-        );
+        for (y, dy, dx, offset) in [
+            (&image_n, &d_image_n, &d_image, 2 * n),
+            (&text_n, &d_text_n, &d_text, 3 * n),
+        ] {
+            launch(
+                &g,
+                shader!("normalize_backward.wgsl"),
+                ROW,
+                (n, 1, 1),
+                &[&y.handle, &dy.handle, inv, &dx.handle],
+                &[n, d as u32, dp as u32, offset],
+            );
+        }
         (d_image, d_text, d_scale)
     }
 
@@ -308,35 +318,24 @@ impl ContrastiveBackend for CubeBackend {
         let scale = f32_contiguous(logit_scale);
         let (n, d) = dims2(&image);
         let (k, _) = dims2(&classes);
-        let (image_n, _, _) = normalize(&image, false);
-        let (_, classes_t, _) = normalize(&classes, true);
-        let probs = matmul(&image_n, &classes_t, &scale, n, k, d, false); // logits [n, k]
+        let (np, kp, dp) = (pad(n), pad(k), pad(d));
+        let (image_n, _, _) = normalize(&image, false); // [np, dp]
+        let (_, classes_t, _) = normalize(&classes, true); // [dp, kp]
+        let logits = matmul(&image_n, &classes_t, &scale, np, kp, dp, false); // [np, kp]
+        let probs = empty(&image, [n, k]);
         launch(
             &image,
             shader!("softmax_rows.wgsl"),
             ROW,
             (n as u32, 1, 1),
-            &[&probs.handle],
-            &[n as u32, k as u32],
+            &[&logits.handle, &probs.handle],
+            &[n as u32, k as u32, kp as u32],
         );
         probs
     }
 }
 
-/// Rows `first..first + count` of a contiguous `[rows, b]` tensor, as a view on the same buffer.
-fn slice_rows(t: &CubeTensor, first: usize, count: usize, b: usize) -> CubeTensor {
-    let offset = (first * b * DType::F32.size()) as u64;
-    let handle = t.handle.clone().offset_start(offset);
-    CubeTensor::new_contiguous(
-        t.client.clone(),
-        t.device.clone(),
-        Shape::from([count, b]),
-        handle,
-        DType::F32,
-    )
-}
-
-/// Pack `[2, b]` LSEs and two `[b]` inverse norms into one `[4, b]` tensor.
+/// Pack `[2, b]` LSEs and the first `b` of two padded inverse-norm vectors into one `[4, b]`.
 fn pack_stats(
     lse: &CubeTensor,
     inv_image: &CubeTensor,
@@ -344,14 +343,10 @@ fn pack_stats(
     b: usize,
 ) -> CubeTensor {
     use burn::backend::ops::FloatTensorOps;
-    let parts = vec![
-        lse.clone(),
-        CubeBackend::float_reshape(inv_image.clone(), Shape::from([1, b])),
-        CubeBackend::float_reshape(inv_text.clone(), Shape::from([1, b])),
-    ];
+    let first_b = |t: &CubeTensor| {
+        let t = CubeBackend::float_slice(t.clone(), &[burn::tensor::Slice::from(0..b)]);
+        CubeBackend::float_reshape(t, Shape::from([1, b]))
+    };
+    let parts = vec![lse.clone(), first_b(inv_image), first_b(inv_text)];
     into_contiguous(CubeBackend::float_cat(parts, 0))
-}
-
-fn copy(t: &CubeTensor) -> CubeTensor {
-    t.copy()
 }

@@ -7,6 +7,7 @@
 //!   a hand-written backward ([`extension`], [`kernels`]);
 //! - the Flex CPU backend: plain burn tensor ops ([`reference`]), differentiated by autodiff.
 
+pub mod bench;
 pub mod extension;
 pub mod kernels;
 pub mod reference;

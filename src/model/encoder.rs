@@ -21,6 +21,26 @@ pub struct EncoderDims {
     pub act: Activation,
 }
 
+/// Both towers' configs name the same encoder sizes.
+macro_rules! dims_from {
+    ($config:ty) => {
+        impl From<&$config> for EncoderDims {
+            fn from(c: &$config) -> Self {
+                Self {
+                    hidden: c.hidden_size,
+                    intermediate: c.intermediate_size,
+                    heads: c.num_attention_heads,
+                    layers: c.num_hidden_layers,
+                    eps: c.layer_norm_eps,
+                    act: c.hidden_act,
+                }
+            }
+        }
+    };
+}
+dims_from!(super::config::TextConfig);
+dims_from!(super::config::VisionConfig);
+
 /// Multi-head self-attention (`CLIPAttention`).
 #[derive(Module, Debug)]
 pub struct Attention {

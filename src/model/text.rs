@@ -25,14 +25,7 @@ pub struct TextTransformer {
 
 impl TextTransformer {
     pub fn new(config: &TextConfig, device: &Device) -> Self {
-        let dims = EncoderDims {
-            hidden: config.hidden_size,
-            intermediate: config.intermediate_size,
-            heads: config.num_attention_heads,
-            layers: config.num_hidden_layers,
-            eps: config.layer_norm_eps,
-            act: config.hidden_act,
-        };
+        let dims = EncoderDims::from(config);
         Self {
             embeddings: TextEmbeddings {
                 token_embedding: EmbeddingConfig::new(config.vocab_size, config.hidden_size)

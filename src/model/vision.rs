@@ -68,14 +68,7 @@ pub struct VisionTransformer {
 
 impl VisionTransformer {
     pub fn new(config: &VisionConfig, device: &Device) -> Self {
-        let dims = EncoderDims {
-            hidden: config.hidden_size,
-            intermediate: config.intermediate_size,
-            heads: config.num_attention_heads,
-            layers: config.num_hidden_layers,
-            eps: config.layer_norm_eps,
-            act: config.hidden_act,
-        };
+        let dims = EncoderDims::from(config);
         Self {
             embeddings: VisionEmbeddings::new(config, device),
             pre_layrnorm: layer_norm(config.hidden_size, config.layer_norm_eps, device),

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long = "text")]
         texts: Vec<String>,
     },
+    /// Check a dataset folder: classes, counts, every skipped file and why, image sizes, warnings.
+    /// Layouts: DIR/<class>/<images>, DIR/{train,val,test}/<class>/…, or a CSV (path,label[,caption]).
+    Scan {
+        /// The folder (or .csv manifest).
+        dir: PathBuf,
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that print tables.
     #[command(subcommand)]
     Bench(Bench),
@@ -67,6 +76,17 @@ enum Bench {
         /// Timed passes per configuration (the median is reported), after 2 warm-up passes.
         #[arg(long, default_value_t = 5)]
         iters: usize,
+    },
+    /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
+    Loader {
+        /// A dataset folder (any layout `flyp scan` reads).
+        dir: PathBuf,
+        /// Output sizes to preprocess to.
+        #[arg(long, value_delimiter = ',', default_values_t = [224, 32])]
+        size: Vec<u32>,
+        /// Batch size.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
     },
 }
 
@@ -131,6 +151,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Scan { dir, json } => {
+            let scan = flyp::data::Scan::folder(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&scan_json(&scan))?);
+            } else {
+                print_scan(&scan);
+            }
+            Ok(())
+        }
+        Command::Bench(Bench::Loader { dir, size, batch }) => {
+            let scan = flyp::data::Scan::folder(&dir)?;
+            let threads = rayon::current_num_threads();
+            println!(
+                "loader: one epoch of {} images from {}",
+                scan.train.len(),
+                dir.display()
+            );
+            println!(
+                "{:>6} {:>6} {:>8} {:>10} {:>10}",
+                "size", "batch", "threads", "seconds", "images/s"
+            );
+            for s in size {
+                let config = flyp::data::loader::LoaderConfig {
+                    batch_size: batch,
+                    ..Default::default()
+                };
+                let loader = flyp::data::loader::Loader::new(
+                    scan.train.clone(),
+                    flyp::data::Preprocess::clip(s),
+                    s,
+                    config,
+                );
+                let start = std::time::Instant::now();
+                let images: usize = loader.epoch(0).map(|b| b.len()).sum();
+                let secs = start.elapsed().as_secs_f64();
+                println!(
+                    "{s:>6} {batch:>6} {threads:>8} {secs:>10.2} {:>10.0}",
+                    images as f64 / secs
+                );
+            }
+            Ok(())
+        }
         Command::Export { model, out } => {
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device)?;
@@ -146,4 +208,71 @@ fn open_device(choice: DeviceChoice) -> anyhow::Result<ComputeDevice> {
     let device = ComputeDevice::select(choice).with_context(|| format!("--device {choice}"))?;
     eprintln!("flyp: device {}", device.description);
     Ok(device)
+}
+
+fn scan_json(scan: &flyp::data::Scan) -> serde_json::Value {
+    let counts = scan.counts();
+    serde_json::json!({
+        "root": scan.root,
+        "layout": scan.layout,
+        "classes": scan.classes.iter().zip(&counts).map(|(c, n)| serde_json::json!({"name": c, "prompt": flyp::data::folder::prompt_name(c), "images": n})).collect::<Vec<_>>(),
+        "train": scan.train.len(),
+        "val": scan.val.as_ref().map(Vec::len),
+        "test": scan.test.as_ref().map(Vec::len),
+        "skipped": scan.skipped,
+        "warnings": scan.warnings,
+        "sizes": size_summary(scan),
+    })
+}
+
+/// (min, median, max) of widths and heights.
+fn size_summary(scan: &flyp::data::Scan) -> serde_json::Value {
+    let all = scan
+        .train
+        .iter()
+        .chain(scan.val.iter().flatten())
+        .chain(scan.test.iter().flatten());
+    let (mut w, mut h): (Vec<u32>, Vec<u32>) = all.map(|s| s.size).unzip();
+    w.sort_unstable();
+    h.sort_unstable();
+    let stats = |v: &[u32]| serde_json::json!({"min": v.first(), "median": v.get(v.len() / 2), "max": v.last()});
+    serde_json::json!({"width": stats(&w), "height": stats(&h)})
+}
+
+fn print_scan(scan: &flyp::data::Scan) {
+    println!("{} ({})", scan.root.display(), scan.layout);
+    let counts = scan.counts();
+    println!(
+        "{} classes, {} training images",
+        scan.classes.len(),
+        scan.train.len()
+    );
+    for (class, n) in scan.classes.iter().zip(&counts) {
+        println!("  {n:>7}  {class}");
+    }
+    if let Some(val) = &scan.val {
+        println!("validation: {} images", val.len());
+    }
+    if let Some(test) = &scan.test {
+        println!("test: {} images", test.len());
+    }
+    let sizes = size_summary(scan);
+    println!(
+        "image sizes: width {}..{} (median {}), height {}..{} (median {})",
+        sizes["width"]["min"],
+        sizes["width"]["max"],
+        sizes["width"]["median"],
+        sizes["height"]["min"],
+        sizes["height"]["max"],
+        sizes["height"]["median"]
+    );
+    if !scan.skipped.is_empty() {
+        println!("skipped {} file(s):", scan.skipped.len());
+        for s in &scan.skipped {
+            println!("  {}: {}", s.path.display(), s.reason);
+        }
+    }
+    for w in &scan.warnings {
+        println!("warning: {w}");
+    }
 }

@@ -222,6 +222,61 @@ impl Preprocess {
     }
 }
 
+impl Preprocess {
+    /// FLYP's train augmentation (torchvision `RandomResizedCrop(size, scale=(0.9, 1.0))`, bicubic):
+    /// a crop of 90–100 % of the area with aspect ratio log-uniform in [3/4, 4/3] (10 tries, then
+    /// the whole image center-cropped to the nearest allowed ratio), resized to `size`×`size`,
+    /// then scaled and normalised like [`Preprocess::apply`].
+    pub fn apply_random_resized_crop(
+        &self,
+        image: &RgbImage,
+        size: u32,
+        rng: &mut crate::data::SplitMix64,
+    ) -> Vec<f32> {
+        let (w, h) = (image.width() as f64, image.height() as f64);
+        let area = w * h;
+        let (log_lo, log_hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+        let mut chosen = None;
+        for _ in 0..10 {
+            let target = area * (0.9 + 0.1 * rng.next_f64());
+            let ratio = (log_lo + (log_hi - log_lo) * rng.next_f64()).exp();
+            let cw = (target * ratio).sqrt().round();
+            let ch = (target / ratio).sqrt().round();
+            if cw >= 1.0 && ch >= 1.0 && cw <= w && ch <= h {
+                let x = (rng.next_f64() * (w - cw + 1.0)).floor().min(w - cw);
+                let y = (rng.next_f64() * (h - ch + 1.0)).floor().min(h - ch);
+                chosen = Some((x as u32, y as u32, cw as u32, ch as u32));
+                break;
+            }
+        }
+        let (x, y, cw, ch) = chosen.unwrap_or_else(|| {
+            // torchvision's fallback: the largest center crop within the ratio bounds.
+            let ratio = w / h;
+            let (cw, ch) = if ratio < 3.0 / 4.0 {
+                (w, (w / (3.0 / 4.0)).round())
+            } else if ratio > 4.0 / 3.0 {
+                ((h * (4.0 / 3.0)).round(), h)
+            } else {
+                (w, h)
+            };
+            (
+                ((w - cw) / 2.0) as u32,
+                ((h - ch) / 2.0) as u32,
+                cw.max(1.0) as u32,
+                ch.max(1.0) as u32,
+            )
+        });
+        let crop = image::imageops::crop_imm(image, x, y, cw, ch).to_image();
+        let resized = image::imageops::resize(&crop, size, size, self.filter);
+        let exact = Preprocess {
+            shortest_edge: None,
+            crop: None,
+            ..self.clone()
+        };
+        exact.apply(&resized)
+    }
+}
+
 /// transformers' `get_resize_output_image_size(default_to_square=False)`: the short side becomes
 /// `size`, the long side `floor(size · long / short)`.
 pub fn resized_size(h: u32, w: u32, size: u32) -> (u32, u32) {
@@ -243,16 +298,31 @@ pub fn decode_image(path: &Path) -> Result<RgbImage> {
         path: path.to_path_buf(),
         reason,
     };
-    let reader = ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(bad(
-            "not a recognised image format (PNG, JPEG, WebP, GIF, BMP, TIFF)".into(),
-        ));
+    // Say "truncated" where the decoders say "unexpected end of file".
+    let decode_error = |e: image::ImageError| {
+        let text = e.to_string();
+        if text.contains("end of file") || text.contains("Not enough bytes") {
+            bad(format!("truncated file ({text})"))
+        } else {
+            bad(text)
+        }
+    };
+    let mut head = [0u8; 64];
+    let read = {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        file.read(&mut head).map_err(|e| Error::io(path, e))?
+    };
+    if read == 0 {
+        return Err(bad("empty file (0 bytes)".into()));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| bad(e.to_string()))?;
+    // The content decides the format, never the extension.
+    let format = image::guess_format(&head[..read]).map_err(|_| {
+        bad("not a recognised image format (PNG, JPEG, WebP, GIF, BMP, TIFF)".into())
+    })?;
+    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    reader.set_format(format);
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     if (w as u64) * (h as u64) > MAX_PIXELS {
         return Err(bad(format!(
@@ -266,7 +336,7 @@ pub fn decode_image(path: &Path) -> Result<RgbImage> {
     limits.max_alloc = Some(4 * MAX_PIXELS * 4);
     decoder.set_limits(limits).map_err(|e| bad(e.to_string()))?;
     let orientation = decoder.orientation().ok();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| bad(e.to_string()))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }

@@ -6,5 +6,6 @@
 mod cli;
 mod common;
 mod contrastive;
+mod data;
 mod parity;
 mod weights;

@@ -2,6 +2,7 @@
 //! that keeps `prefetch` batches ready ahead of the consumer, a seeded shuffle per epoch, and
 //! FLYP's light train augmentation (random resized crop, scale 0.9–1.0) as an option.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
@@ -24,6 +25,9 @@ pub struct LoaderConfig {
     pub prefetch: usize,
     /// Drop a last, smaller batch (contrastive training wants full batches).
     pub drop_last: bool,
+    /// Keep preprocessed images here (f32 files keyed by path, size, mtime and preprocessing) and
+    /// read them back instead of decoding again. Not used with `augment` (every epoch differs).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for LoaderConfig {
@@ -35,6 +39,7 @@ impl Default for LoaderConfig {
             augment: false,
             prefetch: 2,
             drop_last: false,
+            cache_dir: None,
         }
     }
 }
@@ -145,6 +150,10 @@ impl Loader {
             .par_iter()
             .map(|&i| {
                 let sample = &self.samples[i];
+                let cached = self.cache_path(sample);
+                if let Some(pixels) = cached.as_deref().and_then(|p| read_f32(p, plane)) {
+                    return (i, Ok(pixels));
+                }
                 let pixels = decode_image(&sample.path)
                     .map(|img| {
                         if self.config.augment {
@@ -163,6 +172,9 @@ impl Loader {
                         path: sample.path.clone(),
                         reason: e.to_string(),
                     });
+                if let (Some(path), Ok(p)) = (&cached, &pixels) {
+                    write_f32(path, p); // best effort: a failed cache write costs a decode later
+                }
                 (i, pixels)
             })
             .collect();
@@ -188,6 +200,56 @@ impl Loader {
         }
         batch
     }
+}
+
+impl Loader {
+    /// Where `sample`'s preprocessed pixels are cached, when caching applies.
+    fn cache_path(&self, sample: &Sample) -> Option<PathBuf> {
+        let dir = self
+            .config
+            .cache_dir
+            .as_ref()
+            .filter(|_| !self.config.augment)?;
+        let meta = std::fs::metadata(&sample.path).ok()?;
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        let key = format!(
+            "{}|{}|{mtime}|{}|{:?}",
+            sample.path.display(),
+            meta.len(),
+            self.size,
+            self.preprocess
+        );
+        Some(dir.join(format!("{:016x}.f32", fnv1a(key.as_bytes()))))
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn read_f32(path: &Path, expected: usize) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    (bytes.len() == expected * 4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+fn write_f32(path: &Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = crate::model::weights::write_atomic(path, &bytes);
 }
 
 struct Batches {

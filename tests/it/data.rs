@@ -191,6 +191,21 @@ fn a_folder_seeded_with_trouble_is_scanned_and_loaded() {
             .flat_map(|b| &b.pixels)
             .all(|v| v.is_finite())
     );
+    // The disk cache gives back exactly what decoding gave, without decoding.
+    let cache = temp_dir("cache");
+    let config = LoaderConfig {
+        batch_size: 5,
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    let cached = Loader::new(scan.train.clone(), Preprocess::clip(size), size, config);
+    let first: Vec<f32> = cached.epoch(0).flat_map(|b| b.pixels).collect();
+    assert_eq!(
+        std::fs::read_dir(&cache).expect("cache").count(),
+        good.len()
+    );
+    let second: Vec<f32> = cached.epoch(1).flat_map(|b| b.pixels).collect();
+    assert_eq!(first, second);
     // Same seed and epoch → same order; another epoch → another order.
     assert_eq!(loader.order(0), loader.order(0));
     assert_ne!(loader.order(0), loader.order(1));
@@ -249,4 +264,33 @@ fn split_layouts_and_csv_manifests_are_read() {
     );
     assert_eq!((train.len(), val.len()), (2, 2));
     assert!(val.iter().any(|s| s.label == 0) && val.iter().any(|s| s.label == 1));
+}
+
+#[test]
+fn the_bundled_emoji_subset_is_a_clean_shifted_pair() {
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/emoji-subset");
+    let id = Scan::folder(&assets.join("twemoji")).expect("twemoji");
+    let ood = Scan::folder(&assets.join("noto")).expect("noto");
+    assert_eq!(id.classes.len(), 9);
+    assert_eq!(id.classes, ood.classes);
+    assert!(id.skipped.is_empty() && ood.skipped.is_empty());
+    assert_eq!(
+        (
+            id.train.len(),
+            id.val.as_ref().map(Vec::len),
+            id.test.as_ref().map(Vec::len)
+        ),
+        (216, Some(72), Some(72))
+    );
+    let (aligned, warnings) = ood.align_to(&id.classes).expect("same classes");
+    assert_eq!(aligned.len(), 360);
+    assert!(warnings.is_empty());
+    let captions = Scan::folder(&assets.join("captions.csv")).expect("captions");
+    assert_eq!(captions.train.len(), 720);
+    assert!(
+        captions
+            .train
+            .iter()
+            .all(|s| s.caption.as_deref().is_some_and(|c| !c.is_empty()))
+    );
 }

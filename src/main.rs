@@ -215,7 +215,7 @@ fn scan_json(scan: &flyp::data::Scan) -> serde_json::Value {
     serde_json::json!({
         "root": scan.root,
         "layout": scan.layout,
-        "classes": scan.classes.iter().zip(&counts).map(|(c, n)| serde_json::json!({"name": c, "prompt": flyp::data::folder::prompt_name(c), "images": n})).collect::<Vec<_>>(),
+        "classes": scan.classes.iter().zip(&scan.prompt_names).zip(&counts).map(|((c, p), n)| serde_json::json!({"name": c, "prompt": p, "images": n})).collect::<Vec<_>>(),
         "train": scan.train.len(),
         "val": scan.val.as_ref().map(Vec::len),
         "test": scan.test.as_ref().map(Vec::len),
@@ -247,8 +247,12 @@ fn print_scan(scan: &flyp::data::Scan) {
         scan.classes.len(),
         scan.train.len()
     );
-    for (class, n) in scan.classes.iter().zip(&counts) {
-        println!("  {n:>7}  {class}");
+    for ((class, prompt), n) in scan.classes.iter().zip(&scan.prompt_names).zip(&counts) {
+        if class == prompt {
+            println!("  {n:>7}  {class}");
+        } else {
+            println!("  {n:>7}  {class}  (prompted as \"{prompt}\")");
+        }
     }
     if let Some(val) = &scan.val {
         println!("validation: {} images", val.len());

@@ -45,6 +45,9 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
     /// Things worth knowing that are not errors (empty folders, imbalance).
     pub warnings: Vec<String>,
+    /// The name each class is prompted with, in label order: from a `classnames.txt` in the
+    /// dataset folder (`folder,name` per line) where it has the class, else [`prompt_name`].
+    pub prompt_names: Vec<String>,
 }
 
 /// Names a split folder may have.
@@ -98,10 +101,12 @@ impl Scan {
                 }
             }
             scan.check_classes()?;
+            scan.read_classnames(path)?;
             return Ok(scan);
         }
         let mut scan = class_folders(path, path, "class folders")?;
         scan.check_classes()?;
+        scan.read_classnames(path)?;
         Ok(scan)
     }
 
@@ -163,9 +168,45 @@ impl Scan {
             test: None,
             skipped,
             warnings: Vec::new(),
+            prompt_names: Vec::new(),
         };
         scan.check_classes()?;
+        scan.read_classnames(base)?;
         Ok(scan)
+    }
+
+    /// Prompt names from `dir/classnames.txt` (`folder,name` per line; `#` comments), falling back
+    /// to the folder name with underscores as spaces. A line naming no class is a warning.
+    fn read_classnames(&mut self, dir: &Path) -> Result<()> {
+        self.prompt_names = self.classes.iter().map(|c| prompt_name(c)).collect();
+        let file = dir.join("classnames.txt");
+        if !file.is_file() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((folder, name)) = line.split_once(',') else {
+                return Err(Error::Invalid(format!(
+                    "{} line {}: expected `folder,name`, got {line:?}",
+                    file.display(),
+                    n + 1
+                )));
+            };
+            match self.classes.iter().position(|c| c == folder.trim()) {
+                Some(i) => self.prompt_names[i] = name.trim().to_string(),
+                None => self.warnings.push(format!(
+                    "{} line {}: '{}' is not a class here",
+                    file.display(),
+                    n + 1,
+                    folder.trim()
+                )),
+            }
+        }
+        Ok(())
     }
 
     /// Usable images per class, in label order.
@@ -456,6 +497,7 @@ fn class_folders(dir: &Path, root: &Path, layout: &str) -> Result<Scan> {
         test: None,
         skipped,
         warnings,
+        prompt_names: Vec::new(),
     })
 }
 

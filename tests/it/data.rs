@@ -13,12 +13,21 @@ fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).expect("write");
 }
 
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+fn encoded(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+    let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([(x * 7) as u8, (y * 5) as u8, 90, 255])
+    });
+    let img = match format {
+        image::ImageFormat::WebP | image::ImageFormat::Gif => image::DynamicImage::ImageRgba8(rgba),
+        _ => image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(rgba).to_rgb8()),
+    };
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png)
-        .expect("encode");
+    img.write_to(&mut out, format).expect("encode");
     out.into_inner()
+}
+
+fn png(w: u32, h: u32) -> Vec<u8> {
+    encoded(w, h, image::ImageFormat::Png)
 }
 
 /// A PNG whose header claims 20000×20000 (a few bytes of pixel data follow): must be refused
@@ -70,6 +79,23 @@ fn trouble_folder() -> (PathBuf, Vec<&'static str>, Vec<&'static str>) {
     write(&cat.join("tiny 1x1.png"), &png(1, 1));
     write(&cat.join("café ☕ größe.png"), &good);
     write(&cat.join("  spaced   name .png"), &good);
+    write(
+        &cat.join("lossless.webp"),
+        &encoded(12, 10, image::ImageFormat::WebP),
+    );
+    write(
+        &cat.join("anim.gif"),
+        &encoded(12, 10, image::ImageFormat::Gif),
+    );
+    write(
+        &cat.join("old.bmp"),
+        &encoded(12, 10, image::ImageFormat::Bmp),
+    );
+    write(
+        &cat.join("scan.tiff"),
+        &encoded(12, 10, image::ImageFormat::Tiff),
+    );
+    write(&cat.join("really_a_png.jpg"), &good); // the content decides, not the extension
     for f in ["cmyk.jpg", "palette_alpha.png", "gray16.png"] {
         std::fs::copy(fixtures().join("trouble").join(f), cat.join(f)).expect("copy");
     }
@@ -97,6 +123,11 @@ fn trouble_folder() -> (PathBuf, Vec<&'static str>, Vec<&'static str>) {
         "tiny 1x1.png",
         "café ☕ größe.png",
         "  spaced   name .png",
+        "lossless.webp",
+        "anim.gif",
+        "old.bmp",
+        "scan.tiff",
+        "really_a_png.jpg",
         "cmyk.jpg",
         "palette_alpha.png",
         "gray16.png",
@@ -240,8 +271,21 @@ fn split_layouts_and_csv_manifests_are_read() {
             write(&root.join(split).join(class).join("y.png"), &png(9, 8));
         }
     }
+    std::fs::write(
+        root.join("classnames.txt"),
+        "# display names\nc,sea lion\nzebra,zebra\n",
+    )
+    .expect("names");
     let scan = Scan::folder(&root).expect("scan");
     assert_eq!(scan.layout, "train/val/test folders");
+    assert_eq!(scan.prompt_names, vec!["a b", "sea lion"]);
+    assert!(
+        scan.warnings
+            .iter()
+            .any(|w| w.contains("'zebra' is not a class")),
+        "{:?}",
+        scan.warnings
+    );
     assert_eq!(scan.train.len(), 4);
     assert_eq!(scan.val.as_ref().map(Vec::len), Some(4));
     assert_eq!(flyp::data::folder::prompt_name(&scan.classes[0]), "a b");

@@ -338,3 +338,32 @@ fn the_bundled_emoji_subset_is_a_clean_shifted_pair() {
             .all(|s| s.caption.as_deref().is_some_and(|c| !c.is_empty()))
     );
 }
+
+#[test]
+fn evaluation_sets_must_use_training_classes() {
+    let train = ["cat", "dog", "emu"].map(String::from).to_vec();
+    let root = temp_dir("evalsets");
+    write(&root.join("fewer/cat/a.png"), &png(8, 8));
+    write(&root.join("fewer/emu/a.png"), &png(8, 8));
+    let fewer = Scan::folder(&root.join("fewer")).expect("scan");
+    let (samples, warnings) = fewer.align_to(&train).expect("a subset is fine");
+    assert_eq!(
+        samples.iter().map(|s| s.label).collect::<Vec<_>>(),
+        vec![0, 2]
+    );
+    assert!(
+        warnings[0].contains("has 2 of the 3 training classes"),
+        "{warnings:?}"
+    );
+    write(&root.join("other/cat/a.png"), &png(8, 8));
+    write(&root.join("other/yak/a.png"), &png(8, 8));
+    let other = Scan::folder(&root.join("other")).expect("scan");
+    let err = other
+        .align_to(&train)
+        .expect_err("yak is unknown")
+        .to_string();
+    assert!(
+        err.contains("classes not in the training set: 'yak'"),
+        "{err}"
+    );
+}

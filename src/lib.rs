@@ -10,8 +10,10 @@ pub mod data;
 pub mod device;
 pub mod embed;
 pub mod error;
+pub mod methods;
 pub mod model;
 pub mod tokenizer;
+pub mod train;
 
 pub use device::{ComputeDevice, DeviceChoice};
 pub use embed::Clip;

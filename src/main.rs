@@ -46,6 +46,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Zero-shot accuracy of a model on dataset folders: the prompt-ensemble head from the class
+    /// names, then top-1 and macro-F1 per set.
+    Eval {
+        /// A Hugging Face CLIP folder or .safetensors file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The dataset: its test split when it has one (else every image); classes come from here.
+        #[arg(long)]
+        data: PathBuf,
+        /// Extra evaluation sets (e.g. an out-of-distribution style), NAME=DIR, repeatable.
+        #[arg(long = "eval", value_parser = parse_named_dir)]
+        evals: Vec<(String, PathBuf)>,
+        /// Prompt templates: openai (80 ImageNet templates), simple ("a photo of a {}."), or a file.
+        #[arg(long, default_value = "openai")]
+        templates: String,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that print tables.
     #[command(subcommand)]
     Bench(Bench),
@@ -193,6 +215,72 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Eval {
+            model,
+            data,
+            evals,
+            templates,
+            batch,
+            json,
+        } => {
+            let device = open_device(cli.device)?;
+            let clip = Clip::load(&model, &device)?;
+            let templates = flyp::data::prompts::Templates::named(&templates)?;
+            let scan = flyp::data::Scan::folder(&data)?;
+            let head =
+                flyp::methods::zeroshot::zero_shot_head(&clip, &scan.prompt_names, &templates)?;
+            let mut sets = vec![(
+                if scan.test.is_some() {
+                    "test".to_string()
+                } else {
+                    "all".to_string()
+                },
+                scan.test.clone().unwrap_or_else(|| scan.train.clone()),
+            )];
+            for (name, dir) in evals {
+                let (samples, warnings) =
+                    flyp::data::Scan::folder(&dir)?.align_to(&scan.classes)?;
+                warnings
+                    .iter()
+                    .for_each(|w| eprintln!("flyp: warning: {w}"));
+                sets.push((name, samples));
+            }
+            let mut results = Vec::new();
+            for (name, samples) in &sets {
+                let (metrics, _) =
+                    flyp::methods::zeroshot::evaluate(&clip, &head, samples, batch.max(1))?;
+                results.push((name.clone(), metrics));
+            }
+            if json {
+                let sets: Vec<_> = results
+                    .iter()
+                    .map(|(n, m)| serde_json::json!({"set": n, "metrics": m}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"method": "zeroshot", "classes": scan.classes, "sets": sets})
+                );
+            } else {
+                println!(
+                    "zero-shot, {} classes, {} templates",
+                    scan.classes.len(),
+                    templates.len()
+                );
+                println!(
+                    "{:<16} {:>7} {:>8} {:>9}",
+                    "set", "images", "top-1 %", "macro-F1"
+                );
+                for (name, m) in &results {
+                    println!(
+                        "{name:<16} {:>7} {:>8.2} {:>9.4}",
+                        m.images,
+                        100.0 * m.top1,
+                        m.macro_f1
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Export { model, out } => {
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device)?;
@@ -208,6 +296,16 @@ fn open_device(choice: DeviceChoice) -> anyhow::Result<ComputeDevice> {
     let device = ComputeDevice::select(choice).with_context(|| format!("--device {choice}"))?;
     eprintln!("flyp: device {}", device.description);
     Ok(device)
+}
+
+/// `NAME=DIR` for `--eval`.
+fn parse_named_dir(arg: &str) -> Result<(String, PathBuf), String> {
+    match arg.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !dir.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(dir)))
+        }
+        _ => Err(format!("expected NAME=DIR, got {arg:?}")),
+    }
 }
 
 fn scan_json(scan: &flyp::data::Scan) -> serde_json::Value {

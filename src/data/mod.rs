@@ -3,6 +3,7 @@
 
 pub mod folder;
 pub mod loader;
+pub mod prompts;
 pub mod transform;
 
 pub use folder::{Sample, Scan, Skipped};

@@ -9,3 +9,4 @@ mod contrastive;
 mod data;
 mod parity;
 mod weights;
+mod zeroshot;

@@ -1,0 +1,81 @@
+//! Zero-shot classification (Radford et al., "Learning Transferable Visual Models From Natural
+//! Language Supervision", 2021; OpenAI's prompt-ensembling notebook): per class, embed every
+//! template filled with the class name, L2-normalise each, average, L2-normalise again. Logits =
+//! exp(logit_scale) · normalise(image features) · headᵀ. No training.
+
+use burn::prelude::*;
+
+use crate::data::Sample;
+use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::prompts::Templates;
+use crate::embed::{Clip, text_batch};
+use crate::error::Result;
+use crate::model::l2_normalize;
+use crate::train::Metrics;
+
+/// The prompt-ensemble head of `class_names` under `templates`.
+///
+/// # Shapes
+/// - returns `[classes, projection_dim]`, unit rows
+pub fn zero_shot_head(
+    clip: &Clip,
+    class_names: &[String],
+    templates: &Templates,
+) -> Result<Tensor<2>> {
+    let eos = clip.model.config.text_config.eos_token_id;
+    let mut rows = Vec::with_capacity(class_names.len());
+    for name in class_names {
+        let tokens = clip.tokenizer.encode_all(&templates.fill(name))?;
+        let (ids, pool_at) = text_batch(&tokens, eos, &clip.device);
+        let per_template = l2_normalize(clip.model.encode_text(ids, &pool_at)); // [t, d]
+        rows.push(per_template.mean_dim(0)); // [1, d]
+    }
+    Ok(l2_normalize(Tensor::cat(rows, 0)))
+}
+
+/// Classify `samples` with `head` and score the predictions: images are preprocessed as the model
+/// expects (no augmentation) in batches of `batch_size`.
+pub fn evaluate(
+    clip: &Clip,
+    head: &Tensor<2>,
+    samples: &[Sample],
+    batch_size: usize,
+) -> Result<(Metrics, Vec<usize>)> {
+    let size = clip.model.config.vision_config.image_size as u32;
+    let config = LoaderConfig {
+        batch_size,
+        ..Default::default()
+    };
+    let loader = Loader::new(samples.to_vec(), clip.preprocess.clone(), size, config);
+    let scale = clip.model.logit_scale.val();
+    let mut predicted = vec![0usize; samples.len()];
+    for batch in loader.epoch(0) {
+        if let Some(s) = batch.skipped.first() {
+            return Err(crate::Error::Image {
+                path: s.path.clone(),
+                reason: s.reason.clone(),
+            });
+        }
+        let n = batch.len();
+        let s = size as usize;
+        let pixels =
+            Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), &clip.device);
+        let features = clip.model.encode_image(pixels);
+        let probs = crate::contrastive::class_probabilities(features, head.clone(), scale.clone());
+        let top: Vec<i64> = probs
+            .argmax(1)
+            .into_data()
+            .try_into_vec_as::<i64>()
+            .map_err(|e| {
+                crate::Error::Invalid(format!("reading predictions back from the device: {e:?}"))
+            })?;
+        for (&index, &class) in batch.indices.iter().zip(&top) {
+            predicted[index] = class as usize;
+        }
+    }
+    let truth: Vec<usize> = samples.iter().map(|s| s.label).collect();
+    Ok((
+        Metrics::from_predictions(&predicted, &truth, head.dims()[0]),
+        predicted,
+    ))
+}

@@ -127,6 +127,14 @@ impl ComputeDevice {
         })
     }
 
+    /// The same device with autodiff on (for training).
+    pub fn autodiff(&self) -> Self {
+        Self {
+            device: self.device.clone().autodiff(),
+            ..self.clone()
+        }
+    }
+
     /// True when tensors live on the CPU backend.
     pub fn is_cpu(&self) -> bool {
         self.kind == BackendKind::Flex

@@ -87,6 +87,17 @@ impl Clip {
         })
     }
 
+    /// A copy for evaluation: the same weights with autodiff off, on the plain device.
+    pub fn for_inference(&self) -> Clip {
+        Clip {
+            model: self.model.valid(),
+            tokenizer: self.tokenizer.clone(),
+            preprocess: self.preprocess.clone(),
+            device: self.device.clone().without_autodiff(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Write this model as an HF folder: `config.json`, `model.safetensors` (f32), the tokenizer's
     /// `tokenizer.json` and a `preprocessor_config.json`, each written atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {

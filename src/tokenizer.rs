@@ -18,6 +18,7 @@ const BUNDLED: &[u8] = include_bytes!("../assets/clip-tokenizer/tokenizer.json")
 pub const CONTEXT_LENGTH: usize = 77;
 
 /// A CLIP tokenizer with truncation set.
+#[derive(Clone)]
 pub struct ClipTokenizer {
     inner: Tokenizer,
     context_length: usize,

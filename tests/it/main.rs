@@ -8,5 +8,6 @@ mod common;
 mod contrastive;
 mod data;
 mod parity;
+mod training;
 mod weights;
 mod zeroshot;

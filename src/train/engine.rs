@@ -1,0 +1,274 @@
+//! The one training loop, in labelled phases (lr, forward, loss, backward, step, eval, events).
+//! A method states only what differs: which parameters train, how the head starts, which loss.
+//!
+//! So far: FLYP (contrastive, both towers and logit_scale) and FT (cross-entropy on the image
+//! tower and a head initialised from the zero-shot head). Checkpoints, resume, the linear probe,
+//! LP-FT, the CE ablation and WiSE-FT arrive with the rest of the methods issue.
+
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use serde::Serialize;
+
+use crate::contrastive::contrastive_loss;
+use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::prompts::Templates;
+use crate::data::{Sample, SplitMix64};
+use crate::embed::{Clip, text_batch};
+use crate::error::{Error, Result};
+use crate::methods::zeroshot::{evaluate, zero_shot_head};
+use crate::model::{ClipModel, l2_normalize};
+use crate::train::Metrics;
+use crate::train::schedule::warmup_cosine;
+
+/// What is trained and with which loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Method {
+    /// FLYP (Goyal et al., CVPR 2023): contrastive loss between each image and a caption of its
+    /// class in a template drawn per image per step; both towers and logit_scale train; the
+    /// evaluation head is rebuilt from the current text tower.
+    Flyp {
+        /// Drop same-class off-diagonal pairs from the softmax denominators (the paper's ablation).
+        mask_collisions: bool,
+    },
+    /// Standard fine-tuning (WiSE-FT's recipe): cross-entropy over s·normalise(image)·headᵀ, the
+    /// head starting as the zero-shot head; the text tower and logit_scale stay frozen.
+    Finetune,
+}
+
+/// Training settings (defaults: FLYP's, from `../shared/REFERENCE.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainConfig {
+    pub method: Method,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Linear warmup steps; `None` = 500 capped at 10 % of the steps.
+    pub warmup: Option<usize>,
+    pub seed: u64,
+    /// Random resized crop (scale 0.9–1.0) on training images.
+    pub augment: bool,
+    #[serde(skip)]
+    pub templates: Templates,
+}
+
+impl TrainConfig {
+    pub fn flyp() -> Self {
+        Self {
+            method: Method::Flyp {
+                mask_collisions: false,
+            },
+            epochs: 10,
+            batch_size: 256,
+            lr: 1e-5,
+            weight_decay: 0.1,
+            warmup: None,
+            seed: 0,
+            augment: true,
+            templates: Templates::openai(),
+        }
+    }
+}
+
+/// The classes and the image sets of a run.
+pub struct TrainData {
+    pub classes: Vec<String>,
+    pub prompt_names: Vec<String>,
+    pub train: Vec<Sample>,
+    /// Evaluation sets by name ("val", "test", OOD sets), evaluated every epoch.
+    pub evals: Vec<(String, Vec<Sample>)>,
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub steps: usize,
+    pub mean_loss: f64,
+    pub first_loss: f64,
+    pub last_lr: f64,
+    pub logit_scale: f64,
+    pub evals: Vec<(String, Metrics)>,
+}
+
+/// The fine-tuning head of FT (logits = s · normalise(features) · weightᵀ).
+#[derive(Module, Debug)]
+pub struct Head {
+    /// `[classes, projection_dim]`
+    pub weight: Param<Tensor<2>>,
+}
+
+/// Train `clip` (loaded on an autodiff device) on `data`; `on_epoch` sees each epoch's report.
+/// Returns the trained model (for FT, with its head) and the reports.
+pub fn train(
+    clip: Clip,
+    data: &TrainData,
+    config: &TrainConfig,
+    mut on_epoch: impl FnMut(&EpochReport),
+) -> Result<(Clip, Option<Head>, Vec<EpochReport>)> {
+    if !clip.device.is_autodiff() {
+        return Err(Error::Invalid(
+            "training needs the model on an autodiff device".into(),
+        ));
+    }
+    let size = clip.model.config.vision_config.image_size as u32;
+    let batch_size = config.batch_size.clamp(1, data.train.len().max(1));
+    let loader_config = LoaderConfig {
+        batch_size,
+        shuffle: true,
+        seed: config.seed,
+        augment: config.augment,
+        drop_last: data.train.len() >= batch_size,
+        ..Default::default()
+    };
+    let loader = Loader::new(
+        data.train.clone(),
+        clip.preprocess.clone(),
+        size,
+        loader_config,
+    );
+    let total = loader.batches_per_epoch() * config.epochs;
+    let warmup = config
+        .warmup
+        .unwrap_or_else(|| crate::train::schedule::default_warmup(total));
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(config.weight_decay as f32)
+        .init();
+    let mut clip = clip;
+    let device = clip.device.clone();
+    let mut head = match config.method {
+        Method::Finetune => {
+            let zs = zero_shot_head(&clip, &data.prompt_names, &config.templates)?.detach();
+            Some(Head {
+                weight: Param::from_tensor(zs),
+            })
+        }
+        Method::Flyp { .. } => None,
+    };
+    let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
+    let eos = clip.model.config.text_config.eos_token_id;
+    let mut reports = Vec::new();
+    let mut step = 0;
+    for epoch in 0..config.epochs {
+        let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
+        for batch in loader.epoch(epoch as u64) {
+            // lr
+            lr = warmup_cosine(step, total, warmup, config.lr);
+            // forward
+            let n = batch.len();
+            if n == 0 {
+                continue;
+            }
+            let s = size as usize;
+            let pixels =
+                Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), &device);
+            let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
+            let image = clip.model.encode_image(pixels);
+            // loss
+            let loss = match (config.method, &head) {
+                (Method::Flyp { mask_collisions }, _) => {
+                    let captions: Vec<String> = batch
+                        .labels
+                        .iter()
+                        .map(|&l| {
+                            let t = &config.templates.0[rng.below(config.templates.len())];
+                            t.replacen("{}", &data.prompt_names[l], 1)
+                        })
+                        .collect();
+                    let tokens = clip.tokenizer.encode_all(&captions)?;
+                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
+                    let text = clip.model.encode_text(ids, &pool_at);
+                    let scale = clip.model.logit_scale.val();
+                    contrastive_loss(image, text, scale, mask_collisions.then_some(labels))
+                }
+                (Method::Finetune, Some(h)) => {
+                    let scale = clip.model.logit_scale.val().detach().exp().unsqueeze::<2>();
+                    let logits = l2_normalize(image).matmul(h.weight.val().transpose()) * scale;
+                    cross_entropy(logits, labels)
+                }
+                (Method::Finetune, None) => unreachable!("FT always has a head"),
+            };
+            let value: f64 = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "the loss became {value} at epoch {} step {step} (lr {lr:.2e}): stopping; lower the learning rate",
+                    epoch + 1
+                )));
+            }
+            // backward + step
+            let grads = loss.backward();
+            match head.take() {
+                Some(h) => {
+                    // FT: the image tower and the head train; text tower and logit_scale do not.
+                    let mut pair = FtModel {
+                        vision: clip.model,
+                        head: h,
+                    };
+                    let g = GradientsParams::from_grads(grads, &pair);
+                    pair = optim.step(lr, pair, g);
+                    clip.model = pair.vision;
+                    head = Some(pair.head);
+                }
+                None => {
+                    let g = GradientsParams::from_grads(grads, &clip.model);
+                    clip.model = optim.step(lr, clip.model, g);
+                }
+            }
+            if first_loss.is_nan() {
+                first_loss = value;
+            }
+            loss_sum += value;
+            steps += 1;
+            step += 1;
+        }
+        // eval
+        let eval_clip = clip.for_inference();
+        let eval_head = match &head {
+            Some(h) => h.weight.val().without_autodiff(),
+            None => zero_shot_head(&eval_clip, &data.prompt_names, &config.templates)?,
+        };
+        let mut evals = Vec::new();
+        for (name, samples) in &data.evals {
+            let (metrics, _) = evaluate(&eval_clip, &eval_head, samples, batch_size.max(32))?;
+            evals.push((name.clone(), metrics));
+        }
+        // events
+        let logit_scale = clip.model.logit_scale.val().into_scalar::<f32>() as f64;
+        let report = EpochReport {
+            epoch: epoch + 1,
+            steps,
+            mean_loss: if steps > 0 {
+                loss_sum / steps as f64
+            } else {
+                f64::NAN
+            },
+            first_loss,
+            last_lr: lr,
+            logit_scale,
+            evals,
+        };
+        on_epoch(&report);
+        reports.push(report);
+    }
+    Ok((clip, head, reports))
+}
+
+/// FT's trainable pair: the CLIP model (only its image side receives gradients) and the head.
+#[derive(Module, Debug)]
+struct FtModel {
+    vision: ClipModel,
+    head: Head,
+}
+
+/// Mean cross-entropy of `logits` `[n, k]` against class indices `[n]`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let n = targets.dims()[0];
+    let picked = log_softmax(logits, 1).gather(1, targets.unsqueeze_dim::<2>(1)); // [n, 1]
+    -picked.sum() / n as f64
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use burn::module::Module;
 use clap::{Parser, Subcommand};
 use flyp::{Clip, ComputeDevice, DeviceChoice};
 
@@ -45,6 +46,55 @@ enum Command {
         /// Print one JSON object instead of the human report.
         #[arg(long)]
         json: bool,
+    },
+    /// Fine-tune a CLIP on a labelled image folder with FLYP or standard fine-tuning, evaluating
+    /// every epoch on the validation, test and extra sets; writes RUN_DIR/{config.json,
+    /// results.json, model/ (best epoch by validation top-1, HF layout)} and, for finetune, head.safetensors.
+    Train {
+        /// flyp or finetune.
+        #[arg(long, default_value = "flyp")]
+        method: String,
+        /// The pretrained model (HF folder or .safetensors).
+        #[arg(long)]
+        model: PathBuf,
+        /// Training images: class folders, train/val/test folders, or a CSV manifest.
+        #[arg(long)]
+        train: PathBuf,
+        /// Validation set (default: the folder's val split, else 10 % of train, seeded, stratified).
+        #[arg(long)]
+        val: Option<PathBuf>,
+        /// Test set (default: the folder's test split, if any).
+        #[arg(long)]
+        test: Option<PathBuf>,
+        /// Extra (e.g. out-of-distribution) evaluation sets, NAME=DIR, repeatable.
+        #[arg(long = "eval", value_parser = parse_named_dir)]
+        evals: Vec<(String, PathBuf)>,
+        /// The run folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long, default_value_t = 1e-5)]
+        lr: f64,
+        /// AdamW weight decay (decoupled, every parameter).
+        #[arg(long, default_value_t = 0.1)]
+        wd: f64,
+        /// Warmup steps (default: 500, capped at 10 % of the steps).
+        #[arg(long)]
+        warmup: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Prompt templates: openai, simple, or a file.
+        #[arg(long, default_value = "openai")]
+        templates: String,
+        /// Turn off the random resized crop (scale 0.9–1.0) on training images.
+        #[arg(long)]
+        no_augment: bool,
+        /// FLYP: drop same-class pairs from the softmax denominators.
+        #[arg(long)]
+        mask_collisions: bool,
     },
     /// Zero-shot accuracy of a model on dataset folders: the prompt-ensemble head from the class
     /// names, then top-1 and macro-F1 per set.
@@ -215,6 +265,135 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Train {
+            method,
+            model,
+            train,
+            val,
+            test,
+            evals,
+            out,
+            epochs,
+            batch,
+            lr,
+            wd,
+            warmup,
+            seed,
+            templates,
+            no_augment,
+            mask_collisions,
+        } => {
+            use flyp::train::engine::{Method, TrainConfig, TrainData};
+            let method = match method.as_str() {
+                "flyp" => Method::Flyp { mask_collisions },
+                "finetune" | "ft" => Method::Finetune,
+                other => anyhow::bail!("unknown --method '{other}': use flyp or finetune"),
+            };
+            let templates = flyp::data::prompts::Templates::named(&templates)?;
+            let scan = flyp::data::Scan::folder(&train)?;
+            scan.warnings
+                .iter()
+                .for_each(|w| eprintln!("flyp: warning: {w}"));
+            let aligned = |dir: &PathBuf| -> anyhow::Result<Vec<flyp::data::Sample>> {
+                let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
+                warnings
+                    .iter()
+                    .for_each(|w| eprintln!("flyp: warning: {w}"));
+                Ok(samples)
+            };
+            let (train_samples, val_samples) = match (&val, &scan.val) {
+                (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
+                (None, Some(v)) => (scan.train.clone(), v.clone()),
+                (None, None) => {
+                    flyp::data::folder::stratified_split(&scan.train, scan.classes.len(), 0.1, seed)
+                }
+            };
+            let mut sets = vec![("val".to_string(), val_samples)];
+            match (&test, &scan.test) {
+                (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
+                (None, Some(t)) => sets.push(("test".into(), t.clone())),
+                _ => {}
+            }
+            for (name, dir) in &evals {
+                sets.push((name.clone(), aligned(dir)?));
+            }
+            let data = TrainData {
+                classes: scan.classes.clone(),
+                prompt_names: scan.prompt_names.clone(),
+                train: train_samples,
+                evals: sets,
+            };
+            let config = TrainConfig {
+                method,
+                epochs,
+                batch_size: batch,
+                lr,
+                weight_decay: wd,
+                warmup,
+                seed,
+                augment: !no_augment,
+                templates,
+            };
+            let device = open_device(cli.device)?;
+            let clip = Clip::load(&model, &device.autodiff())?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
+            let run_config = serde_json::json!({
+                "model": model, "train": train, "device": device.description,
+                "classes": data.classes, "prompt_names": data.prompt_names,
+                "train_images": data.train.len(), "config": config,
+                "templates": config.templates.0,
+            });
+            let text = serde_json::to_string_pretty(&run_config)?;
+            flyp::model::weights::write_atomic(&out.join("config.json"), text.as_bytes())?;
+            eprintln!(
+                "flyp: training {} images, {} classes, {method:?}",
+                data.train.len(),
+                data.classes.len()
+            );
+            let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+            println!("{:>5} {:>9} {:>9}  {names}", "epoch", "loss", "lr");
+            let trained = flyp::train::engine::train(clip, &data, &config, |r| {
+                let accs: String = r
+                    .evals
+                    .iter()
+                    .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+                    .collect();
+                println!(
+                    "{:>5} {:>9.4} {:>9.2e}  {accs}",
+                    r.epoch, r.mean_loss, r.last_lr
+                );
+            })?;
+            let best = trained.best_epoch;
+            let final_clip = Clip {
+                model: trained.best_model.valid(),
+                ..trained.clip.for_inference()
+            };
+            final_clip.save(&out.join("model"))?;
+            if let Some(head) = &trained.best_head {
+                save_head(&out.join("head.safetensors"), head)?;
+            }
+            let best_sets: std::collections::BTreeMap<_, _> = trained.reports[best - 1]
+                .evals
+                .iter()
+                .map(|(n, m)| (n.clone(), m))
+                .collect();
+            let results = serde_json::json!({
+                "schema": 1,
+                "method": method,
+                "classes": data.classes,
+                "best_epoch": best,
+                "best": best_sets,
+                "epochs": trained.reports,
+            });
+            let text = serde_json::to_string_pretty(&results)?;
+            flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+            println!(
+                "best epoch {best} by val top-1; model written to {}",
+                out.join("model").display()
+            );
+            Ok(())
+        }
         Command::Eval {
             model,
             data,
@@ -377,4 +556,19 @@ fn print_scan(scan: &flyp::data::Scan) {
     for w in &scan.warnings {
         println!("warning: {w}");
     }
+}
+
+/// FT's classification head as safetensors (`weight`: `[classes, projection_dim]`).
+fn save_head(path: &std::path::Path, head: &flyp::train::engine::Head) -> anyhow::Result<()> {
+    let w = head.weight.val();
+    let shape = w.dims().to_vec();
+    let values: Vec<f32> = w
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, &bytes)?;
+    let data = safetensors::serialize(vec![("weight".to_string(), view)], None)?;
+    flyp::model::weights::write_atomic(path, &data)?;
+    Ok(())
 }

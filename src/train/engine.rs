@@ -100,14 +100,26 @@ pub struct Head {
     pub weight: Param<Tensor<2>>,
 }
 
+/// What a run produced.
+pub struct Trained {
+    /// The model after the last epoch (for FT, with its head).
+    pub clip: Clip,
+    pub head: Option<Head>,
+    /// The epoch (1-based) with the best top-1 on the first evaluation set (the ID validation
+    /// set by convention), and its model and head.
+    pub best_epoch: usize,
+    pub best_model: ClipModel,
+    pub best_head: Option<Head>,
+    pub reports: Vec<EpochReport>,
+}
+
 /// Train `clip` (loaded on an autodiff device) on `data`; `on_epoch` sees each epoch's report.
-/// Returns the trained model (for FT, with its head) and the reports.
 pub fn train(
     clip: Clip,
     data: &TrainData,
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport),
-) -> Result<(Clip, Option<Head>, Vec<EpochReport>)> {
+) -> Result<Trained> {
     if !clip.device.is_autodiff() {
         return Err(Error::Invalid(
             "training needs the model on an autodiff device".into(),
@@ -153,6 +165,7 @@ pub fn train(
     let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
     let eos = clip.model.config.text_config.eos_token_id;
     let mut reports = Vec::new();
+    let mut best: Option<(usize, f64, ClipModel, Option<Head>)> = None;
     let mut step = 0;
     for epoch in 0..config.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
@@ -254,9 +267,25 @@ pub fn train(
             evals,
         };
         on_epoch(&report);
+        let score = report
+            .evals
+            .first()
+            .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
+        if best.as_ref().is_none_or(|(_, b, _, _)| score > *b) {
+            best = Some((epoch + 1, score, clip.model.clone(), head.clone()));
+        }
         reports.push(report);
     }
-    Ok((clip, head, reports))
+    let (best_epoch, _, best_model, best_head) = best
+        .ok_or_else(|| Error::Invalid("no epoch was trained (epochs must be at least 1)".into()))?;
+    Ok(Trained {
+        clip,
+        head,
+        best_epoch,
+        best_model,
+        best_head,
+        reports,
+    })
 }
 
 /// FT's trainable pair: the CLIP model (only its image side receives gradients) and the head.

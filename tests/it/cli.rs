@@ -296,3 +296,89 @@ fn export_writes_a_folder_that_embeds_the_same() {
         .expect("rgb48");
     assert!(max_abs_diff(&images[0], &r.image_embeds[at]) <= 1e-4);
 }
+
+fn emoji(part: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/emoji-subset")
+        .join(part)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn train_writes_a_run_folder_and_stops_on_a_diverging_loss() {
+    let out = temp_dir("run-ft");
+    let model = model_arg();
+    let args = [
+        "train",
+        "--device",
+        "cpu",
+        "--method",
+        "finetune",
+        "--model",
+        &model,
+        "--train",
+        &emoji("twemoji"),
+        "--eval",
+        &format!("noto={}", emoji("noto")),
+        "--out",
+        arg(&out),
+        "--epochs",
+        "2",
+        "--batch",
+        "36",
+        "--lr",
+        "1e-3",
+        "--templates",
+        "simple",
+    ];
+    let (ok, stdout, stderr) = flyp(&args);
+    assert!(ok, "train failed: {stderr}");
+    assert!(stdout.contains("best epoch"), "{stdout}");
+    for file in [
+        "config.json",
+        "results.json",
+        "head.safetensors",
+        "model/model.safetensors",
+        "model/config.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).expect("results"))
+            .expect("json");
+    assert_eq!(results["epochs"].as_array().map(Vec::len), Some(2));
+    for set in ["val", "test", "noto"] {
+        let top1 = results["best"][set]["top1"].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&top1), "{set}: {top1}");
+    }
+
+    let out = temp_dir("run-nan");
+    let args = [
+        "train",
+        "--device",
+        "cpu",
+        "--method",
+        "flyp",
+        "--model",
+        &model,
+        "--train",
+        &emoji("twemoji"),
+        "--out",
+        arg(&out),
+        "--epochs",
+        "3",
+        "--batch",
+        "36",
+        "--lr",
+        "1e30",
+        "--warmup",
+        "1",
+        "--templates",
+        "simple",
+    ];
+    let (ok, _, stderr) = flyp(&args);
+    assert!(!ok, "a diverging run must fail");
+    assert!(stderr.contains("the loss became"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

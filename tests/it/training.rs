@@ -43,7 +43,7 @@ fn check(method: Method, epochs: usize) {
             augment: true,
             templates: Templates::simple(),
         };
-        let (_, _, reports) = train(clip, &data, &config, |r| {
+        let trained = train(clip, &data, &config, |r| {
             eprintln!(
                 "{method:?} on {} epoch {}: loss {:.4} (first {:.4}), test top-1 {:.3}, noto {:.3}",
                 device.description,
@@ -55,6 +55,7 @@ fn check(method: Method, epochs: usize) {
             )
         })
         .expect("train");
+        let reports = &trained.reports;
         let first = reports.first().expect("epochs").first_loss;
         let last = reports.last().expect("epochs");
         let what = format!("{method:?} on {}", device.description);

@@ -96,6 +96,20 @@ enum Command {
         #[arg(long)]
         mask_collisions: bool,
     },
+    /// WiSE-FT for a `flyp train` run: interpolate every weight between the run's zero-shot model
+    /// and its fine-tuned model, θ(α) = (1−α)·θ₀ + α·θ₁, and evaluate every set at every α; the α
+    /// with the best validation top-1 is reported. Writes RUN_DIR/wise.json.
+    Wise {
+        /// The run folder written by `flyp train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// The α values.
+        #[arg(long, value_delimiter = ',', default_values_t = flyp::methods::wise_ft::default_alphas())]
+        alphas: Vec<f64>,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
     /// Zero-shot accuracy of a model on dataset folders: the prompt-ensemble head from the class
     /// names, then top-1 and macro-F1 per set.
     Eval {
@@ -283,46 +297,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_augment,
             mask_collisions,
         } => {
-            use flyp::train::engine::{Method, TrainConfig, TrainData};
+            use flyp::train::engine::{Method, TrainConfig};
             let method = match method.as_str() {
                 "flyp" => Method::Flyp { mask_collisions },
                 "finetune" | "ft" => Method::Finetune,
                 other => anyhow::bail!("unknown --method '{other}': use flyp or finetune"),
             };
             let templates = flyp::data::prompts::Templates::named(&templates)?;
-            let scan = flyp::data::Scan::folder(&train)?;
-            scan.warnings
-                .iter()
-                .for_each(|w| eprintln!("flyp: warning: {w}"));
-            let aligned = |dir: &PathBuf| -> anyhow::Result<Vec<flyp::data::Sample>> {
-                let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
-                warnings
-                    .iter()
-                    .for_each(|w| eprintln!("flyp: warning: {w}"));
-                Ok(samples)
-            };
-            let (train_samples, val_samples) = match (&val, &scan.val) {
-                (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
-                (None, Some(v)) => (scan.train.clone(), v.clone()),
-                (None, None) => {
-                    flyp::data::folder::stratified_split(&scan.train, scan.classes.len(), 0.1, seed)
-                }
-            };
-            let mut sets = vec![("val".to_string(), val_samples)];
-            match (&test, &scan.test) {
-                (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
-                (None, Some(t)) => sets.push(("test".into(), t.clone())),
-                _ => {}
-            }
-            for (name, dir) in &evals {
-                sets.push((name.clone(), aligned(dir)?));
-            }
-            let data = TrainData {
-                classes: scan.classes.clone(),
-                prompt_names: scan.prompt_names.clone(),
-                train: train_samples,
-                evals: sets,
-            };
+            let data = build_data(&train, val.as_ref(), test.as_ref(), &evals, seed)?;
             let config = TrainConfig {
                 method,
                 epochs,
@@ -339,7 +321,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
             let run_config = serde_json::json!({
-                "model": model, "train": train, "device": device.description,
+                "model": model, "train": train, "val": val, "test": test, "evals": evals,
+                "seed": seed, "device": device.description,
                 "classes": data.classes, "prompt_names": data.prompt_names,
                 "train_images": data.train.len(), "config": config,
                 "templates": config.templates.0,
@@ -460,6 +443,86 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Wise { run, alphas, batch } => {
+            use flyp::methods::wise_ft::{interpolate, interpolate_head};
+            use flyp::methods::zeroshot::{evaluate, zero_shot_head};
+            let config_path = run.join("config.json");
+            let text = std::fs::read_to_string(&config_path)
+                .with_context(|| format!("{}: not a run folder of `flyp train`", run.display()))?;
+            let cfg: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+            let path = |key: &str| cfg[key].as_str().map(PathBuf::from);
+            let zero_path = path("model").context("config.json has no \"model\"")?;
+            let train_path = path("train").context("config.json has no \"train\"")?;
+            let evals: Vec<(String, PathBuf)> =
+                serde_json::from_value(cfg["evals"].clone()).unwrap_or_default();
+            let seed = cfg["seed"].as_u64().unwrap_or(0);
+            let templates: Vec<String> = serde_json::from_value(cfg["templates"].clone())
+                .context("config.json has no \"templates\"")?;
+            let templates = flyp::data::prompts::Templates(templates);
+            let data = build_data(
+                &train_path,
+                path("val").as_ref(),
+                path("test").as_ref(),
+                &evals,
+                seed,
+            )?;
+            let device = open_device(cli.device)?;
+            let zero = Clip::load(&zero_path, &device)?;
+            let tuned = Clip::load(&run.join("model"), &device)?;
+            let head_file = run.join("head.safetensors");
+            let heads = if head_file.is_file() {
+                let zs = zero_shot_head(&zero, &data.prompt_names, &templates)?;
+                Some((zs, load_head(&head_file, &device.device)?))
+            } else {
+                None
+            };
+            let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+            println!("WiSE-FT of {} (top-1 %)", run.display());
+            println!("{:>5}  {names}", "alpha");
+            let mut rows = Vec::new();
+            for &alpha in &alphas {
+                let model = interpolate(&zero.model, &tuned.model, alpha)?;
+                let clip = Clip {
+                    model,
+                    ..tuned.for_inference()
+                };
+                let head = match &heads {
+                    Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
+                    None => zero_shot_head(&clip, &data.prompt_names, &templates)?,
+                };
+                let mut sets = Vec::new();
+                for (name, samples) in &data.evals {
+                    sets.push((
+                        name.clone(),
+                        evaluate(&clip, &head, samples, batch.max(1))?.0,
+                    ));
+                }
+                let accs: String = sets
+                    .iter()
+                    .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+                    .collect();
+                println!("{alpha:>5.2}  {accs}");
+                rows.push((alpha, sets));
+            }
+            let best = rows
+                .iter()
+                .max_by(|a, b| a.1[0].1.top1.total_cmp(&b.1[0].1.top1))
+                .map(|r| r.0)
+                .unwrap_or(1.0);
+            println!("alpha chosen by val top-1: {best}");
+            let json = serde_json::json!({
+                "schema": 1,
+                "alpha_by_val": best,
+                "curve": rows.iter().map(|(a, sets)| serde_json::json!({
+                    "alpha": a,
+                    "sets": sets.iter().map(|(n, m)| (n.clone(), m)).collect::<std::collections::BTreeMap<_, _>>(),
+                })).collect::<Vec<_>>(),
+            });
+            let text = serde_json::to_string_pretty(&json)?;
+            flyp::model::weights::write_atomic(&run.join("wise.json"), text.as_bytes())?;
+            Ok(())
+        }
         Command::Export { model, out } => {
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device)?;
@@ -556,6 +619,78 @@ fn print_scan(scan: &flyp::data::Scan) {
     for w in &scan.warnings {
         println!("warning: {w}");
     }
+}
+
+/// The classes and image sets of a run: the training folder's val split (or a seeded 10 %), its
+/// test split (or `--test`), and the extra sets, all aligned to the training classes.
+fn build_data(
+    train: &std::path::Path,
+    val: Option<&PathBuf>,
+    test: Option<&PathBuf>,
+    evals: &[(String, PathBuf)],
+    seed: u64,
+) -> anyhow::Result<flyp::train::engine::TrainData> {
+    let scan = flyp::data::Scan::folder(train)?;
+    scan.warnings
+        .iter()
+        .for_each(|w| eprintln!("flyp: warning: {w}"));
+    let aligned = |dir: &PathBuf| -> anyhow::Result<Vec<flyp::data::Sample>> {
+        let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
+        warnings
+            .iter()
+            .for_each(|w| eprintln!("flyp: warning: {w}"));
+        Ok(samples)
+    };
+    let (train_samples, val_samples) = match (val, &scan.val) {
+        (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
+        (None, Some(v)) => (scan.train.clone(), v.clone()),
+        (None, None) => {
+            flyp::data::folder::stratified_split(&scan.train, scan.classes.len(), 0.1, seed)
+        }
+    };
+    let mut sets = vec![("val".to_string(), val_samples)];
+    match (test, &scan.test) {
+        (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
+        (None, Some(t)) => sets.push(("test".into(), t.clone())),
+        _ => {}
+    }
+    for (name, dir) in evals {
+        sets.push((name.clone(), aligned(dir)?));
+    }
+    Ok(flyp::train::engine::TrainData {
+        classes: scan.classes.clone(),
+        prompt_names: scan.prompt_names.clone(),
+        train: train_samples,
+        evals: sets,
+    })
+}
+
+/// Read a head written by [`save_head`].
+fn load_head(
+    path: &std::path::Path,
+    device: &burn::prelude::Device,
+) -> anyhow::Result<burn::prelude::Tensor<2>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
+    let view = st
+        .tensor("weight")
+        .with_context(|| format!("{}: no \"weight\" tensor", path.display()))?;
+    let shape = view.shape().to_vec();
+    anyhow::ensure!(
+        shape.len() == 2,
+        "{}: weight has shape {shape:?}, expected 2 dimensions",
+        path.display()
+    );
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(burn::prelude::Tensor::from_data(
+        burn::prelude::TensorData::new(values, [shape[0], shape[1]]),
+        device,
+    ))
 }
 
 /// FT's classification head as safetensors (`weight`: `[classes, projection_dim]`).

@@ -1,5 +1,7 @@
 //! Fine-tuning methods, each stating only what differs from the shared training loop. So far:
-//! [`zeroshot`] (no training). Linear probe, FT, LP-FT, FLYP, the CE ablation and WiSE-FT arrive
-//! with the methods issue.
+//! [`zeroshot`] (no training) and [`wise_ft`] (weight interpolation); FLYP and FT are in
+//! [`crate::train::engine`]. The linear probe, LP-FT and the CE ablation arrive with the rest of
+//! the methods issue.
 
+pub mod wise_ft;
 pub mod zeroshot;

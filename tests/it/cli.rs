@@ -353,6 +353,28 @@ fn train_writes_a_run_folder_and_stops_on_a_diverging_loss() {
         assert!((0.0..=1.0).contains(&top1), "{set}: {top1}");
     }
 
+    // WiSE-FT at α = 1 is the fine-tuned model itself.
+    let (ok, stdout, stderr) = flyp(&[
+        "wise",
+        "--device",
+        "cpu",
+        "--run",
+        arg(&out),
+        "--alphas",
+        "0,1",
+    ]);
+    assert!(ok, "wise failed: {stderr}");
+    assert!(stdout.contains("alpha chosen by val top-1"), "{stdout}");
+    let wise: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("wise.json")).expect("wise.json"))
+            .expect("json");
+    let at_one = wise["curve"][1]["sets"]["val"]["top1"].as_f64();
+    assert_eq!(
+        at_one,
+        results["best"]["val"]["top1"].as_f64(),
+        "α = 1 differs from the run's best epoch"
+    );
+
     let out = temp_dir("run-nan");
     let args = [
         "train",

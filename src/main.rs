@@ -95,6 +95,9 @@ enum Command {
         /// FLYP: drop same-class pairs from the softmax denominators.
         #[arg(long)]
         mask_collisions: bool,
+        /// Continue the run in --out from its last checkpoint (same settings).
+        #[arg(long)]
+        resume: bool,
     },
     /// WiSE-FT for a `flyp train` run: interpolate every weight between the run's zero-shot model
     /// and its fine-tuned model, θ(α) = (1−α)·θ₀ + α·θ₁, and evaluate every set at every α; the α
@@ -296,6 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             templates,
             no_augment,
             mask_collisions,
+            resume,
         } => {
             use flyp::train::engine::{Method, TrainConfig};
             let method = match method.as_str() {
@@ -315,7 +319,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 augment: !no_augment,
                 templates,
+                run_dir: Some(out.clone()),
+                resume,
             };
+            if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
+                anyhow::bail!(
+                    "{} already holds a run: add --resume to continue it, or choose another --out",
+                    out.display()
+                );
+            }
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device.autodiff())?;
             std::fs::create_dir_all(&out)

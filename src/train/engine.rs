@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::{ClipModel, l2_normalize};
 use crate::train::Metrics;
+use crate::train::checkpoint;
 use crate::train::schedule::warmup_cosine;
+use std::path::PathBuf;
 
 /// What is trained and with which loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,6 +54,12 @@ pub struct TrainConfig {
     pub augment: bool,
     #[serde(skip)]
     pub templates: Templates,
+    /// Where to keep the per-epoch checkpoint (`checkpoint/`) and the best epoch (`best/`).
+    #[serde(skip)]
+    pub run_dir: Option<PathBuf>,
+    /// Continue from `run_dir/checkpoint` when it exists.
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 impl TrainConfig {
@@ -68,6 +76,8 @@ impl TrainConfig {
             seed: 0,
             augment: true,
             templates: Templates::openai(),
+            run_dir: None,
+            resume: false,
         }
     }
 }
@@ -82,7 +92,7 @@ pub struct TrainData {
 }
 
 /// What one epoch did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EpochReport {
     pub epoch: usize,
     pub steps: usize,
@@ -167,7 +177,36 @@ pub fn train(
     let mut reports = Vec::new();
     let mut best: Option<(usize, f64, ClipModel, Option<Head>)> = None;
     let mut step = 0;
-    for epoch in 0..config.epochs {
+    let mut start_epoch = 0;
+    if let (Some(dir), true) = (&config.run_dir, config.resume)
+        && let Some(state) = checkpoint::read_state(dir)?
+    {
+        {
+            let saved = checkpoint::load(dir, clip.model.clone(), head.clone(), optim)?;
+            clip.model = saved.model;
+            head = saved.head;
+            optim = saved.optim;
+            let best_saved = checkpoint::load_best(dir, clip.model.clone(), head.clone())?;
+            best = Some((
+                state.best_epoch,
+                state.best_score,
+                best_saved.0,
+                best_saved.1,
+            ));
+            rng = SplitMix64::new(state.rng);
+            step = state.step;
+            start_epoch = state.epoch;
+            reports = state.reports;
+            if start_epoch >= config.epochs {
+                return Err(Error::Invalid(format!(
+                    "{}: the run already finished {start_epoch} epochs; ask for more with --epochs",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let abort_at = test_abort_step();
+    for epoch in start_epoch..config.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
         for batch in loader.epoch(epoch as u64) {
             // lr
@@ -239,6 +278,9 @@ pub fn train(
             loss_sum += value;
             steps += 1;
             step += 1;
+            if abort_at == Some(step) {
+                std::process::abort(); // test hook: a kill in the middle of an epoch
+            }
         }
         // eval
         let eval_clip = clip.for_inference();
@@ -271,10 +313,27 @@ pub fn train(
             .evals
             .first()
             .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
-        if best.as_ref().is_none_or(|(_, b, _, _)| score > *b) {
+        let improved = best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
+        if improved {
             best = Some((epoch + 1, score, clip.model.clone(), head.clone()));
         }
         reports.push(report);
+        // checkpoint
+        if let Some(dir) = &config.run_dir {
+            if improved {
+                checkpoint::save_best(dir, &clip.model, head.as_ref())?;
+            }
+            let (best_epoch, best_score) = best.as_ref().map_or((0, 0.0), |b| (b.0, b.1));
+            let state = checkpoint::State {
+                epoch: epoch + 1,
+                step,
+                rng: rng.state(),
+                best_epoch,
+                best_score,
+                reports: reports.clone(),
+            };
+            checkpoint::save(dir, &clip.model, head.as_ref(), &optim, &state)?;
+        }
     }
     let (best_epoch, _, best_model, best_head) = best
         .ok_or_else(|| Error::Invalid("no epoch was trained (epochs must be at least 1)".into()))?;
@@ -286,6 +345,11 @@ pub fn train(
         best_head,
         reports,
     })
+}
+
+/// `FLYP_ABORT_AT_STEP=n` aborts the process right after step n (tests of `--resume`).
+fn test_abort_step() -> Option<usize> {
+    std::env::var("FLYP_ABORT_AT_STEP").ok()?.parse().ok()
 }
 
 /// FT's trainable pair: the CLIP model (only its image side receives gradients) and the head.

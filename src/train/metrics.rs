@@ -1,10 +1,10 @@
 //! Classification metrics: top-1 accuracy, macro-F1 (iWILDCam's metric), per-class precision and
 //! recall, and the confusion matrix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Metrics of one evaluation set.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub images: usize,
     pub top1: f64,

@@ -1,6 +1,7 @@
 //! Training infrastructure shared by every method: metrics and the learning-rate schedule (the
 //! training loop itself arrives with the methods issue).
 
+pub mod checkpoint;
 pub mod engine;
 pub mod metrics;
 pub mod schedule;

@@ -404,3 +404,141 @@ fn train_writes_a_run_folder_and_stops_on_a_diverging_loss() {
     assert!(stderr.contains("the loss became"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_killed_run_resumes_to_the_same_metrics() {
+    let model = model_arg();
+    let run = |out: &Path, extra: &[&str], abort: Option<&str>| {
+        let mut args = vec![
+            "train", "--device", "cpu", "--method", "flyp", "--model", &model, "--train",
+        ];
+        let train = emoji("twemoji");
+        let noto = format!("noto={}", emoji("noto"));
+        args.extend([train.as_str(), "--eval", noto.as_str(), "--out", arg(out)]);
+        args.extend([
+            "--epochs",
+            "4",
+            "--batch",
+            "36",
+            "--lr",
+            "2e-3",
+            "--wd",
+            "0.01",
+            "--warmup",
+            "4",
+            "--templates",
+            "simple",
+        ]);
+        args.extend(extra);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flyp"));
+        cmd.args(&args);
+        if let Some(step) = abort {
+            cmd.env("FLYP_ABORT_AT_STEP", step);
+        }
+        cmd.output().expect("run flyp")
+    };
+    let whole = temp_dir("resume-whole");
+    assert!(run(&whole, &[], None).status.success());
+    let cut = temp_dir("resume-cut");
+    // 6 steps an epoch: step 15 is in the middle of epoch 3.
+    let killed = run(&cut, &[], Some("15"));
+    assert!(!killed.status.success(), "the abort hook did not fire");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cut.join("checkpoint/state.json")).expect("state"),
+    )
+    .expect("json");
+    assert_eq!(
+        state["epoch"], 2,
+        "the last checkpoint is the end of epoch 2"
+    );
+    assert!(!cut.join("checkpoint.new").exists() || cut.join("checkpoint").exists());
+    let again = run(&cut, &[], None);
+    assert!(
+        !again.status.success(),
+        "an existing run must not be overwritten without --resume"
+    );
+    let resumed = run(&cut, &["--resume"], None);
+    assert!(
+        resumed.status.success(),
+        "resume failed: {}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let read = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("results"))
+            .expect("json")
+    };
+    let (a, b) = (read(&whole), read(&cut));
+    assert_eq!(a["best_epoch"], b["best_epoch"]);
+    for epoch in 0..4 {
+        let (ea, eb) = (&a["epochs"][epoch], &b["epochs"][epoch]);
+        let (la, lb) = (
+            ea["mean_loss"].as_f64().unwrap_or(f64::NAN),
+            eb["mean_loss"].as_f64().unwrap_or(f64::NAN),
+        );
+        assert!(
+            (la - lb).abs() <= 1e-6 * la.abs(),
+            "epoch {}: loss {la} vs {lb}",
+            epoch + 1
+        );
+        for set in 0..3 {
+            assert_eq!(
+                ea["evals"][set][1]["top1"],
+                eb["evals"][set][1]["top1"],
+                "epoch {} set {set}",
+                epoch + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn a_diverging_resume_keeps_the_last_good_checkpoint() {
+    let model = model_arg();
+    let out = temp_dir("nan-keep");
+    let train = emoji("twemoji");
+    let base = |epochs: &'static str, lr: &'static str| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "train", "--device", "cpu", "--method", "flyp", "--model", &model, "--train", &train,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(
+            [
+                "--out",
+                arg(&out),
+                "--epochs",
+                epochs,
+                "--batch",
+                "36",
+                "--lr",
+                lr,
+                "--warmup",
+                "1",
+                "--templates",
+                "simple",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        args
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        flyp(&refs)
+    };
+    let (ok, _, stderr) = run(base("2", "1e-3"));
+    assert!(ok, "{stderr}");
+    let state = || std::fs::read_to_string(out.join("checkpoint/state.json")).expect("state");
+    let before = state();
+    let mut diverge = base("4", "1e30");
+    diverge.push("--resume".into());
+    let (ok, _, stderr) = run(diverge);
+    assert!(!ok && stderr.contains("the loss became"), "{stderr}");
+    assert_eq!(state(), before, "the last good checkpoint changed");
+    let mut sane = base("3", "1e-3");
+    sane.push("--resume".into());
+    let (ok, stdout, stderr) = run(sane);
+    assert!(ok, "resuming after the failure: {stderr}");
+    assert!(stdout.contains("best epoch"), "{stdout}");
+}

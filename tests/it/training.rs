@@ -42,6 +42,8 @@ fn check(method: Method, epochs: usize) {
             seed: 1,
             augment: true,
             templates: Templates::simple(),
+            run_dir: None,
+            resume: false,
         };
         let trained = train(clip, &data, &config, |r| {
             eprintln!(

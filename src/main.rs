@@ -50,54 +50,23 @@ enum Command {
     /// Fine-tune a CLIP on a labelled image folder with FLYP or standard fine-tuning, evaluating
     /// every epoch on the validation, test and extra sets; writes RUN_DIR/{config.json,
     /// results.json, model/ (best epoch by validation top-1, HF layout)} and, for finetune, head.safetensors.
-    Train {
-        /// flyp or finetune.
-        #[arg(long, default_value = "flyp")]
-        method: String,
-        /// The pretrained model (HF folder or .safetensors).
-        #[arg(long)]
-        model: PathBuf,
-        /// Training images: class folders, train/val/test folders, or a CSV manifest.
-        #[arg(long)]
-        train: PathBuf,
-        /// Validation set (default: the folder's val split, else 10 % of train, seeded, stratified).
-        #[arg(long)]
-        val: Option<PathBuf>,
-        /// Test set (default: the folder's test split, if any).
-        #[arg(long)]
-        test: Option<PathBuf>,
-        /// Extra (e.g. out-of-distribution) evaluation sets, NAME=DIR, repeatable.
-        #[arg(long = "eval", value_parser = parse_named_dir)]
-        evals: Vec<(String, PathBuf)>,
-        /// The run folder.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
-        #[arg(long, default_value_t = 1e-5)]
-        lr: f64,
-        /// AdamW weight decay (decoupled, every parameter).
+    Train(TrainArgs),
+    /// Every method on one dataset — zero-shot, linear probe, FT, LP-FT, FLYP (and the CE
+    /// ablation if asked) — each into OUT/<method>/, WiSE-FT curves for the fine-tuned ones, then
+    /// one ID/OOD table and the curves; writes OUT/compare.json. Finished methods are not rerun.
+    Compare {
+        /// Methods to run, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = ["zeroshot", "linear-probe", "finetune", "lp-ft", "flyp"].map(String::from))]
+        methods: Vec<String>,
+        /// LP-FT's fine-tuning stage runs at --lr times this (Kumar et al. use a much smaller one).
         #[arg(long, default_value_t = 0.1)]
-        wd: f64,
-        /// Warmup steps (default: 500, capped at 10 % of the steps).
-        #[arg(long)]
-        warmup: Option<usize>,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Prompt templates: openai, simple, or a file.
-        #[arg(long, default_value = "openai")]
-        templates: String,
-        /// Turn off the random resized crop (scale 0.9–1.0) on training images.
-        #[arg(long)]
-        no_augment: bool,
-        /// FLYP: drop same-class pairs from the softmax denominators.
-        #[arg(long)]
-        mask_collisions: bool,
-        /// Continue the run in --out from its last checkpoint (same settings).
-        #[arg(long)]
-        resume: bool,
+        lp_ft_lr_scale: f64,
+        /// WiSE-FT α values.
+        #[arg(long, value_delimiter = ',', default_values_t = flyp::methods::wise_ft::default_alphas())]
+        alphas: Vec<f64>,
+        /// Everything `flyp train` takes (--method is set per run; --out is the comparison folder).
+        #[command(flatten)]
+        train: TrainArgs,
     },
     /// WiSE-FT for a `flyp train` run: interpolate every weight between the run's zero-shot model
     /// and its fine-tuned model, θ(α) = (1−α)·θ₀ + α·θ₁, and evaluate every set at every α; the α
@@ -149,6 +118,59 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// `flyp train`'s arguments (also what `flyp compare` runs for each method).
+#[derive(clap::Args, Clone)]
+struct TrainArgs {
+    /// flyp, finetune, linear-probe, lp-ft (probe, then finetune from its head; use a smaller
+    /// --lr) or ce-ablation.
+    #[arg(long, default_value = "flyp")]
+    method: String,
+    /// The pretrained model (HF folder or .safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Training images: class folders, train/val/test folders, or a CSV manifest.
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation set (default: the folder's val split, else 10 % of train, seeded, stratified).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Test set (default: the folder's test split, if any).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Extra (e.g. out-of-distribution) evaluation sets, NAME=DIR, repeatable.
+    #[arg(long = "eval", value_parser = parse_named_dir)]
+    evals: Vec<(String, PathBuf)>,
+    /// The run folder.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-5)]
+    lr: f64,
+    /// AdamW weight decay (decoupled, every parameter).
+    #[arg(long, default_value_t = 0.1)]
+    wd: f64,
+    /// Warmup steps (default: 500, capped at 10 % of the steps).
+    #[arg(long)]
+    warmup: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Prompt templates: openai, simple, or a file.
+    #[arg(long, default_value = "openai")]
+    templates: String,
+    /// Turn off the random resized crop (scale 0.9–1.0) on training images.
+    #[arg(long)]
+    no_augment: bool,
+    /// FLYP: drop same-class pairs from the softmax denominators.
+    #[arg(long)]
+    mask_collisions: bool,
+    /// Continue the run in --out from its last checkpoint (same settings).
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Subcommand)]
@@ -282,113 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Train {
-            method,
-            model,
-            train,
-            val,
-            test,
-            evals,
-            out,
-            epochs,
-            batch,
-            lr,
-            wd,
-            warmup,
-            seed,
-            templates,
-            no_augment,
-            mask_collisions,
-            resume,
-        } => {
-            use flyp::train::engine::{Method, TrainConfig};
-            let method = match method.as_str() {
-                "flyp" => Method::Flyp { mask_collisions },
-                "finetune" | "ft" => Method::Finetune,
-                other => anyhow::bail!("unknown --method '{other}': use flyp or finetune"),
-            };
-            let templates = flyp::data::prompts::Templates::named(&templates)?;
-            let data = build_data(&train, val.as_ref(), test.as_ref(), &evals, seed)?;
-            let config = TrainConfig {
-                method,
-                epochs,
-                batch_size: batch,
-                lr,
-                weight_decay: wd,
-                warmup,
-                seed,
-                augment: !no_augment,
-                templates,
-                run_dir: Some(out.clone()),
-                resume,
-            };
-            if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
-                anyhow::bail!(
-                    "{} already holds a run: add --resume to continue it, or choose another --out",
-                    out.display()
-                );
-            }
-            let device = open_device(cli.device)?;
-            let clip = Clip::load(&model, &device.autodiff())?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
-            let run_config = serde_json::json!({
-                "model": model, "train": train, "val": val, "test": test, "evals": evals,
-                "seed": seed, "device": device.description,
-                "classes": data.classes, "prompt_names": data.prompt_names,
-                "train_images": data.train.len(), "config": config,
-                "templates": config.templates.0,
-            });
-            let text = serde_json::to_string_pretty(&run_config)?;
-            flyp::model::weights::write_atomic(&out.join("config.json"), text.as_bytes())?;
-            eprintln!(
-                "flyp: training {} images, {} classes, {method:?}",
-                data.train.len(),
-                data.classes.len()
-            );
-            let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
-            println!("{:>5} {:>9} {:>9}  {names}", "epoch", "loss", "lr");
-            let trained = flyp::train::engine::train(clip, &data, &config, |r| {
-                let accs: String = r
-                    .evals
-                    .iter()
-                    .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
-                    .collect();
-                println!(
-                    "{:>5} {:>9.4} {:>9.2e}  {accs}",
-                    r.epoch, r.mean_loss, r.last_lr
-                );
-            })?;
-            let best = trained.best_epoch;
-            let final_clip = Clip {
-                model: trained.best_model.valid(),
-                ..trained.clip.for_inference()
-            };
-            final_clip.save(&out.join("model"))?;
-            if let Some(head) = &trained.best_head {
-                save_head(&out.join("head.safetensors"), head)?;
-            }
-            let best_sets: std::collections::BTreeMap<_, _> = trained.reports[best - 1]
-                .evals
-                .iter()
-                .map(|(n, m)| (n.clone(), m))
-                .collect();
-            let results = serde_json::json!({
-                "schema": 1,
-                "method": method,
-                "classes": data.classes,
-                "best_epoch": best,
-                "best": best_sets,
-                "epochs": trained.reports,
-            });
-            let text = serde_json::to_string_pretty(&results)?;
-            flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
-            println!(
-                "best epoch {best} by val top-1; model written to {}",
-                out.join("model").display()
-            );
-            Ok(())
-        }
+        Command::Train(args) => run_train(cli.device, args),
         Command::Eval {
             model,
             data,
@@ -455,85 +371,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Compare {
+            methods,
+            lp_ft_lr_scale,
+            alphas,
+            train,
+        } => run_compare(cli.device, &methods, lp_ft_lr_scale, &alphas, train),
         Command::Wise { run, alphas, batch } => {
-            use flyp::methods::wise_ft::{interpolate, interpolate_head};
-            use flyp::methods::zeroshot::{evaluate, zero_shot_head};
-            let config_path = run.join("config.json");
-            let text = std::fs::read_to_string(&config_path)
-                .with_context(|| format!("{}: not a run folder of `flyp train`", run.display()))?;
-            let cfg: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: invalid JSON", config_path.display()))?;
-            let path = |key: &str| cfg[key].as_str().map(PathBuf::from);
-            let zero_path = path("model").context("config.json has no \"model\"")?;
-            let train_path = path("train").context("config.json has no \"train\"")?;
-            let evals: Vec<(String, PathBuf)> =
-                serde_json::from_value(cfg["evals"].clone()).unwrap_or_default();
-            let seed = cfg["seed"].as_u64().unwrap_or(0);
-            let templates: Vec<String> = serde_json::from_value(cfg["templates"].clone())
-                .context("config.json has no \"templates\"")?;
-            let templates = flyp::data::prompts::Templates(templates);
-            let data = build_data(
-                &train_path,
-                path("val").as_ref(),
-                path("test").as_ref(),
-                &evals,
-                seed,
-            )?;
-            let device = open_device(cli.device)?;
-            let zero = Clip::load(&zero_path, &device)?;
-            let tuned = Clip::load(&run.join("model"), &device)?;
-            let head_file = run.join("head.safetensors");
-            let heads = if head_file.is_file() {
-                let zs = zero_shot_head(&zero, &data.prompt_names, &templates)?;
-                Some((zs, load_head(&head_file, &device.device)?))
-            } else {
-                None
-            };
-            let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
-            println!("WiSE-FT of {} (top-1 %)", run.display());
-            println!("{:>5}  {names}", "alpha");
-            let mut rows = Vec::new();
-            for &alpha in &alphas {
-                let model = interpolate(&zero.model, &tuned.model, alpha)?;
-                let clip = Clip {
-                    model,
-                    ..tuned.for_inference()
-                };
-                let head = match &heads {
-                    Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
-                    None => zero_shot_head(&clip, &data.prompt_names, &templates)?,
-                };
-                let mut sets = Vec::new();
-                for (name, samples) in &data.evals {
-                    sets.push((
-                        name.clone(),
-                        evaluate(&clip, &head, samples, batch.max(1))?.0,
-                    ));
-                }
-                let accs: String = sets
-                    .iter()
-                    .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
-                    .collect();
-                println!("{alpha:>5.2}  {accs}");
-                rows.push((alpha, sets));
-            }
-            let best = rows
-                .iter()
-                .max_by(|a, b| a.1[0].1.top1.total_cmp(&b.1[0].1.top1))
-                .map(|r| r.0)
-                .unwrap_or(1.0);
-            println!("alpha chosen by val top-1: {best}");
-            let json = serde_json::json!({
-                "schema": 1,
-                "alpha_by_val": best,
-                "curve": rows.iter().map(|(a, sets)| serde_json::json!({
-                    "alpha": a,
-                    "sets": sets.iter().map(|(n, m)| (n.clone(), m)).collect::<std::collections::BTreeMap<_, _>>(),
-                })).collect::<Vec<_>>(),
-            });
-            let text = serde_json::to_string_pretty(&json)?;
-            flyp::model::weights::write_atomic(&run.join("wise.json"), text.as_bytes())?;
-            Ok(())
+            run_wise(cli.device, &run, &alphas, batch).map(|_| ())
         }
         Command::Export { model, out } => {
             let device = open_device(cli.device)?;
@@ -543,6 +388,356 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `flyp train`: one method on one dataset, into a run folder.
+fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
+    let TrainArgs {
+        method,
+        model,
+        train,
+        val,
+        test,
+        evals,
+        out,
+        epochs,
+        batch,
+        lr,
+        wd,
+        warmup,
+        seed,
+        templates,
+        no_augment,
+        mask_collisions,
+        resume,
+    } = args;
+    use flyp::train::engine::{Method, TrainConfig};
+    // (method, run a linear probe first)
+    let (method, probe_first) = match method.as_str() {
+        "flyp" => (Some(Method::Flyp { mask_collisions }), false),
+        "finetune" | "ft" => (Some(Method::Finetune), false),
+        "lp-ft" => (Some(Method::Finetune), true),
+        "ce-ablation" => (Some(Method::CeAblation), false),
+        "linear-probe" | "lp" => (None, true),
+        other => anyhow::bail!(
+            "unknown --method '{other}': use flyp, finetune, linear-probe, lp-ft or ce-ablation"
+        ),
+    };
+    let method_name = method_label(method, probe_first);
+    let templates = flyp::data::prompts::Templates::named(&templates)?;
+    let data = build_data(&train, val.as_ref(), test.as_ref(), &evals, seed)?;
+    let mut config = TrainConfig {
+        method: method.unwrap_or(Method::Finetune),
+        epochs,
+        batch_size: batch,
+        lr,
+        weight_decay: wd,
+        warmup,
+        seed,
+        augment: !no_augment,
+        templates,
+        run_dir: Some(out.clone()),
+        resume,
+        initial_head: None,
+    };
+    if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
+        anyhow::bail!(
+            "{} already holds a run: add --resume to continue it, or choose another --out",
+            out.display()
+        );
+    }
+    let device = open_device(device_choice)?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
+    let run_config = serde_json::json!({
+        "method": method_name,
+        "model": model, "train": train, "val": val, "test": test, "evals": evals,
+        "seed": seed, "device": device.description,
+        "classes": data.classes, "prompt_names": data.prompt_names,
+        "train_images": data.train.len(), "config": config,
+        "templates": config.templates.0,
+    });
+    let text = serde_json::to_string_pretty(&run_config)?;
+    flyp::model::weights::write_atomic(&out.join("config.json"), text.as_bytes())?;
+    eprintln!(
+        "flyp: {method_name} on {} images, {} classes",
+        data.train.len(),
+        data.classes.len()
+    );
+    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+    let mut probe_json = serde_json::Value::Null;
+    if probe_first {
+        let frozen = Clip::load(&model, &device)?;
+        let scale = frozen.model.logit_scale.val().into_scalar::<f32>() as f64;
+        let (probe, metrics) = flyp::methods::linear_probe::run(&frozen, &data, seed, 64)?;
+        println!(
+            "linear probe: L2 {} chosen on val from {:?}",
+            probe.l2, probe.sweep
+        );
+        println!("{:>5} {names}", "");
+        let accs: String = metrics
+            .iter()
+            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .collect();
+        println!("{:>5} {accs}", "LP");
+        probe_json = serde_json::json!({"l2": probe.l2, "sweep": probe.sweep, "evals": metrics});
+        let head = probe.as_head(scale);
+        if method.is_none() {
+            frozen.save(&out.join("model"))?;
+            save_head_tensor(&out.join("head.safetensors"), head)?;
+            let best: std::collections::BTreeMap<_, _> =
+                metrics.iter().map(|(n, m)| (n.clone(), m)).collect();
+            let results = serde_json::json!({
+                "schema": 1, "method": method_name, "classes": data.classes,
+                "best_epoch": 1, "best": best, "epochs": [], "probe": probe_json,
+            });
+            let text = serde_json::to_string_pretty(&results)?;
+            flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+            return Ok(());
+        }
+        config.initial_head = Some(head);
+    }
+    let clip = Clip::load(&model, &device.autodiff())?;
+    println!("{:>5} {:>9} {:>9}  {names}", "epoch", "loss", "lr");
+    let trained = flyp::train::engine::train(clip, &data, &config, |r| {
+        let accs: String = r
+            .evals
+            .iter()
+            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .collect();
+        println!(
+            "{:>5} {:>9.4} {:>9.2e}  {accs}",
+            r.epoch, r.mean_loss, r.last_lr
+        );
+    })?;
+    let best = trained.best_epoch;
+    let final_clip = Clip {
+        model: trained.best_model.valid(),
+        ..trained.clip.for_inference()
+    };
+    final_clip.save(&out.join("model"))?;
+    if let Some(head) = &trained.best_head {
+        save_head_tensor(&out.join("head.safetensors"), head.weight.val())?;
+    }
+    let best_sets: std::collections::BTreeMap<_, _> = trained.reports[best - 1]
+        .evals
+        .iter()
+        .map(|(n, m)| (n.clone(), m))
+        .collect();
+    let results = serde_json::json!({
+        "schema": 1,
+        "method": method_name,
+        "classes": data.classes,
+        "best_epoch": best,
+        "best": best_sets,
+        "epochs": trained.reports,
+        "probe": probe_json,
+    });
+    let text = serde_json::to_string_pretty(&results)?;
+    flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    println!(
+        "best epoch {best} by val top-1; model written to {}",
+        out.join("model").display()
+    );
+    Ok(())
+}
+
+/// `flyp compare`: every method on one dataset, one table.
+fn run_compare(
+    device_choice: DeviceChoice,
+    methods: &[String],
+    lp_ft_lr_scale: f64,
+    alphas: &[f64],
+    base: TrainArgs,
+) -> anyhow::Result<()> {
+    let root = base.out.clone();
+    std::fs::create_dir_all(&root).with_context(|| format!("{}: cannot create", root.display()))?;
+    let data = build_data(
+        &base.train,
+        base.val.as_ref(),
+        base.test.as_ref(),
+        &base.evals,
+        base.seed,
+    )?;
+    let set_names: Vec<String> = data.evals.iter().map(|(n, _)| n.clone()).collect();
+    let mut rows: Vec<(String, std::collections::BTreeMap<String, f64>)> = Vec::new();
+    let mut curves = serde_json::Map::new();
+    let top1s = |sets: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
+        set_names
+            .iter()
+            .map(|n| (n.clone(), sets[n]["top1"].as_f64().unwrap_or(f64::NAN)))
+            .collect()
+    };
+    for method in methods {
+        eprintln!("flyp: compare: {method}");
+        if method == "zeroshot" {
+            let device = open_device(device_choice)?;
+            let clip = Clip::load(&base.model, &device)?;
+            let templates = flyp::data::prompts::Templates::named(&base.templates)?;
+            let head =
+                flyp::methods::zeroshot::zero_shot_head(&clip, &data.prompt_names, &templates)?;
+            let mut sets = std::collections::BTreeMap::new();
+            for (name, samples) in &data.evals {
+                let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, samples, 64)?;
+                sets.insert(name.clone(), m.top1);
+            }
+            rows.push(("zeroshot".into(), sets));
+            continue;
+        }
+        let out = root.join(method);
+        if !out.join("results.json").is_file() {
+            let mut args = base.clone();
+            args.method = method.clone();
+            args.out = out.clone();
+            args.resume = out.join("checkpoint").exists();
+            if method == "lp-ft" {
+                args.lr *= lp_ft_lr_scale;
+            }
+            run_train(device_choice, args)?;
+        }
+        let text = std::fs::read_to_string(out.join("results.json"))?;
+        let results: serde_json::Value = serde_json::from_str(&text)?;
+        rows.push((method.clone(), top1s(&results["best"])));
+        if matches!(
+            method.as_str(),
+            "finetune" | "lp-ft" | "flyp" | "ce-ablation"
+        ) {
+            let wise = run_wise(device_choice, &out, alphas, 64)?;
+            let alpha = wise["alpha_by_val"].as_f64().unwrap_or(1.0);
+            if let Some(point) = wise["curve"]
+                .as_array()
+                .and_then(|c| c.iter().find(|p| p["alpha"].as_f64() == Some(alpha)))
+            {
+                rows.push((
+                    format!("{method} + WiSE-FT α={alpha}"),
+                    top1s(&point["sets"]),
+                ));
+            }
+            curves.insert(method.clone(), wise);
+        }
+    }
+    println!();
+    println!(
+        "comparison on {} (top-1 %, best epoch by val; WiSE-FT α chosen by val)",
+        base.train.display()
+    );
+    let header: String = set_names.iter().map(|n| format!("{n:>9}")).collect();
+    println!("{:<32}{header}", "method");
+    for (name, sets) in &rows {
+        let accs: String = set_names
+            .iter()
+            .map(|n| format!("{:>8.2}%", 100.0 * sets[n]))
+            .collect();
+        println!("{name:<32}{accs}");
+    }
+    for (method, wise) in &curves {
+        println!("\nWiSE-FT curve of {method}");
+        println!("{:>6}{header}", "alpha");
+        for point in wise["curve"].as_array().into_iter().flatten() {
+            let sets = top1s(&point["sets"]);
+            let accs: String = set_names
+                .iter()
+                .map(|n| format!("{:>8.2}%", 100.0 * sets[n]))
+                .collect();
+            println!("{:>6.2}{accs}", point["alpha"].as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    let json = serde_json::json!({
+        "schema": 1,
+        "sets": set_names,
+        "rows": rows.iter().map(|(n, s)| serde_json::json!({"method": n, "top1": s})).collect::<Vec<_>>(),
+        "wise": curves,
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    flyp::model::weights::write_atomic(&root.join("compare.json"), text.as_bytes())?;
+    Ok(())
+}
+
+/// `flyp wise`: the WiSE-FT curve of a run; returns what it wrote to `RUN_DIR/wise.json`.
+fn run_wise(
+    device_choice: DeviceChoice,
+    run: &std::path::Path,
+    alphas: &[f64],
+    batch: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use flyp::methods::wise_ft::{interpolate, interpolate_head};
+    use flyp::methods::zeroshot::{evaluate, zero_shot_head};
+    let config_path = run.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("{}: not a run folder of `flyp train`", run.display()))?;
+    let cfg: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON", config_path.display()))?;
+    let path = |key: &str| cfg[key].as_str().map(PathBuf::from);
+    let zero_path = path("model").context("config.json has no \"model\"")?;
+    let train_path = path("train").context("config.json has no \"train\"")?;
+    let evals: Vec<(String, PathBuf)> =
+        serde_json::from_value(cfg["evals"].clone()).unwrap_or_default();
+    let seed = cfg["seed"].as_u64().unwrap_or(0);
+    let templates: Vec<String> = serde_json::from_value(cfg["templates"].clone())
+        .context("config.json has no \"templates\"")?;
+    let templates = flyp::data::prompts::Templates(templates);
+    let data = build_data(
+        &train_path,
+        path("val").as_ref(),
+        path("test").as_ref(),
+        &evals,
+        seed,
+    )?;
+    let device = open_device(device_choice)?;
+    let zero = Clip::load(&zero_path, &device)?;
+    let tuned = Clip::load(&run.join("model"), &device)?;
+    let head_file = run.join("head.safetensors");
+    let heads = if head_file.is_file() {
+        let zs = zero_shot_head(&zero, &data.prompt_names, &templates)?;
+        Some((zs, load_head(&head_file, &device.device)?))
+    } else {
+        None
+    };
+    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+    println!("WiSE-FT of {} (top-1 %)", run.display());
+    println!("{:>5}  {names}", "alpha");
+    let mut rows = Vec::new();
+    for &alpha in alphas {
+        let model = interpolate(&zero.model, &tuned.model, alpha)?;
+        let clip = Clip {
+            model,
+            ..tuned.for_inference()
+        };
+        let head = match &heads {
+            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
+            None => zero_shot_head(&clip, &data.prompt_names, &templates)?,
+        };
+        let mut sets = Vec::new();
+        for (name, samples) in &data.evals {
+            sets.push((
+                name.clone(),
+                evaluate(&clip, &head, samples, batch.max(1))?.0,
+            ));
+        }
+        let accs: String = sets
+            .iter()
+            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .collect();
+        println!("{alpha:>5.2}  {accs}");
+        rows.push((alpha, sets));
+    }
+    let best = rows
+        .iter()
+        .max_by(|a, b| a.1[0].1.top1.total_cmp(&b.1[0].1.top1))
+        .map(|r| r.0)
+        .unwrap_or(1.0);
+    println!("alpha chosen by val top-1: {best}");
+    let json = serde_json::json!({
+        "schema": 1,
+        "alpha_by_val": best,
+        "curve": rows.iter().map(|(a, sets)| serde_json::json!({
+            "alpha": a,
+            "sets": sets.iter().map(|(n, m)| (n.clone(), m)).collect::<std::collections::BTreeMap<_, _>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    flyp::model::weights::write_atomic(&run.join("wise.json"), text.as_bytes())?;
+    Ok(json)
 }
 
 /// Resolve `--device` and say once, on stderr, what was chosen.
@@ -705,11 +900,14 @@ fn load_head(
     ))
 }
 
-/// FT's classification head as safetensors (`weight`: `[classes, projection_dim]`).
-fn save_head(path: &std::path::Path, head: &flyp::train::engine::Head) -> anyhow::Result<()> {
-    let w = head.weight.val();
-    let shape = w.dims().to_vec();
-    let values: Vec<f32> = w
+/// A classification head as safetensors (`weight`: `[classes, projection_dim]`, cosine form: logits
+/// = exp(logit_scale)·normalise(image)·weightᵀ).
+fn save_head_tensor(
+    path: &std::path::Path,
+    weight: burn::prelude::Tensor<2>,
+) -> anyhow::Result<()> {
+    let shape = weight.dims().to_vec();
+    let values: Vec<f32> = weight
         .into_data()
         .try_into_vec_as::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -718,4 +916,16 @@ fn save_head(path: &std::path::Path, head: &flyp::train::engine::Head) -> anyhow
     let data = safetensors::serialize(vec![("weight".to_string(), view)], None)?;
     flyp::model::weights::write_atomic(path, &data)?;
     Ok(())
+}
+
+/// The `--method` name a run is recorded under.
+fn method_label(method: Option<flyp::train::engine::Method>, probe_first: bool) -> &'static str {
+    use flyp::train::engine::Method;
+    match (method, probe_first) {
+        (None, _) => "linear-probe",
+        (Some(Method::Finetune), true) => "lp-ft",
+        (Some(Method::Finetune), false) => "finetune",
+        (Some(Method::Flyp { .. }), _) => "flyp",
+        (Some(Method::CeAblation), _) => "ce-ablation",
+    }
 }

@@ -3,5 +3,6 @@
 //! [`crate::train::engine`]. The linear probe, LP-FT and the CE ablation arrive with the rest of
 //! the methods issue.
 
+pub mod linear_probe;
 pub mod wise_ft;
 pub mod zeroshot;

@@ -35,8 +35,12 @@ pub enum Method {
         mask_collisions: bool,
     },
     /// Standard fine-tuning (WiSE-FT's recipe): cross-entropy over s·normalise(image)·headᵀ, the
-    /// head starting as the zero-shot head; the text tower and logit_scale stay frozen.
+    /// head starting as the zero-shot head (or [`TrainConfig::initial_head`]: LP-FT starts from
+    /// the linear probe); the text tower and logit_scale stay frozen.
     Finetune,
+    /// FLYP's CE ablation: both towers and logit_scale train with cross-entropy over a head built
+    /// each step from the live text tower, one random template per class.
+    CeAblation,
 }
 
 /// Training settings (defaults: FLYP's, from `../shared/REFERENCE.md`).
@@ -60,6 +64,9 @@ pub struct TrainConfig {
     /// Continue from `run_dir/checkpoint` when it exists.
     #[serde(skip)]
     pub resume: bool,
+    /// FT's starting head `[classes, projection_dim]` (LP-FT: the probe's); default: zero-shot.
+    #[serde(skip)]
+    pub initial_head: Option<Tensor<2>>,
 }
 
 impl TrainConfig {
@@ -78,6 +85,7 @@ impl TrainConfig {
             templates: Templates::openai(),
             run_dir: None,
             resume: false,
+            initial_head: None,
         }
     }
 }
@@ -165,12 +173,15 @@ pub fn train(
     let device = clip.device.clone();
     let mut head = match config.method {
         Method::Finetune => {
-            let zs = zero_shot_head(&clip, &data.prompt_names, &config.templates)?.detach();
+            let start = match &config.initial_head {
+                Some(h) => h.clone().without_autodiff().to_device(&clip.device),
+                None => zero_shot_head(&clip, &data.prompt_names, &config.templates)?,
+            };
             Some(Head {
-                weight: Param::from_tensor(zs),
+                weight: Param::from_tensor(start.detach()),
             })
         }
-        Method::Flyp { .. } => None,
+        Method::Flyp { .. } | Method::CeAblation => None,
     };
     let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
     let eos = clip.model.config.text_config.eos_token_id;
@@ -244,7 +255,27 @@ pub fn train(
                     let logits = l2_normalize(image).matmul(h.weight.val().transpose()) * scale;
                     cross_entropy(logits, labels)
                 }
-                (Method::Finetune, None) => unreachable!("FT always has a head"),
+                (Method::CeAblation, _) => {
+                    let captions: Vec<String> = data
+                        .prompt_names
+                        .iter()
+                        .map(|name| {
+                            let t = &config.templates.0[rng.below(config.templates.len())];
+                            t.replacen("{}", name, 1)
+                        })
+                        .collect();
+                    let tokens = clip.tokenizer.encode_all(&captions)?;
+                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
+                    let live_head = l2_normalize(clip.model.encode_text(ids, &pool_at)); // [k, d]
+                    let scale = clip.model.logit_scale.val().exp().unsqueeze::<2>();
+                    let logits = l2_normalize(image).matmul(live_head.transpose()) * scale;
+                    cross_entropy(logits, labels)
+                }
+                (Method::Finetune, None) => {
+                    return Err(Error::Invalid(
+                        "internal: fine-tuning without a head".into(),
+                    ));
+                }
             };
             let value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {

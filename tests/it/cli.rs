@@ -542,3 +542,58 @@ fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     assert!(ok, "resuming after the failure: {stderr}");
     assert!(stdout.contains("best epoch"), "{stdout}");
 }
+
+#[test]
+fn compare_prints_every_method_and_the_wise_ft_curves() {
+    let out = temp_dir("compare");
+    let model = model_arg();
+    let noto = format!("noto={}", emoji("noto"));
+    let args = [
+        "compare",
+        "--device",
+        "cpu",
+        "--model",
+        &model,
+        "--train",
+        &emoji("twemoji"),
+        "--eval",
+        &noto,
+        "--out",
+        arg(&out),
+        "--epochs",
+        "2",
+        "--batch",
+        "36",
+        "--lr",
+        "2e-3",
+        "--wd",
+        "0.01",
+        "--warmup",
+        "2",
+        "--templates",
+        "simple",
+        "--alphas",
+        "0,0.5,1",
+    ];
+    let (ok, stdout, stderr) = flyp(&args);
+    assert!(ok, "compare failed: {stderr}");
+    for line in [
+        "zeroshot",
+        "linear-probe",
+        "finetune",
+        "lp-ft",
+        "flyp",
+        "WiSE-FT curve of flyp",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("compare.json")).expect("compare.json"),
+    )
+    .expect("json");
+    assert!(json["rows"].as_array().is_some_and(|r| r.len() >= 5));
+    assert_eq!(
+        json["wise"]["flyp"]["curve"].as_array().map(Vec::len),
+        Some(3)
+    );
+}

@@ -171,6 +171,12 @@ struct TrainArgs {
     /// Continue the run in --out from its last checkpoint (same settings).
     #[arg(long)]
     resume: bool,
+    /// Clip the global gradient norm (torch's clip_grad_norm_); WiSE-FT's FT recipe uses 1.0.
+    #[arg(long)]
+    clip_grad_norm: Option<f64>,
+    /// Clamp logit_scale to [0, ln 100] after every step (open_clip; FLYP's code does not).
+    #[arg(long)]
+    clamp_logit_scale: bool,
 }
 
 #[derive(Subcommand)]
@@ -410,6 +416,8 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         no_augment,
         mask_collisions,
         resume,
+        clip_grad_norm,
+        clamp_logit_scale,
     } = args;
     use flyp::train::engine::{Method, TrainConfig};
     // (method, run a linear probe first)
@@ -439,6 +447,9 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         run_dir: Some(out.clone()),
         resume,
         initial_head: None,
+        clip_grad_norm,
+        clamp_logit_scale,
+        progress: true,
     };
     if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
         anyhow::bail!(

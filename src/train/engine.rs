@@ -21,6 +21,7 @@ use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::{ClipModel, l2_normalize};
 use crate::train::Metrics;
 use crate::train::checkpoint;
+use crate::train::clip_grad::clip_global_norm;
 use crate::train::schedule::warmup_cosine;
 use std::path::PathBuf;
 
@@ -67,6 +68,15 @@ pub struct TrainConfig {
     /// FT's starting head `[classes, projection_dim]` (LP-FT: the probe's); default: zero-shot.
     #[serde(skip)]
     pub initial_head: Option<Tensor<2>>,
+    /// Clip the global gradient norm to this (torch's `clip_grad_norm_`); off by default, as in
+    /// the FLYP code (WiSE-FT's FT recipe uses 1.0).
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp logit_scale to [0, ln 100] after every step (open_clip); off by default, as in the
+    /// FLYP code.
+    pub clamp_logit_scale: bool,
+    /// Print a progress line (step, images/s, ETA) to stderr when it is a terminal.
+    #[serde(skip)]
+    pub progress: bool,
 }
 
 impl TrainConfig {
@@ -86,6 +96,9 @@ impl TrainConfig {
             run_dir: None,
             resume: false,
             initial_head: None,
+            clip_grad_norm: None,
+            clamp_logit_scale: false,
+            progress: false,
         }
     }
 }
@@ -217,6 +230,9 @@ pub fn train(
         }
     }
     let abort_at = test_abort_step();
+    let show_progress = config.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    let first_step = step;
     for epoch in start_epoch..config.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
         for batch in loader.epoch(epoch as u64) {
@@ -293,14 +309,25 @@ pub fn train(
                         vision: clip.model,
                         head: h,
                     };
-                    let g = GradientsParams::from_grads(grads, &pair);
+                    let mut g = GradientsParams::from_grads(grads, &pair);
+                    if let Some(max) = config.clip_grad_norm {
+                        clip_global_norm(&pair, &mut g, max);
+                    }
                     pair = optim.step(lr, pair, g);
                     clip.model = pair.vision;
                     head = Some(pair.head);
                 }
                 None => {
-                    let g = GradientsParams::from_grads(grads, &clip.model);
+                    let mut g = GradientsParams::from_grads(grads, &clip.model);
+                    if let Some(max) = config.clip_grad_norm {
+                        clip_global_norm(&clip.model, &mut g, max);
+                    }
                     clip.model = optim.step(lr, clip.model, g);
+                    if config.clamp_logit_scale {
+                        let scale = clip.model.logit_scale;
+                        clip.model.logit_scale =
+                            scale.map(|t| t.clamp(0.0, 100f64.ln()).detach().require_grad());
+                    }
                 }
             }
             if first_loss.is_nan() {
@@ -309,6 +336,21 @@ pub fn train(
             loss_sum += value;
             steps += 1;
             step += 1;
+            if show_progress && (step % 5 == 0 || step == total) {
+                let done = (step - first_step).max(1) as f64;
+                let per_step = started.elapsed().as_secs_f64() / done;
+                let images_per_s = batch_size as f64 / per_step;
+                let eta = per_step * (total - step) as f64;
+                eprint!(
+                    "\r  epoch {}/{} step {step}/{total}  {images_per_s:.0} images/s  ETA {:.0} s   ",
+                    epoch + 1,
+                    config.epochs,
+                    eta
+                );
+                if step == total {
+                    eprintln!();
+                }
+            }
             if abort_at == Some(step) {
                 std::process::abort(); // test hook: a kill in the middle of an epoch
             }

@@ -2,6 +2,7 @@
 //! training loop itself arrives with the methods issue).
 
 pub mod checkpoint;
+pub mod clip_grad;
 pub mod engine;
 pub mod metrics;
 pub mod schedule;

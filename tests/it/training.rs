@@ -58,6 +58,9 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
             run_dir: None,
             resume: false,
             initial_head,
+            clip_grad_norm: None,
+            clamp_logit_scale: false,
+            progress: false,
         };
         let trained = train(clip, &data, &config, |r| {
             eprintln!(
@@ -166,4 +169,78 @@ fn the_linear_probe_beats_chance_and_picks_l2_on_validation() {
             device.description
         );
     }
+}
+
+#[test]
+fn global_norm_clipping_scales_every_gradient_by_one_factor() {
+    use burn::module::Param;
+    use burn::optim::GradientsParams;
+    use burn::prelude::*;
+    use flyp::train::engine::Head;
+    let device = Device::flex().autodiff();
+    let head = Head {
+        weight: Param::from_tensor(Tensor::<2>::ones([2, 3], &device)),
+    };
+    let c = Tensor::<2>::from_data(
+        TensorData::new(vec![3.0f32, 0.0, 4.0, 0.0, 12.0, 0.0], [2, 3]),
+        &device,
+    );
+    let loss = (head.weight.val() * c).sum(); // gradient = c, ‖c‖ = 13
+    let mut grads = GradientsParams::from_grads(loss.backward(), &head);
+    flyp::train::clip_grad::clip_global_norm(&head, &mut grads, 1.0);
+    let g: Vec<f32> = grads
+        .get::<2>(head.weight.id)
+        .expect("grad")
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("values");
+    let want = [3.0 / 13.0, 0.0, 4.0 / 13.0, 0.0, 12.0 / 13.0, 0.0];
+    for (a, b) in g.iter().zip(want) {
+        assert!((a - b).abs() < 1e-5, "{g:?}");
+    }
+    // Under the limit nothing changes.
+    let loss = (head.weight.val() * 0.01).sum();
+    let mut grads = GradientsParams::from_grads(loss.backward(), &head);
+    flyp::train::clip_grad::clip_global_norm(&head, &mut grads, 1.0);
+    let g: Vec<f32> = grads
+        .get::<2>(head.weight.id)
+        .expect("grad")
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("values");
+    assert!(g.iter().all(|v| (v - 0.01).abs() < 1e-7), "{g:?}");
+}
+
+#[test]
+fn the_logit_scale_clamp_holds_it_at_ln_100() {
+    let data = emoji_data();
+    let device = flyp::ComputeDevice::flex();
+    let mut clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
+    // Start far above the cap: the first step must bring it down to ln 100.
+    clip.model.logit_scale = clip
+        .model
+        .logit_scale
+        .map(|t| (t * 0.0 + 9.0).detach().require_grad());
+    let config = TrainConfig {
+        method: Method::Flyp {
+            mask_collisions: true,
+        },
+        epochs: 1,
+        batch_size: 36,
+        lr: 1e-3,
+        weight_decay: 0.0,
+        warmup: Some(1),
+        seed: 1,
+        augment: false,
+        templates: Templates::simple(),
+        run_dir: None,
+        resume: false,
+        initial_head: None,
+        clip_grad_norm: Some(1.0),
+        clamp_logit_scale: true,
+        progress: false,
+    };
+    let trained = train(clip, &data, &config, |_| {}).expect("train");
+    let scale = trained.reports[0].logit_scale;
+    assert!(scale <= 100f64.ln() + 1e-6, "logit_scale {scale}");
 }

@@ -475,7 +475,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         data.train.len(),
         data.classes.len()
     );
-    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
     let mut probe_json = serde_json::Value::Null;
     if probe_first {
         let frozen = Clip::load(&model, &device)?;
@@ -488,7 +488,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         println!("{:>5} {names}", "");
         let accs: String = metrics
             .iter()
-            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
             .collect();
         println!("{:>5} {accs}", "LP");
         probe_json = serde_json::json!({"l2": probe.l2, "sweep": probe.sweep, "evals": metrics});
@@ -514,7 +514,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         let accs: String = r
             .evals
             .iter()
-            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
             .collect();
         println!(
             "{:>5} {:>9.4} {:>9.2e}  {accs}",
@@ -632,12 +632,12 @@ fn run_compare(
         "comparison on {} (top-1 %, best epoch by val; WiSE-FT α chosen by val)",
         base.train.display()
     );
-    let header: String = set_names.iter().map(|n| format!("{n:>9}")).collect();
+    let header: String = set_names.iter().map(|n| format!("{n:>11}")).collect();
     println!("{:<32}{header}", "method");
     for (name, sets) in &rows {
         let accs: String = set_names
             .iter()
-            .map(|n| format!("{:>8.2}%", 100.0 * sets[n]))
+            .map(|n| format!("{:>10.2}%", 100.0 * sets[n]))
             .collect();
         println!("{name:<32}{accs}");
     }
@@ -648,7 +648,7 @@ fn run_compare(
             let sets = top1s(&point["sets"]);
             let accs: String = set_names
                 .iter()
-                .map(|n| format!("{:>8.2}%", 100.0 * sets[n]))
+                .map(|n| format!("{:>10.2}%", 100.0 * sets[n]))
                 .collect();
             println!("{:>6.2}{accs}", point["alpha"].as_f64().unwrap_or(f64::NAN));
         }
@@ -704,7 +704,7 @@ fn run_wise(
     } else {
         None
     };
-    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>9}")).collect();
+    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
     println!("WiSE-FT of {} (top-1 %)", run.display());
     println!("{:>5}  {names}", "alpha");
     let mut rows = Vec::new();
@@ -727,7 +727,7 @@ fn run_wise(
         }
         let accs: String = sets
             .iter()
-            .map(|(_, m)| format!("{:>8.2}%", 100.0 * m.top1))
+            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
             .collect();
         println!("{alpha:>5.2}  {accs}");
         rows.push((alpha, sets));

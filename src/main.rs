@@ -194,6 +194,20 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         iters: usize,
     },
+    /// Training-step throughput on random weights: the FLYP step and the FT step.
+    Step {
+        /// tiny, vit-b-32 or vit-b-16.
+        #[arg(long, value_delimiter = ',', default_values_t = ["tiny".to_string()])]
+        config: Vec<String>,
+        /// flyp, finetune.
+        #[arg(long, value_delimiter = ',', default_values_t = ["flyp".to_string(), "finetune".to_string()])]
+        step: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_values_t = [32])]
+        batch: Vec<usize>,
+        /// Timed steps (median reported) after 2 warm-up steps.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
     /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
     Loader {
         /// A dataset folder (any layout `flyp scan` reads).
@@ -274,6 +288,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&scan_json(&scan))?);
             } else {
                 print_scan(&scan);
+            }
+            Ok(())
+        }
+        Command::Bench(Bench::Step {
+            config,
+            step,
+            batch,
+            steps,
+        }) => {
+            use flyp::train::bench::{StepKind, time_steps, tiny_config};
+            let device = open_device(cli.device)?;
+            println!(
+                "training step, fp32, median of {steps} after 2 warm-up steps; device: {}",
+                device.description
+            );
+            println!(
+                "{:<9} {:<9} {:>6} {:>10} {:>10} {:>10}",
+                "config", "step", "batch", "ms/step", "images/s", "peak MiB"
+            );
+            for name in &config {
+                let cfg = match name.as_str() {
+                    "tiny" => tiny_config(),
+                    other => flyp::model::ClipConfig::preset(other).with_context(|| {
+                        format!("unknown --config '{other}': tiny, vit-b-32, vit-b-16, vit-l-14")
+                    })?,
+                };
+                for kind_name in &step {
+                    let kind = match kind_name.as_str() {
+                        "flyp" => StepKind::Flyp,
+                        "finetune" | "ft" => StepKind::Finetune,
+                        other => anyhow::bail!("unknown --step '{other}': flyp or finetune"),
+                    };
+                    for &b in &batch {
+                        let (secs, rate) =
+                            time_steps(&cfg, kind, b, 2, steps.max(1), &device.device)?;
+                        let rss = flyp::train::bench::peak_rss_mib()
+                            .map_or("-".to_string(), |m| format!("{m:.0}"));
+                        println!(
+                            "{name:<9} {kind_name:<9} {b:>6} {:>10.1} {rate:>10.1} {rss:>10}",
+                            secs * 1e3
+                        );
+                    }
+                }
             }
             Ok(())
         }

@@ -1,0 +1,125 @@
+//! Training-step throughput (`flyp bench step`): the FLYP step and the FT step on random weights
+//! and random inputs of a preset's shapes, timed after warm-up with a device sync per step. The
+//! PyTorch peer (`scripts/bench_peer.py`) runs the same shapes, loss and optimizer.
+
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use crate::contrastive::contrastive_loss;
+use crate::error::{Error, Result};
+use crate::model::{ClipConfig, ClipModel, l2_normalize};
+use crate::train::engine::cross_entropy;
+
+/// The step to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Both towers forward and backward, contrastive loss, AdamW on every parameter.
+    Flyp,
+    /// Image tower + a 1000-class cosine head, cross-entropy, AdamW.
+    Finetune,
+}
+
+/// A small CLIP for demos and CPU benchmarks: 64 px images, patch 8, widths 192/128, 4 layers.
+pub fn tiny_config() -> ClipConfig {
+    let mut c = ClipConfig::default();
+    c.vision_config.image_size = 64;
+    c.vision_config.patch_size = 8;
+    c.vision_config.hidden_size = 192;
+    c.vision_config.intermediate_size = 768;
+    c.vision_config.num_hidden_layers = 4;
+    c.vision_config.num_attention_heads = 3;
+    c.text_config.hidden_size = 128;
+    c.text_config.intermediate_size = 512;
+    c.text_config.num_hidden_layers = 4;
+    c.text_config.num_attention_heads = 2;
+    c.projection_dim = 128;
+    c
+}
+
+/// Median seconds per step of `steps` timed steps after `warmup`, and images per second.
+pub fn time_steps(
+    config: &ClipConfig,
+    kind: StepKind,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<(f64, f64)> {
+    let device = device.clone().autodiff();
+    let mut model = ClipModel::new(config, &device);
+    let s = config.vision_config.image_size;
+    let ctx = config.text_config.max_position_embeddings;
+    let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+    // Random ids, <|endoftext|> last: full-length captions, as open_clip pads to 77.
+    let vocab = config.text_config.vocab_size as i64;
+    let mut ids: Vec<i64> = (0..batch * ctx)
+        .map(|i| (i as i64 * 7919) % (vocab - 2))
+        .collect();
+    for row in 0..batch {
+        ids[row * ctx + ctx - 1] = config.text_config.eos_token_id as i64;
+    }
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), &device);
+    let pool_at = vec![ctx - 1; batch];
+    let classes = 1000;
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % classes as i64).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
+    let mut head = Param::from_tensor(Tensor::<2>::random(
+        [classes, config.projection_dim],
+        Distribution::Normal(0.0, 0.02),
+        &device,
+    ));
+    let mut optim = AdamWConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.1)
+        .init();
+    let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        sync()?;
+        let start = Instant::now();
+        match kind {
+            StepKind::Flyp => {
+                let image = model.encode_image(pixels.clone());
+                let text = model.encode_text(ids.clone(), &pool_at);
+                let loss = contrastive_loss(image, text, model.logit_scale.val(), None);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(1e-5, model, grads);
+            }
+            StepKind::Finetune => {
+                let image = l2_normalize(model.encode_image(pixels.clone()));
+                let logits = image.matmul(head.val().transpose()) * 100.0;
+                let loss = cross_entropy(logits, labels.clone());
+                let mut pair = Pair { model, head };
+                let grads = GradientsParams::from_grads(loss.backward(), &pair);
+                pair = optim.step(1e-5, pair, grads);
+                model = pair.model;
+                head = pair.head;
+            }
+        }
+        sync()?;
+        if i >= warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    Ok((median, batch as f64 / median))
+}
+
+#[derive(Module, Debug)]
+struct Pair {
+    model: ClipModel,
+    head: Param<Tensor<2>>,
+}
+
+/// Peak resident memory of this process, in MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -84,30 +84,31 @@ fn sizes_are_inferred_from_a_bare_safetensors() {
 #[test]
 fn wise_ft_interpolates_every_parameter() {
     use flyp::methods::wise_ft::interpolate;
-    let device = ComputeDevice::flex();
-    let a = Clip::load(&fixtures().join("tiny-a"), &device).expect("f32");
-    let b = Clip::load(&fixtures().join("tiny-a/model-f16.safetensors"), &device).expect("f16");
-    let values = |m: &flyp::model::ClipModel| -> Vec<f32> {
-        let w = m.text_model.encoder.layers[1].mlp.fc2.weight.val();
-        w.into_data().try_into_vec_as::<f32>().expect("values")
-    };
-    let (va, vb) = (values(&a.model), values(&b.model));
-    assert!(max_abs_diff(&va, &vb) > 0.0, "the two models must differ");
-    for alpha in [0.0, 0.25, 1.0] {
-        let mixed = values(&interpolate(&a.model, &b.model, alpha).expect("same keys"));
-        let want: Vec<f32> = va
-            .iter()
-            .zip(&vb)
-            .map(|(x, y)| (1.0 - alpha as f32) * x + alpha as f32 * y)
-            .collect();
-        assert!(max_abs_diff(&mixed, &want) < 1e-6, "alpha {alpha}");
+    for device in crate::common::devices() {
+        let a = Clip::load(&fixtures().join("tiny-a"), &device).expect("f32");
+        let b = Clip::load(&fixtures().join("tiny-a/model-f16.safetensors"), &device).expect("f16");
+        let values = |m: &flyp::model::ClipModel| -> Vec<f32> {
+            let w = m.text_model.encoder.layers[1].mlp.fc2.weight.val();
+            w.into_data().try_into_vec_as::<f32>().expect("values")
+        };
+        let (va, vb) = (values(&a.model), values(&b.model));
+        assert!(max_abs_diff(&va, &vb) > 0.0, "the two models must differ");
+        for alpha in [0.0, 0.25, 1.0] {
+            let mixed = values(&interpolate(&a.model, &b.model, alpha).expect("same keys"));
+            let want: Vec<f32> = va
+                .iter()
+                .zip(&vb)
+                .map(|(x, y)| (1.0 - alpha as f32) * x + alpha as f32 * y)
+                .collect();
+            assert!(max_abs_diff(&mixed, &want) < 1e-6, "alpha {alpha}");
+        }
+        let other = Clip::load(&fixtures().join("tiny-b"), &device).expect("tiny-b");
+        let err = interpolate(&a.model, &other.model, 0.5)
+            .expect_err("different shapes")
+            .to_string();
+        assert!(
+            err.contains("shapes") || err.contains("missing") || err.contains("only in"),
+            "{err}"
+        );
     }
-    let other = Clip::load(&fixtures().join("tiny-b"), &device).expect("tiny-b");
-    let err = interpolate(&a.model, &other.model, 0.5)
-        .expect_err("different shapes")
-        .to_string();
-    assert!(
-        err.contains("shapes") || err.contains("missing") || err.contains("only in"),
-        "{err}"
-    );
 }

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
+use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::SplitMix64;
 use super::folder::{Sample, Skipped};
 use super::transform::{Preprocess, decode_image};
+use crate::error::{Error, Result};
 
 /// How batches are made.
 #[derive(Debug, Clone)]
@@ -57,6 +59,23 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Move the pixels out as a `[n, 3, size, size]` tensor on `device`, for evaluation: a file that
+    /// failed to decode (it had scanned fine) is an error naming it.
+    pub fn take_pixels(&mut self, size: u32, device: &Device) -> Result<Tensor<4>> {
+        if let Some(s) = self.skipped.first() {
+            return Err(Error::Image {
+                path: s.path.clone(),
+                reason: s.reason.clone(),
+            });
+        }
+        let (n, s) = (self.len(), size as usize);
+        let pixels = std::mem::take(&mut self.pixels);
+        Ok(Tensor::from_data(
+            TensorData::new(pixels, [n, 3, s, s]),
+            device,
+        ))
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

@@ -33,16 +33,8 @@ pub fn features(clip: &Clip, samples: &[Sample], batch_size: usize) -> Result<Te
     };
     let loader = Loader::new(samples.to_vec(), clip.preprocess.clone(), size, config);
     let mut parts = Vec::new();
-    for batch in loader.epoch(0) {
-        if let Some(s) = batch.skipped.first() {
-            return Err(Error::Image {
-                path: s.path.clone(),
-                reason: s.reason.clone(),
-            });
-        }
-        let (n, s) = (batch.len(), size as usize);
-        let pixels =
-            Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), &clip.device);
+    for mut batch in loader.epoch(0) {
+        let pixels = batch.take_pixels(size, &clip.device)?;
         parts.push(l2_normalize(clip.model.encode_image(pixels)));
     }
     if parts.is_empty() {

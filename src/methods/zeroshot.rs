@@ -49,17 +49,8 @@ pub fn evaluate(
     let loader = Loader::new(samples.to_vec(), clip.preprocess.clone(), size, config);
     let scale = clip.model.logit_scale.val();
     let mut predicted = vec![0usize; samples.len()];
-    for batch in loader.epoch(0) {
-        if let Some(s) = batch.skipped.first() {
-            return Err(crate::Error::Image {
-                path: s.path.clone(),
-                reason: s.reason.clone(),
-            });
-        }
-        let n = batch.len();
-        let s = size as usize;
-        let pixels =
-            Tensor::<4>::from_data(TensorData::new(batch.pixels, [n, 3, s, s]), &clip.device);
+    for mut batch in loader.epoch(0) {
+        let pixels = batch.take_pixels(size, &clip.device)?;
         let features = clip.model.encode_image(pixels);
         let probs = crate::contrastive::class_probabilities(features, head.clone(), scale.clone());
         let top: Vec<i64> = probs

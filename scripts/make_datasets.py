@@ -10,6 +10,10 @@ sources; it is not rewritten. Writes, under --out:
   digits/optdigits/<digit>/<i>.png                       UCI optdigits 8×8 (OOD)
   fashion-mnist/{train,test}/<class>/<i>.png             Fashion-MNIST 28×28 (official split)
 With --emoji-subset DIR --per-class N: a small copy of the emoji folders for assets/.
+With --pretrain-captions SUBSET: emoji/pretrain.csv, the demo model's pretraining pairs: both styles
+of every emoji that is *not* in the bundled subset SUBSET (so the demo's train, val, test and OOD
+images are all unseen in pretraining), two captions per image that mention the emoji's names and
+its category, as alt text on the web often does.
 """
 import argparse
 import csv
@@ -181,6 +185,26 @@ def emoji_subset(out, dest, per_class):
     print(f"{dest}: subset written")
 
 
+def pretrain_captions(out, subset):
+    seen = {p.stem for p in subset.rglob("*.png")}
+    with open(out / "emoji" / "captions.csv") as f:
+        rows = list(csv.DictReader(f))
+    dest = out / "emoji" / "pretrain.csv"
+    kept = 0
+    with open(dest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "caption"])
+        for r in rows:
+            if Path(r["path"]).stem in seen:
+                continue
+            names = r["caption"].split(", ")
+            category = r["label"].replace("_and_", " and ").replace("_", " ")
+            w.writerow([r["path"], r["label"], f"{names[0]}, a {category} emoji"])
+            w.writerow([r["path"], r["label"], f"an emoji of {category}: {', '.join(names)}"])
+            kept += 1
+    print(f"{dest}: {kept} images not in {subset}, {2 * kept} captions")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -191,6 +215,7 @@ def main():
     ap.add_argument("--fashion", type=Path)
     ap.add_argument("--emoji-subset", type=Path)
     ap.add_argument("--per-class", type=int, default=40)
+    ap.add_argument("--pretrain-captions", type=Path, metavar="SUBSET")
     a = ap.parse_args()
     if a.twemoji and a.noto:
         emoji(a.out, a.twemoji, a.noto)
@@ -200,6 +225,8 @@ def main():
         fashion(a.out, a.fashion)
     if a.emoji_subset:
         emoji_subset(a.out, a.emoji_subset, a.per_class)
+    if a.pretrain_captions:
+        pretrain_captions(a.out, a.pretrain_captions)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,24 @@ impl Clip {
         })
     }
 
+    /// A randomly initialised model of `config`'s sizes (CLIP's initialisation: embeddings
+    /// N(0, 0.02²), text positions N(0, 0.01²)), with the bundled tokenizer and CLIP's
+    /// preprocessing, for pretraining from scratch. `seed` seeds the device's generator.
+    pub fn random(config: &ClipConfig, device: &ComputeDevice, seed: u64) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|reason| Error::Invalid(format!("model config: {reason}")))?;
+        device.device.seed(seed);
+        let model = ClipModel::new(config, &device.device);
+        Ok(Self {
+            model,
+            tokenizer: ClipTokenizer::bundled(config.text_config.max_position_embeddings)?,
+            preprocess: Preprocess::clip(config.vision_config.image_size as u32),
+            device: device.device.clone(),
+            source: PathBuf::from("random initialisation"),
+        })
+    }
+
     /// A copy for evaluation: the same weights with autodiff off, on the plain device.
     pub fn for_inference(&self) -> Clip {
         Clip {

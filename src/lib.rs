@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod methods;
 pub mod model;
+pub mod report;
 pub mod tokenizer;
 pub mod train;
 

@@ -1,5 +1,7 @@
 //! `flyp`: the command-line face of the library. Every command takes `--device auto|gpu|cpu`.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +53,14 @@ enum Command {
     /// every epoch on the validation, test and extra sets; writes RUN_DIR/{config.json,
     /// results.json, model/ (best epoch by validation top-1, HF layout)} and, for finetune, head.safetensors.
     Train(TrainArgs),
+    /// Pretrain a CLIP contrastively on image–caption pairs (CLIP's loss, through the same engine
+    /// and kernel as FLYP), from a random model of a given size or from a checkpoint; evaluates
+    /// zero-shot on the --eval sets every epoch; writes OUT/{config.json, results.json, model/}.
+    Pretrain(cli::pretrain::PretrainArgs),
+    /// The whole story in one command: zero-shot, linear probe, FT, LP-FT and FLYP with their
+    /// WiSE-FT curves, on the bundled emoji subset (Twemoji ID → Noto OOD) from the bundled demo
+    /// model; prints the ID/OOD table and writes OUT/results.json and the pictures (PNG + SVG).
+    Demo(cli::demo::DemoArgs),
     /// Every method on one dataset — zero-shot, linear probe, FT, LP-FT, FLYP (and the CE
     /// ablation if asked) — each into OUT/<method>/, WiSE-FT curves for the fine-tuned ones, then
     /// one ID/OOD table and the curves; writes OUT/compare.json. Finished methods are not rerun.
@@ -368,6 +378,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Train(args) => run_train(cli.device, args),
+        Command::Pretrain(args) => cli::pretrain::run(cli.device, args),
+        Command::Demo(args) => cli::demo::run(cli.device, args),
         Command::Eval {
             model,
             data,
@@ -995,5 +1007,6 @@ fn method_label(method: Option<flyp::train::engine::Method>, probe_first: bool) 
         (Some(Method::Finetune), false) => "finetune",
         (Some(Method::Flyp { .. }), _) => "flyp",
         (Some(Method::CeAblation), _) => "ce-ablation",
+        (Some(Method::Pretrain), _) => "pretrain",
     }
 }

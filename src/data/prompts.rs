@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 const OPENAI_IMAGENET: &str = include_str!("../../assets/templates/openai_imagenet.txt");
+const EMOJI: &str = include_str!("../../assets/templates/emoji.txt");
 
 /// A list of templates, each with one `{}` for the class name.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,9 +14,17 @@ pub struct Templates(pub Vec<String>);
 impl Templates {
     /// OpenAI's 80 ImageNet templates (see `assets/templates/README.md`).
     pub fn openai() -> Self {
+        Self::lines(OPENAI_IMAGENET)
+    }
+
+    /// The demo's three emoji templates ("an emoji of {}.", "a {} emoji.", "{}").
+    pub fn emoji() -> Self {
+        Self::lines(EMOJI)
+    }
+
+    fn lines(text: &str) -> Self {
         Self(
-            OPENAI_IMAGENET
-                .lines()
+            text.lines()
                 .filter(|l| !l.trim().is_empty())
                 .map(str::to_string)
                 .collect(),
@@ -27,11 +36,12 @@ impl Templates {
         Self(vec!["a photo of a {}.".to_string()])
     }
 
-    /// `openai`, `simple`, or a file of templates (one per line, each with `{}`).
+    /// `openai`, `simple`, `emoji`, or a file of templates (one per line, each with `{}`).
     pub fn named(spec: &str) -> Result<Self> {
         match spec {
             "openai" | "openai-imagenet" => Ok(Self::openai()),
             "simple" | "photo" => Ok(Self::simple()),
+            "emoji" => Ok(Self::emoji()),
             path => Self::from_file(Path::new(path)),
         }
     }

@@ -145,7 +145,34 @@ impl ClipConfig {
         }
     }
 
-    /// A preset by name: `ViT-B/32`, `ViT-B/16`, `ViT-L/14` (case and separators ignored).
+    /// The demo model this project pretrains (`assets/demo-model`): ViT 48 px / patch 6 (64
+    /// patches), width 128, 4 layers; text width 64, 4 layers; 128-d joint space; ≈4.3 M
+    /// parameters, most of them the 49408-token embedding (17 MB in f32).
+    pub fn flyp_demo() -> Self {
+        Self {
+            text_config: TextConfig {
+                hidden_size: 64,
+                intermediate_size: 256,
+                num_hidden_layers: 4,
+                num_attention_heads: 2,
+                ..TextConfig::default()
+            },
+            vision_config: VisionConfig {
+                hidden_size: 128,
+                intermediate_size: 512,
+                num_hidden_layers: 4,
+                num_attention_heads: 2,
+                image_size: 48,
+                patch_size: 6,
+                ..VisionConfig::default()
+            },
+            projection_dim: 128,
+            ..Self::default()
+        }
+    }
+
+    /// A preset by name: `ViT-B/32`, `ViT-B/16`, `ViT-L/14`, `flyp-demo` (case and separators
+    /// ignored).
     pub fn preset(name: &str) -> Option<Self> {
         let key: String = name
             .chars()
@@ -156,6 +183,7 @@ impl ClipConfig {
             "vitb32" => Some(Self::vit_b_32()),
             "vitb16" => Some(Self::vit_b_16()),
             "vitl14" => Some(Self::vit_l_14()),
+            "flypdemo" => Some(Self::flyp_demo()),
             _ => None,
         }
     }

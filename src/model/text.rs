@@ -2,7 +2,7 @@
 //! `CLIPTextTransformer`).
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::prelude::*;
 
 use super::config::TextConfig;
@@ -29,11 +29,13 @@ impl TextTransformer {
         Self {
             embeddings: TextEmbeddings {
                 token_embedding: EmbeddingConfig::new(config.vocab_size, config.hidden_size)
+                    .with_initializer(normal(0.02))
                     .init(device),
                 position_embedding: EmbeddingConfig::new(
                     config.max_position_embeddings,
                     config.hidden_size,
                 )
+                .with_initializer(normal(0.01))
                 .init(device),
             },
             encoder: Encoder::new(&dims, device),
@@ -68,4 +70,9 @@ impl TextTransformer {
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
         x.reshape([batch * seq, hidden]).select(0, rows)
     }
+}
+
+/// N(0, std²), CLIP's initialisation of embeddings.
+fn normal(std: f64) -> Initializer {
+    Initializer::Normal { mean: 0.0, std }
 }

@@ -35,6 +35,10 @@ impl VisionEmbeddings {
             .with_bias(false)
             .init(device),
             position_embedding: EmbeddingConfig::new(side * side + 1, config.hidden_size)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
                 .init(device),
         }
     }

@@ -42,6 +42,10 @@ pub enum Method {
     /// FLYP's CE ablation: both towers and logit_scale train with cross-entropy over a head built
     /// each step from the live text tower, one random template per class.
     CeAblation,
+    /// CLIP pretraining: contrastive loss between each image and its own caption (the
+    /// `caption` of its sample; a CSV manifest may list an image once per caption); both towers
+    /// and logit_scale train; the kept model is the last epoch's.
+    Pretrain,
 }
 
 /// Training settings (defaults: FLYP's, from `../shared/REFERENCE.md`).
@@ -166,6 +170,7 @@ pub fn train(
         drop_last: data.train.len() >= batch_size,
         ..Default::default()
     };
+    let loader_samples = &data.train;
     let loader = Loader::new(
         data.train.clone(),
         clip.preprocess.clone(),
@@ -194,7 +199,7 @@ pub fn train(
                 weight: Param::from_tensor(start.detach()),
             })
         }
-        Method::Flyp { .. } | Method::CeAblation => None,
+        Method::Flyp { .. } | Method::CeAblation | Method::Pretrain => None,
     };
     let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
     let eos = clip.model.config.text_config.eos_token_id;
@@ -265,6 +270,26 @@ pub fn train(
                     let text = clip.model.encode_text(ids, &pool_at);
                     let scale = clip.model.logit_scale.val();
                     contrastive_loss(image, text, scale, mask_collisions.then_some(labels))
+                }
+                (Method::Pretrain, _) => {
+                    let captions = batch
+                        .indices
+                        .iter()
+                        .map(|&i| {
+                            let sample = &loader_samples[i];
+                            sample.caption.clone().ok_or_else(|| {
+                                Error::Invalid(format!(
+                                    "{}: pretraining needs a caption for every image (CSV `path,label,caption`)",
+                                    sample.path.display()
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<String>>>()?;
+                    let tokens = clip.tokenizer.encode_all(&captions)?;
+                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
+                    let text = clip.model.encode_text(ids, &pool_at);
+                    let scale = clip.model.logit_scale.val();
+                    contrastive_loss(image, text, scale, None)
                 }
                 (Method::Finetune, Some(h)) => {
                     let scale = clip.model.logit_scale.val().detach().exp().unsqueeze::<2>();
@@ -386,7 +411,8 @@ pub fn train(
             .evals
             .first()
             .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
-        let improved = best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
+        let improved = config.method == Method::Pretrain
+            || best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
         if improved {
             best = Some((epoch + 1, score, clip.model.clone(), head.clone()));
         }

@@ -1,0 +1,313 @@
+//! `flyp demo`: the whole story in one command. Zero-shot, linear probe, FT, LP-FT and FLYP (with
+//! their WiSE-FT curves) on the bundled emoji subset — Twemoji in distribution, Noto out of
+//! distribution — from the bundled demo model; then the ID/OOD table and the report pictures.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use flyp::embed::Clip;
+use flyp::report::figures::{self, Curve, EmbeddingView, EpochCurve, Point};
+use flyp::report::projection::Pca;
+use flyp::report::write_figure;
+use flyp::{ComputeDevice, DeviceChoice};
+use serde_json::{Value, json};
+
+use crate::TrainArgs;
+
+/// `flyp demo`'s arguments: everything has the demo's default.
+#[derive(clap::Args, Clone)]
+pub struct DemoArgs {
+    /// The report folder (runs are kept in OUT/runs; a second call reuses finished runs).
+    #[arg(long, default_value = "demo-report")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The base model (default: the bundled demo model, assets/demo-model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The ID dataset with train/val/test folders (default: assets/emoji-subset/twemoji).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The OOD set (default: assets/emoji-subset/noto).
+    #[arg(long)]
+    pub ood: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Learning rate of FT and FLYP (LP-FT's fine-tuning stage uses a tenth).
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub wd: f64,
+}
+
+/// A bundled file: relative to the working directory when it is there (a checkout), else where
+/// the source tree was at build time.
+fn bundled(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| bundled("assets/demo-model"));
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| bundled("assets/emoji-subset/twemoji"));
+    let ood = args
+        .ood
+        .clone()
+        .unwrap_or_else(|| bundled("assets/emoji-subset/noto"));
+    for (what, path) in [("--model", &model), ("--data", &data), ("--ood", &ood)] {
+        anyhow::ensure!(
+            path.exists(),
+            "{what} {}: not found (run from the repository root, or name it)",
+            path.display()
+        );
+    }
+    let out = &args.out;
+    let runs = out.join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("{}: cannot create", runs.display()))?;
+    let base = TrainArgs {
+        method: "flyp".into(),
+        model: model.clone(),
+        train: data.clone(),
+        val: None,
+        test: None,
+        evals: vec![("ood".into(), ood.clone())],
+        out: runs.clone(),
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        wd: args.wd,
+        warmup: None,
+        seed: args.seed,
+        templates: "emoji".into(),
+        no_augment: false,
+        mask_collisions: false,
+        resume: false,
+        clip_grad_norm: None,
+        clamp_logit_scale: false,
+    };
+    let methods: Vec<String> = ["zeroshot", "linear-probe", "finetune", "lp-ft", "flyp"]
+        .map(String::from)
+        .to_vec();
+    let alphas = flyp::methods::wise_ft::default_alphas();
+    crate::run_compare(device_choice, &methods, 0.1, &alphas, base)?;
+    let compare = read_json(&runs.join("compare.json"))?;
+
+    eprintln!("flyp: demo: embeddings and pictures");
+    let device = crate::open_device(device_choice)?;
+    let name = |p: &Path| -> String {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let subtitle = format!(
+        "fine-tuned on {} (ID), tested on {} (OOD); base model {}; seed {}; {} epochs",
+        name(&data),
+        name(&ood),
+        name(&model),
+        args.seed,
+        args.epochs
+    );
+    let (id_name, ood_name) = ("test", "ood");
+    let top1 = |row: &Value, set: &str| row["top1"][set].as_f64().unwrap_or(f64::NAN);
+    let points: Vec<Point> = compare["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| Point {
+            method: row["method"].as_str().unwrap_or("?").to_string(),
+            id: top1(row, id_name),
+            ood: top1(row, ood_name),
+        })
+        .collect();
+    let curves: Vec<Curve> = compare["wise"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(method, wise)| Curve {
+            method: method.clone(),
+            points: wise["curve"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let set = |s: &str| p["sets"][s]["top1"].as_f64().unwrap_or(f64::NAN);
+                    (
+                        p["alpha"].as_f64().unwrap_or(f64::NAN),
+                        set(id_name),
+                        set(ood_name),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let mut epoch_runs = Vec::new();
+    for method in ["finetune", "lp-ft", "flyp"] {
+        let results = read_json(&runs.join(method).join("results.json"))?;
+        let points = results["epochs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let set = |name: &str| {
+                    e["evals"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|pair| pair[0] == name)
+                        .and_then(|pair| pair[1]["top1"].as_f64())
+                        .unwrap_or(f64::NAN)
+                };
+                (
+                    e["epoch"].as_f64().unwrap_or(f64::NAN),
+                    set(id_name),
+                    set(ood_name),
+                )
+            })
+            .collect();
+        epoch_runs.push(EpochCurve {
+            method: method.into(),
+            points,
+        });
+    }
+    let zero_shot = points
+        .iter()
+        .find(|p| p.method == "zeroshot")
+        .map(|p| (p.id, p.ood));
+    write_figure(
+        &figures::id_vs_ood(&points, &curves, "Twemoji test", "Noto", &subtitle),
+        out,
+        "id_vs_ood",
+    )?;
+    write_figure(
+        &figures::accuracy_vs_alpha(&curves, "Twemoji test", "Noto", &subtitle),
+        out,
+        "wise_alpha",
+    )?;
+    write_figure(
+        &figures::epoch_curves(&epoch_runs, zero_shot, "Twemoji test", "Noto", &subtitle),
+        out,
+        "epochs",
+    )?;
+    let views = embedding_views(&device, &model, &runs, &data, &ood)?;
+    let classes: Vec<String> = compare_classes(&runs)?;
+    write_figure(
+        &figures::embeddings(&views, &classes, "Twemoji test", "Noto", &subtitle),
+        out,
+        "embeddings",
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let results = json!({
+        "schema": 1,
+        "seed": args.seed,
+        "model": model,
+        "data": data,
+        "ood": ood,
+        "device": device.description,
+        "settings": {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
+                     "lp_ft_lr": args.lr * 0.1, "templates": "emoji", "alphas": alphas},
+        "sets": {"id": "test", "ood": "ood"},
+        "rows": compare["rows"],
+        "wise": compare["wise"],
+        "epochs": epoch_runs.iter().map(|r| json!({
+            "method": r.method,
+            "curve": r.points.iter().map(|p| json!({"epoch": p.0, "test": p.1, "ood": p.2})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "seconds": seconds,
+    });
+    let text = serde_json::to_string_pretty(&results)?;
+    flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    println!(
+        "\ndemo report in {}: results.json, id_vs_ood, wise_alpha, epochs, embeddings (.png and .svg); {:.0} s",
+        out.display(),
+        seconds
+    );
+    Ok(())
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
+}
+
+fn compare_classes(runs: &Path) -> anyhow::Result<Vec<String>> {
+    let results = read_json(&runs.join("flyp").join("results.json"))?;
+    let classes: Vec<String> = serde_json::from_value(results["classes"].clone())
+        .context("flyp/results.json has no classes")?;
+    Ok(classes
+        .iter()
+        .map(|c| flyp::data::folder::prompt_name(c))
+        .collect())
+}
+
+/// Zero-shot, FT and FLYP embeddings of the ID test and OOD images and of the class prompts, in
+/// the PCA fitted on the zero-shot ones.
+fn embedding_views(
+    device: &ComputeDevice,
+    model: &Path,
+    runs: &Path,
+    data: &Path,
+    ood: &Path,
+) -> anyhow::Result<Vec<EmbeddingView>> {
+    let scan = flyp::data::Scan::folder(data)?;
+    let test = scan.test.clone().unwrap_or_default();
+    let (ood_samples, _) = flyp::data::Scan::folder(ood)?.align_to(&scan.classes)?;
+    let images: Vec<(PathBuf, usize, bool)> = test
+        .iter()
+        .map(|s| (s.path.clone(), s.label, false))
+        .chain(ood_samples.iter().map(|s| (s.path.clone(), s.label, true)))
+        .collect();
+    let paths: Vec<PathBuf> = images.iter().map(|i| i.0.clone()).collect();
+    let templates = flyp::data::prompts::Templates::emoji();
+    let embed = |path: &Path| -> anyhow::Result<Vec<Vec<f32>>> {
+        let clip = Clip::load(path, device)?;
+        let mut rows = clip.embed_images(&paths)?;
+        let head = flyp::methods::zeroshot::zero_shot_head(&clip, &scan.prompt_names, &templates)?;
+        rows.extend(flyp::embed::to_rows(head)?);
+        Ok(rows)
+    };
+    let models = [
+        ("zero-shot (before fine-tuning)", model.to_path_buf()),
+        ("after FT", runs.join("finetune").join("model")),
+        ("after FLYP", runs.join("flyp").join("model")),
+    ];
+    let mut all = Vec::new();
+    for (title, path) in &models {
+        all.push((title.to_string(), embed(path)?));
+    }
+    let pca = Pca::fit(&all[0].1, 2).context("no embeddings to project")?;
+    Ok(all
+        .into_iter()
+        .map(|(title, rows)| {
+            let xy: Vec<(f64, f64)> = rows
+                .iter()
+                .map(|r| {
+                    let p = pca.project(r);
+                    (p[0], p[1])
+                })
+                .collect();
+            EmbeddingView {
+                title,
+                images: images
+                    .iter()
+                    .zip(&xy)
+                    .map(|(i, p)| (p.0, p.1, i.1, i.2))
+                    .collect(),
+                prompts: xy[images.len()..].to_vec(),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,185 @@
+//! `flyp pretrain`: CLIP-style contrastive pretraining from image–caption pairs, through the same
+//! engine (and contrastive kernel) as FLYP.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::module::Module;
+use flyp::DeviceChoice;
+use flyp::data::prompts::Templates;
+use flyp::embed::Clip;
+use flyp::model::ClipConfig;
+use flyp::train::engine::{Method, TrainConfig, TrainData, train};
+
+/// `flyp pretrain`'s arguments.
+#[derive(clap::Args, Clone)]
+pub struct PretrainArgs {
+    /// Image–caption pairs: a CSV `path,label,caption` (paths relative to the CSV; list an image
+    /// once per caption). The labels only name the classes of the zero-shot check (--eval).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Start from this model (HF folder or .safetensors) instead of a random one.
+    #[arg(long, conflicts_with = "config")]
+    pub model: Option<PathBuf>,
+    /// Sizes of a random model: a preset (flyp-demo, ViT-B/32, ViT-B/16, ViT-L/14) or an HF
+    /// config.json.
+    #[arg(long, default_value = "flyp-demo")]
+    pub config: String,
+    /// Zero-shot evaluation sets checked every epoch (class folders named like the CSV's
+    /// labels), NAME=DIR, repeatable.
+    #[arg(long = "eval", value_parser = crate::parse_named_dir)]
+    pub evals: Vec<(String, PathBuf)>,
+    /// The run folder: config.json, results.json, model/ (the last epoch, HF layout).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// AdamW weight decay (decoupled).
+    #[arg(long, default_value_t = 0.1)]
+    pub wd: f64,
+    /// Warmup steps (default: 500, capped at 10 % of the steps).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Templates of the zero-shot check: openai, simple, or a file.
+    #[arg(long, default_value = "openai")]
+    pub templates: String,
+    /// Turn off the random resized crop on training images.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    if !args.resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
+        anyhow::bail!(
+            "{} already holds a run: add --resume to continue it, or choose another --out",
+            out.display()
+        );
+    }
+    let scan = flyp::data::Scan::folder(&args.data)?;
+    scan.warnings
+        .iter()
+        .for_each(|w| eprintln!("flyp: warning: {w}"));
+    if let Some(s) = scan.train.iter().find(|s| s.caption.is_none()) {
+        anyhow::bail!(
+            "{}: {} has no caption (pretraining needs `path,label,caption` rows)",
+            args.data.display(),
+            s.path.display()
+        );
+    }
+    let mut evals = Vec::new();
+    for (name, dir) in &args.evals {
+        let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
+        warnings
+            .iter()
+            .for_each(|w| eprintln!("flyp: warning: {w}"));
+        evals.push((name.clone(), samples));
+    }
+    let data = TrainData {
+        classes: scan.classes.clone(),
+        prompt_names: scan.prompt_names.clone(),
+        train: scan.train.clone(),
+        evals,
+    };
+    let config = TrainConfig {
+        method: Method::Pretrain,
+        epochs: args.epochs,
+        batch_size: args.batch,
+        lr: args.lr,
+        weight_decay: args.wd,
+        warmup: args.warmup,
+        seed: args.seed,
+        augment: !args.no_augment,
+        templates: Templates::named(&args.templates)?,
+        run_dir: Some(out.clone()),
+        resume: args.resume,
+        initial_head: None,
+        clip_grad_norm: None,
+        clamp_logit_scale: true,
+        progress: true,
+    };
+    let device = crate::open_device(device_choice)?.autodiff();
+    let clip = match &args.model {
+        Some(path) => Clip::load(path, &device)?,
+        None => {
+            let sizes = if args.config.ends_with(".json") {
+                ClipConfig::from_file(std::path::Path::new(&args.config))?
+            } else {
+                ClipConfig::preset(&args.config).with_context(|| {
+                    format!(
+                        "--config {}: not a preset (flyp-demo, ViT-B/32, ViT-B/16, ViT-L/14) or a config.json",
+                        args.config
+                    )
+                })?
+            };
+            Clip::random(&sizes, &device, args.seed)?
+        }
+    };
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
+    let run_config = serde_json::json!({
+        "method": "pretrain",
+        "data": args.data, "start": clip.source, "model_config": clip.model.config.to_hf_json(),
+        "evals": args.evals, "seed": args.seed, "device": device.description,
+        "pairs": data.train.len(), "classes": data.classes, "config": config,
+        "templates": config.templates.0,
+    });
+    let text = serde_json::to_string_pretty(&run_config)?;
+    flyp::model::weights::write_atomic(&out.join("config.json"), text.as_bytes())?;
+    let params = clip.model.num_params();
+    eprintln!(
+        "flyp: pretraining a {:.2} M-parameter CLIP on {} image–caption pairs",
+        params as f64 / 1e6,
+        data.train.len()
+    );
+    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
+    println!(
+        "{:>5} {:>9} {:>9} {:>7}  {names}",
+        "epoch", "loss", "lr", "scale"
+    );
+    let started = std::time::Instant::now();
+    let trained = train(clip, &data, &config, |r| {
+        let accs: String = r
+            .evals
+            .iter()
+            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
+            .collect();
+        println!(
+            "{:>5} {:>9.4} {:>9.2e} {:>7.2}  {accs}",
+            r.epoch,
+            r.mean_loss,
+            r.last_lr,
+            r.logit_scale.exp()
+        );
+    })?;
+    let model = Clip {
+        model: trained.best_model.valid(),
+        ..trained.clip.for_inference()
+    };
+    model.save(&out.join("model"))?;
+    let results = serde_json::json!({
+        "schema": 1,
+        "method": "pretrain",
+        "classes": data.classes,
+        "seconds": started.elapsed().as_secs_f64(),
+        "epochs": trained.reports,
+    });
+    let text = serde_json::to_string_pretty(&results)?;
+    flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    println!(
+        "{} epochs in {:.0} s; model written to {}",
+        trained.reports.len(),
+        started.elapsed().as_secs_f64(),
+        out.join("model").display()
+    );
+    Ok(())
+}

@@ -3,7 +3,8 @@
 loss, optimizer, fp32 — with transformers' CLIPModel (the architecture flyp mirrors key by key),
 timed the same way (median after 2 warm-up steps). Prints the same table.
 
-Usage: bench_peer.py --config tiny|vit-b-32|vit-b-16 --step flyp,finetune --batch 32 --steps 5
+The eval step is the image tower's forward pass in inference mode, features read back.
+Usage: bench_peer.py --config tiny|vit-b-32|vit-b-16 --step flyp,finetune,eval --batch 32 --steps 5
        [--device cpu|cuda] [--threads N]
 Run it through scripts/bench-vs-pytorch, which makes its virtual environment (pinned versions).
 """
@@ -30,7 +31,29 @@ def config(name):
     raise SystemExit(f"unknown config {name}")
 
 
+def time_eval(cfg, batch, steps, device):
+    model = CLIPModel(cfg).to(device).eval()
+    s = cfg.vision_config.image_size
+    pixels = torch.randn(batch, 3, s, s, device=device)
+    times = []
+    with torch.inference_mode():
+        for i in range(2 + steps):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            img = model.get_image_features(pixel_values=pixels)
+            img = F.normalize(getattr(img, "pooler_output", img), dim=-1)
+            img.cpu()  # read back, as evaluation does
+            if i >= 2:
+                times.append(time.perf_counter() - start)
+    times.sort()
+    median = times[len(times) // 2]
+    return median, batch / median
+
+
 def time_steps(cfg, kind, batch, steps, device):
+    if kind == "eval":
+        return time_eval(cfg, batch, steps, device)
     model = CLIPModel(cfg).to(device).train()
     s = cfg.vision_config.image_size
     ctx = cfg.text_config.max_position_embeddings
@@ -77,7 +100,7 @@ def time_steps(cfg, kind, batch, steps, device):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="tiny")
-    ap.add_argument("--step", default="flyp,finetune")
+    ap.add_argument("--step", default="flyp,finetune,eval")
     ap.add_argument("--batch", default="32")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="cpu")

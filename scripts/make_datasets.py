@@ -12,8 +12,8 @@ sources; it is not rewritten. Writes, under --out:
 With --emoji-subset DIR --per-class N: a small copy of the emoji folders for assets/.
 With --pretrain-captions SUBSET: emoji/pretrain.csv, the demo model's pretraining pairs: both styles
 of every emoji that is *not* in the bundled subset SUBSET (so the demo's train, val, test and OOD
-images are all unseen in pretraining), two captions per image that mention the emoji's names and
-its category, as alt text on the web often does.
+images are all unseen in pretraining), three captions per image: two with the emoji's names and its
+category, as alt text on the web often has, and one with the category alone.
 """
 import argparse
 import csv
@@ -201,8 +201,9 @@ def pretrain_captions(out, subset):
             category = r["label"].replace("_and_", " and ").replace("_", " ")
             w.writerow([r["path"], r["label"], f"{names[0]}, a {category} emoji"])
             w.writerow([r["path"], r["label"], f"an emoji of {category}: {', '.join(names)}"])
+            w.writerow([r["path"], r["label"], f"an emoji of {category}."])
             kept += 1
-    print(f"{dest}: {kept} images not in {subset}, {2 * kept} captions")
+    print(f"{dest}: {kept} images not in {subset}, {3 * kept} captions")
 
 
 def main():

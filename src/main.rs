@@ -204,13 +204,13 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         iters: usize,
     },
-    /// Training-step throughput on random weights: the FLYP step and the FT step.
+    /// Throughput on random weights: the FLYP step, the FT step and the evaluation forward pass.
     Step {
         /// tiny, vit-b-32 or vit-b-16.
         #[arg(long, value_delimiter = ',', default_values_t = ["tiny".to_string()])]
         config: Vec<String>,
-        /// flyp, finetune.
-        #[arg(long, value_delimiter = ',', default_values_t = ["flyp".to_string(), "finetune".to_string()])]
+        /// flyp, finetune, eval (image-tower forward without autodiff, as evaluation runs).
+        #[arg(long, value_delimiter = ',', default_values_t = ["flyp".to_string(), "finetune".to_string(), "eval".to_string()])]
         step: Vec<String>,
         #[arg(long, value_delimiter = ',', default_values_t = [32])]
         batch: Vec<usize>,
@@ -328,7 +328,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let kind = match kind_name.as_str() {
                         "flyp" => StepKind::Flyp,
                         "finetune" | "ft" => StepKind::Finetune,
-                        other => anyhow::bail!("unknown --step '{other}': flyp or finetune"),
+                        "eval" => StepKind::Eval,
+                        other => {
+                            anyhow::bail!("unknown --step '{other}': flyp, finetune or eval")
+                        }
                     };
                     for &b in &batch {
                         let (secs, rate) =

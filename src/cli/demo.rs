@@ -20,8 +20,10 @@ pub struct DemoArgs {
     /// The report folder (runs are kept in OUT/runs; a second call reuses finished runs).
     #[arg(long, default_value = "demo-report")]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seeds: the first one's report is written in OUT, each further seed's in OUT/seed-N, and
+    /// with more than one, the mean and spread of every method over the seeds (OUT/seeds.json).
+    #[arg(long, value_delimiter = ',', default_values_t = [0])]
+    pub seeds: Vec<u64>,
     /// The base model (default: the bundled demo model, assets/demo-model).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -53,6 +55,80 @@ fn bundled(relative: &str) -> PathBuf {
 }
 
 pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
+    let Some((&first, more)) = args.seeds.split_first() else {
+        anyhow::bail!("--seeds: name at least one seed");
+    };
+    let mut reports = vec![report(device_choice, &args, first, &args.out)?];
+    for &seed in more {
+        let out = args.out.join(format!("seed-{seed}"));
+        reports.push(report(device_choice, &args, seed, &out)?);
+    }
+    if reports.len() > 1 {
+        summarise(&args, &reports)?;
+    }
+    Ok(())
+}
+
+/// Mean and sample standard deviation of each method's ID and OOD top-1 over the seeds.
+fn summarise(args: &DemoArgs, reports: &[Value]) -> anyhow::Result<()> {
+    let methods: Vec<String> = reports[0]["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["method"].as_str().map(String::from))
+        .collect();
+    let stats = |values: &[f64]| {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        (mean, var.sqrt())
+    };
+    println!(
+        "\nover seeds {:?}: top-1 %, mean ± standard deviation (WiSE-FT α chosen by val per seed)",
+        args.seeds
+    );
+    println!("{:<32}{:>18}{:>18}", "method", "test (ID)", "ood");
+    let mut rows = Vec::new();
+    for method in &methods {
+        // WiSE-FT rows name their α, which may differ per seed: match on the method part.
+        let key = method.split(" α=").next().unwrap_or(method);
+        let picked: Vec<&Value> = reports
+            .iter()
+            .filter_map(|r| {
+                r["rows"].as_array().into_iter().flatten().find(|row| {
+                    row["method"].as_str().and_then(|m| m.split(" α=").next()) == Some(key)
+                })
+            })
+            .collect();
+        let values = |set: &str| -> Vec<f64> {
+            picked
+                .iter()
+                .filter_map(|row| row["top1"][set].as_f64())
+                .map(|v| 100.0 * v)
+                .collect()
+        };
+        let (id, ood) = (stats(&values("test")), stats(&values("ood")));
+        println!(
+            "{key:<32}{:>11.1} ± {:<4.1}{:>11.1} ± {:<4.1}",
+            id.0, id.1, ood.0, ood.1
+        );
+        rows.push(json!({"method": key, "seeds": picked.len(),
+            "test": {"mean": id.0 / 100.0, "std": id.1 / 100.0},
+            "ood": {"mean": ood.0 / 100.0, "std": ood.1 / 100.0}}));
+    }
+    let text =
+        serde_json::to_string_pretty(&json!({"schema": 1, "seeds": args.seeds, "rows": rows}))?;
+    flyp::model::weights::write_atomic(&args.out.join("seeds.json"), text.as_bytes())?;
+    Ok(())
+}
+
+/// One seed's runs, table, results.json and pictures in `out`; returns what results.json holds.
+fn report(
+    device_choice: DeviceChoice,
+    args: &DemoArgs,
+    seed: u64,
+    out: &Path,
+) -> anyhow::Result<Value> {
     let started = std::time::Instant::now();
     let model = args
         .model
@@ -73,7 +149,6 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let out = &args.out;
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).with_context(|| format!("{}: cannot create", runs.display()))?;
     let base = TrainArgs {
@@ -89,7 +164,7 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
         lr: args.lr,
         wd: args.wd,
         warmup: None,
-        seed: args.seed,
+        seed,
         templates: "emoji".into(),
         no_augment: false,
         mask_collisions: false,
@@ -117,7 +192,7 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
         name(&data),
         name(&ood),
         name(&model),
-        args.seed,
+        seed,
         args.epochs
     );
     let (id_name, ood_name) = ("test", "ood");
@@ -211,7 +286,7 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let results = json!({
         "schema": 1,
-        "seed": args.seed,
+        "seed": seed,
         "model": model,
         "data": data,
         "ood": ood,
@@ -230,11 +305,11 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&results)?;
     flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
     println!(
-        "\ndemo report in {}: results.json, id_vs_ood, wise_alpha, epochs, embeddings (.png and .svg); {:.0} s",
+        "\ndemo report (seed {seed}) in {}: results.json, id_vs_ood, wise_alpha, epochs, embeddings (.png and .svg); {:.0} s",
         out.display(),
         seconds
     );
-    Ok(())
+    Ok(results)
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {

@@ -21,6 +21,9 @@ pub enum StepKind {
     Flyp,
     /// Image tower + a 1000-class cosine head, cross-entropy, AdamW.
     Finetune,
+    /// Evaluation: the image tower forward, no autodiff (what zero-shot evaluation and WiSE-FT
+    /// curves spend their time on).
+    Eval,
 }
 
 /// A small CLIP for demos and CPU benchmarks: 64 px images, patch 8, widths 192/128, 4 layers.
@@ -49,6 +52,9 @@ pub fn time_steps(
     steps: usize,
     device: &Device,
 ) -> Result<(f64, f64)> {
+    if kind == StepKind::Eval {
+        return time_eval(config, batch, warmup, steps, device);
+    }
     let device = device.clone().autodiff();
     let mut model = ClipModel::new(config, &device);
     let s = config.vision_config.image_size;
@@ -89,6 +95,7 @@ pub fn time_steps(
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(1e-5, model, grads);
             }
+            StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
                 let image = l2_normalize(model.encode_image(pixels.clone()));
                 let logits = image.matmul(head.val().transpose()) * 100.0;
@@ -101,6 +108,34 @@ pub fn time_steps(
             }
         }
         sync()?;
+        if i >= warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    Ok((median, batch as f64 / median))
+}
+
+/// The evaluation forward pass: normalised image features of a batch, autodiff off.
+fn time_eval(
+    config: &ClipConfig,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<(f64, f64)> {
+    let device = device.clone().without_autodiff();
+    let model = ClipModel::new(config, &device);
+    let s = config.vision_config.image_size;
+    let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+    let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
+    let mut times = Vec::new();
+    for i in 0..warmup + steps {
+        sync()?;
+        let start = Instant::now();
+        let features = l2_normalize(model.encode_image(pixels.clone()));
+        let _ = features.into_data(); // read back, as evaluation does
         if i >= warmup {
             times.push(start.elapsed().as_secs_f64());
         }

@@ -8,7 +8,7 @@ use safetensors::SafeTensors;
 
 use crate::common::{cosine, fixtures, max_abs_diff, reference, temp_dir};
 
-fn flyp(args: &[&str]) -> (bool, String, String) {
+pub fn flyp(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flyp"))
         .args(args)
         .output()
@@ -21,7 +21,7 @@ fn flyp(args: &[&str]) -> (bool, String, String) {
 }
 
 /// Runs and expects a one-line error that mentions `needle`.
-fn expect_error(args: &[&str], needle: &str) {
+pub fn expect_error(args: &[&str], needle: &str) {
     let (ok, _, stderr) = flyp(args);
     assert!(!ok, "{args:?} should fail");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
@@ -86,7 +86,7 @@ fn embed_prints_json_matching_transformers_for_another_model() {
     }
 }
 
-fn model_arg() -> String {
+pub fn model_arg() -> String {
     fixtures().join("tiny-a").display().to_string()
 }
 
@@ -297,7 +297,7 @@ fn export_writes_a_folder_that_embeds_the_same() {
     assert!(max_abs_diff(&images[0], &r.image_embeds[at]) <= 1e-4);
 }
 
-fn emoji(part: &str) -> String {
+pub fn emoji(part: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("assets/emoji-subset")
         .join(part)

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod contrastive;
 mod data;
+mod demo;
 mod parity;
 mod training;
 mod weights;

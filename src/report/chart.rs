@@ -195,7 +195,9 @@ impl Figure {
                 rows.push(Vec::new());
                 x = 0.0;
             }
-            rows.last_mut().map(|r| r.push(s));
+            if let Some(row) = rows.last_mut() {
+                row.push(s);
+            }
             x += w;
         }
         rows.retain(|r| !r.is_empty());
@@ -269,7 +271,7 @@ fn legend_entry_width(name: &str) -> f64 {
 
 /// Tick positions: 4–8 "nice" values (1, 2, 2.5 or 5 × 10ᵏ apart) inside [lo, hi].
 pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return vec![lo];
     }
     let raw = (hi - lo) / 6.0;

@@ -31,15 +31,8 @@ impl Pca {
         let mut cov = vec![vec![0.0; d]; d];
         for r in rows {
             let c: Vec<f64> = r.iter().zip(&mean).map(|(&v, m)| v as f64 - m).collect();
-            for i in 0..d {
-                for j in i..d {
-                    cov[i][j] += c[i] * c[j] / n;
-                }
-            }
-        }
-        for i in 0..d {
-            for j in 0..i {
-                cov[i][j] = cov[j][i];
+            for (row, ci) in cov.iter_mut().zip(&c) {
+                row.iter_mut().zip(&c).for_each(|(x, cj)| *x += ci * cj / n);
             }
         }
         let mut components: Vec<Vec<f64>> = Vec::new();
@@ -139,7 +132,8 @@ mod tests {
         let pca = Pca::fit(&rows, 2).expect("rows");
         let first = &pca.components[0];
         assert!(
-            (first[0].abs() - 0.7071).abs() < 1e-3 && (first[1].abs() - 0.7071).abs() < 1e-3,
+            (first[0].abs() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-3
+                && (first[1].abs() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-3,
             "{first:?}"
         );
         assert!(

@@ -522,6 +522,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         clip_grad_norm,
         clamp_logit_scale,
         progress: true,
+        hooks: Default::default(),
     };
     if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
         anyhow::bail!(
@@ -911,8 +912,8 @@ fn print_scan(scan: &flyp::data::Scan) {
     }
 }
 
-/// The classes and image sets of a run: the training folder's val split (or a seeded 10 %), its
-/// test split (or `--test`), and the extra sets, all aligned to the training classes.
+/// The training data of `flyp train` (see [`flyp::train::engine::TrainData::from_folders`]),
+/// its warnings printed.
 fn build_data(
     train: &std::path::Path,
     val: Option<&PathBuf>,
@@ -920,39 +921,17 @@ fn build_data(
     evals: &[(String, PathBuf)],
     seed: u64,
 ) -> anyhow::Result<flyp::train::engine::TrainData> {
-    let scan = flyp::data::Scan::folder(train)?;
-    scan.warnings
+    let (data, warnings) = flyp::train::engine::TrainData::from_folders(
+        train,
+        val.map(PathBuf::as_path),
+        test.map(PathBuf::as_path),
+        evals,
+        seed,
+    )?;
+    warnings
         .iter()
         .for_each(|w| eprintln!("flyp: warning: {w}"));
-    let aligned = |dir: &PathBuf| -> anyhow::Result<Vec<flyp::data::Sample>> {
-        let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
-        warnings
-            .iter()
-            .for_each(|w| eprintln!("flyp: warning: {w}"));
-        Ok(samples)
-    };
-    let (train_samples, val_samples) = match (val, &scan.val) {
-        (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
-        (None, Some(v)) => (scan.train.clone(), v.clone()),
-        (None, None) => {
-            flyp::data::folder::stratified_split(&scan.train, scan.classes.len(), 0.1, seed)
-        }
-    };
-    let mut sets = vec![("val".to_string(), val_samples)];
-    match (test, &scan.test) {
-        (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
-        (None, Some(t)) => sets.push(("test".into(), t.clone())),
-        _ => {}
-    }
-    for (name, dir) in evals {
-        sets.push((name.clone(), aligned(dir)?));
-    }
-    Ok(flyp::train::engine::TrainData {
-        classes: scan.classes.clone(),
-        prompt_names: scan.prompt_names.clone(),
-        train: train_samples,
-        evals: sets,
-    })
+    Ok(data)
 }
 
 /// Read a head written by [`save_head`].

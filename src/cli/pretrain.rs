@@ -106,6 +106,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         clip_grad_norm: None,
         clamp_logit_scale: true,
         progress: true,
+        hooks: Default::default(),
     };
     let device = crate::open_device(device_choice)?.autodiff();
     let clip = match &args.model {

@@ -12,9 +12,10 @@ use burn::tensor::activation::log_softmax;
 use serde::Serialize;
 
 use crate::contrastive::contrastive_loss;
+use crate::data::folder::stratified_split;
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::prompts::Templates;
-use crate::data::{Sample, SplitMix64};
+use crate::data::{Sample, Scan, SplitMix64};
 use crate::embed::{Clip, text_batch};
 use crate::error::{Error, Result};
 use crate::methods::zeroshot::{evaluate, zero_shot_head};
@@ -23,7 +24,7 @@ use crate::train::Metrics;
 use crate::train::checkpoint;
 use crate::train::clip_grad::clip_global_norm;
 use crate::train::schedule::warmup_cosine;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What is trained and with which loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +82,41 @@ pub struct TrainConfig {
     /// Print a progress line (step, images/s, ETA) to stderr when it is a terminal.
     #[serde(skip)]
     pub progress: bool,
+    /// What a caller on another thread sees and controls while the loop runs (the app).
+    #[serde(skip)]
+    pub hooks: Hooks,
+}
+
+/// One finished step, as the loop reports it to [`Hooks::on_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StepProgress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Steps done in the whole run, and the run's total.
+    pub step: usize,
+    pub total: usize,
+    pub loss: f64,
+    pub lr: f64,
+    /// Since this process started the run (a resumed run counts from the resume).
+    pub images_per_s: f64,
+    pub eta_s: f64,
+}
+
+/// Callbacks into a running loop: a step observer and a stop flag (checked after every step;
+/// a stopped run returns [`Error::Stopped`] and leaves the last epoch's checkpoint for `resume`).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub on_step: Option<std::sync::Arc<dyn Fn(&StepProgress) + Send + Sync>>,
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("on_step", &self.on_step.is_some())
+            .field("stop", &self.stop)
+            .finish()
+    }
 }
 
 impl TrainConfig {
@@ -103,6 +139,7 @@ impl TrainConfig {
             clip_grad_norm: None,
             clamp_logit_scale: false,
             progress: false,
+            hooks: Hooks::default(),
         }
     }
 }
@@ -114,6 +151,49 @@ pub struct TrainData {
     pub train: Vec<Sample>,
     /// Evaluation sets by name ("val", "test", OOD sets), evaluated every epoch.
     pub evals: Vec<(String, Vec<Sample>)>,
+}
+
+impl TrainData {
+    /// The data of a run from folders: the training folder (any layout `flyp scan` reads), its
+    /// validation set (`val`, else the folder's val split, else a seeded stratified 10 % of the
+    /// training images), its test set (`test`, else the folder's test split, if any) and extra
+    /// named sets, all aligned to the training classes. Returns the scans' warnings too.
+    pub fn from_folders(
+        train: &Path,
+        val: Option<&Path>,
+        test: Option<&Path>,
+        evals: &[(String, PathBuf)],
+        seed: u64,
+    ) -> Result<(Self, Vec<String>)> {
+        let scan = Scan::folder(train)?;
+        let mut warnings = scan.warnings.clone();
+        let mut aligned = |dir: &Path| -> Result<Vec<Sample>> {
+            let (samples, w) = Scan::folder(dir)?.align_to(&scan.classes)?;
+            warnings.extend(w);
+            Ok(samples)
+        };
+        let (train_samples, val_samples) = match (val, &scan.val) {
+            (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
+            (None, Some(v)) => (scan.train.clone(), v.clone()),
+            (None, None) => stratified_split(&scan.train, scan.classes.len(), 0.1, seed),
+        };
+        let mut sets = vec![("val".to_string(), val_samples)];
+        match (test, &scan.test) {
+            (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
+            (None, Some(t)) => sets.push(("test".into(), t.clone())),
+            _ => {}
+        }
+        for (name, dir) in evals {
+            sets.push((name.clone(), aligned(dir)?));
+        }
+        let data = Self {
+            classes: scan.classes.clone(),
+            prompt_names: scan.prompt_names.clone(),
+            train: train_samples,
+            evals: sets,
+        };
+        Ok((data, warnings))
+    }
 }
 
 /// What one epoch did.
@@ -361,11 +441,22 @@ pub fn train(
             loss_sum += value;
             steps += 1;
             step += 1;
+            let done = (step - first_step).max(1) as f64;
+            let per_step = started.elapsed().as_secs_f64() / done;
+            let images_per_s = batch_size as f64 / per_step;
+            let eta = per_step * (total - step) as f64;
+            if let Some(on_step) = &config.hooks.on_step {
+                on_step(&StepProgress {
+                    epoch: epoch + 1,
+                    step,
+                    total,
+                    loss: value,
+                    lr,
+                    images_per_s,
+                    eta_s: eta,
+                });
+            }
             if show_progress && (step % 5 == 0 || step == total) {
-                let done = (step - first_step).max(1) as f64;
-                let per_step = started.elapsed().as_secs_f64() / done;
-                let images_per_s = batch_size as f64 / per_step;
-                let eta = per_step * (total - step) as f64;
                 eprint!(
                     "\r  epoch {}/{} step {step}/{total}  {images_per_s:.0} images/s  ETA {:.0} s   ",
                     epoch + 1,
@@ -378,6 +469,13 @@ pub fn train(
             }
             if abort_at == Some(step) {
                 std::process::abort(); // test hook: a kill in the middle of an epoch
+            }
+            let stop = config.hooks.stop.as_ref();
+            if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(Error::Stopped {
+                    epoch: epoch + 1,
+                    step,
+                });
             }
         }
         // eval

@@ -61,6 +61,7 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
             clip_grad_norm: None,
             clamp_logit_scale: false,
             progress: false,
+            hooks: Default::default(),
         };
         let trained = train(clip, &data, &config, |r| {
             eprintln!(
@@ -239,6 +240,7 @@ fn the_logit_scale_clamp_holds_it_at_ln_100() {
         clip_grad_norm: Some(1.0),
         clamp_logit_scale: true,
         progress: false,
+        hooks: Default::default(),
     };
     let trained = train(clip, &data, &config, |_| {}).expect("train");
     let scale = trained.reports[0].logit_scale;

@@ -1,14 +1,117 @@
-//! The application state and its one screen.
+//! The application state and its screens: the run settings on the left, the live training
+//! curves in the middle, the device in the status bar.
+
+use std::path::{Path, PathBuf};
 
 use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+use flyp::train::engine::{EpochReport, StepProgress};
 
-/// The app: what the window shows.
-#[derive(Default)]
+use crate::worker::{Embeddings, Event, MethodChoice, Run, RunSpec};
+use flyp::report::projection::{Pca, center_groups};
+
+/// A bundled file of the flyp checkout this app was built from.
+pub fn bundled(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
+/// What a run has reported so far.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    pub device: String,
+    pub classes: Vec<String>,
+    pub sets: Vec<String>,
+    pub train_images: usize,
+    pub steps: Vec<StepProgress>,
+    pub epochs: Vec<EpochReport>,
+    pub embeddings: Option<Embeddings>,
+    /// The last line: finished, stopped, or the error.
+    pub outcome: Option<String>,
+    pub failed: bool,
+}
+
+impl Progress {
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Started {
+                device,
+                classes,
+                sets,
+                train_images,
+            } => {
+                self.device = device;
+                self.classes = classes;
+                self.sets = sets;
+                self.train_images = train_images;
+            }
+            Event::Step(p) => self.steps.push(p),
+            Event::Epoch(r) => self.epochs.push(r),
+            Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::Finished {
+                best_epoch,
+                seconds,
+            } => {
+                self.outcome = Some(format!(
+                    "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
+                ))
+            }
+            Event::Stopped(line) => self.outcome = Some(line),
+            Event::Failed(line) => {
+                self.outcome = Some(format!("error: {line}"));
+                self.failed = true;
+            }
+        }
+    }
+
+    /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
+    pub fn status_line(&self, epochs: usize) -> String {
+        match self.steps.last() {
+            Some(p) => format!(
+                "epoch {}/{epochs} · step {}/{} · {:.0} images/s · ETA {:.0} s",
+                p.epoch, p.step, p.total, p.images_per_s, p.eta_s
+            ),
+            None if self.device.is_empty() => "loading the data and the model…".into(),
+            None => format!("{} training images; first step…", self.train_images),
+        }
+    }
+}
+
+/// The app: settings, the current run and what it reported.
 pub struct Studio {
     /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
     pub adapter: Option<String>,
-    /// Files the user dropped on the window.
-    pub dropped: Vec<String>,
+    pub spec: RunSpec,
+    /// The OOD set's folder (one; named "ood").
+    pub ood: Option<PathBuf>,
+    pub run: Option<Run>,
+    pub progress: Progress,
+    pub view: View,
+    /// Embedding view: remove each modality's mean (hides the modality gap).
+    pub center_modalities: bool,
+    /// Embedding view: 0 = before fine-tuning, 1 = after; in between, positions are blended.
+    pub blend: f32,
+    /// The projected points (before, after) and the centring they were made with.
+    projected: Option<(bool, Vec<[f64; 2]>, Vec<[f64; 2]>)>,
+}
+
+/// The central panel's screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Training,
+    Embeddings,
+}
+
+/// A colour per class (Tableau 10, as the report pictures).
+fn class_colour(class: usize) -> egui::Color32 {
+    const HEX: [u32; 10] = [
+        0x4e79a7, 0xf28e2b, 0xe15759, 0x76b7b2, 0x59a14f, 0xedc948, 0xb07aa1, 0xff9da7, 0x9c755f,
+        0xbab0ac,
+    ];
+    let h = HEX[class % HEX.len()];
+    egui::Color32::from_rgb((h >> 16) as u8, (h >> 8) as u8, h as u8)
 }
 
 impl Studio {
@@ -19,34 +122,335 @@ impl Studio {
         });
         Self {
             adapter,
-            dropped: Vec::new(),
+            spec: RunSpec {
+                method: MethodChoice::Flyp,
+                model: bundled("assets/demo-model"),
+                train: bundled("assets/emoji-subset/twemoji"),
+                evals: Vec::new(),
+                epochs: 10,
+                batch: 32,
+                lr: 1e-4,
+                wd: 0.1,
+                seed: 0,
+                templates: "emoji".into(),
+                out: None,
+                resume: false,
+            },
+            ood: Some(bundled("assets/emoji-subset/noto")),
+            run: None,
+            progress: Progress::default(),
+            view: View::Training,
+            center_modalities: false,
+            blend: 1.0,
+            projected: None,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| !r.is_finished())
+    }
+
+    /// Start a run with the current settings (the Start button).
+    pub fn start(&mut self, ctx: &egui::Context) {
+        let mut spec = self.spec.clone();
+        spec.evals = self
+            .ood
+            .iter()
+            .map(|p| ("ood".to_string(), p.clone()))
+            .collect();
+        self.progress = Progress::default();
+        self.projected = None;
+        match Run::start(spec, ctx.clone()) {
+            Ok(run) => self.run = Some(run),
+            Err(e) => {
+                self.progress.outcome = Some(format!("error: cannot start the worker thread: {e}"));
+                self.progress.failed = true;
+            }
+        }
+    }
+
+    /// Take what the worker sent since the last frame (never blocks).
+    fn drain(&mut self) {
+        if let Some(run) = &self.run {
+            while let Ok(event) = run.events.try_recv() {
+                self.progress.apply(event);
+            }
         }
     }
 
     /// Draw the whole window.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.drain();
         let dropped = ui.ctx().input(|i| i.raw.dropped_files.clone());
-        self.dropped
-            .extend(dropped.iter().map(|f| f.path().display().to_string()));
-        ui.heading("flyp-studio");
-        ui.label(format!(
-            "flyp {} — fine-tune CLIP like you pretrain",
-            env!("CARGO_PKG_VERSION")
-        ));
-        ui.separator();
-        ui.label(match &self.adapter {
-            Some(name) => format!("Drawing on: {name}"),
-            None => "Drawing on: (no wgpu adapter reported)".to_string(),
-        });
-        ui.label("Drop a folder of labelled images here to start.");
-        for path in &self.dropped {
-            ui.monospace(path);
+        if let Some(dir) = dropped
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .find(|p| p.is_dir())
+        {
+            self.spec.train = dir;
         }
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let compute = if self.progress.device.is_empty() {
+                    "CPU (Flex)".to_string()
+                } else {
+                    self.progress.device.clone()
+                };
+                ui.label(format!("Training on: {compute}"));
+                ui.separator();
+                ui.label(match &self.adapter {
+                    Some(name) => format!("Drawing on: {name}"),
+                    None => "Drawing on: (no wgpu adapter reported)".to_string(),
+                });
+            });
+        });
+        egui::Panel::left("settings")
+            .resizable(false)
+            .exact_size(330.0)
+            .show(ui, |ui| self.settings(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.view, View::Training, "Training");
+                ui.selectable_value(&mut self.view, View::Embeddings, "Embeddings");
+            });
+            ui.separator();
+            match self.view {
+                View::Training => self.curves(ui),
+                View::Embeddings => self.embedding_view(ui),
+            }
+        });
     }
+
+    /// Image embeddings (colour = class; filled = test, hollow = OOD) and class prompts (stars)
+    /// in one PCA fitted on the starting model's embeddings, blended from before to after.
+    fn embedding_view(&mut self, ui: &mut egui::Ui) {
+        let Some(e) = self.progress.embeddings.clone() else {
+            ui.label("The embeddings appear here when a run has finished.");
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.center_modalities, "Center each modality")
+                .on_hover_text("Subtract the mean image and the mean prompt: hides the gap between the two modalities");
+            let label = ui.label("Before / after fine-tuning (0 to 1)");
+            ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0))
+                .labelled_by(label.id);
+        });
+        let center = self.center_modalities;
+        if self.projected.as_ref().is_none_or(|p| p.0 != center) {
+            self.projected = project(&e, center).map(|(b, a)| (center, b, a));
+        }
+        let Some((_, before, after)) = &self.projected else {
+            ui.label("No embeddings to show.");
+            return;
+        };
+        let t = self.blend as f64;
+        let at = |i: usize| -> [f64; 2] {
+            [
+                before[i][0] + t * (after[i][0] - before[i][0]),
+                before[i][1] + t * (after[i][1] - before[i][1]),
+            ]
+        };
+        let n = e.images.len();
+        Plot::new("embeddings")
+            .legend(Legend::default())
+            .data_aspect(1.0)
+            .x_axis_label("component 1")
+            .y_axis_label("component 2")
+            .show(ui, |plot| {
+                for (class, name) in e.classes.iter().enumerate() {
+                    for ood in [false, true] {
+                        let points: PlotPoints = (0..n)
+                            .filter(|&i| e.images[i].0 == class && (e.images[i].1 == "ood") == ood)
+                            .map(at)
+                            .collect();
+                        // One legend entry per class: its images, prompt and label share the name.
+                        plot.points(
+                            egui_plot::Points::new(name.clone(), points)
+                                .color(class_colour(class))
+                                .filled(!ood)
+                                .radius(3.0),
+                        );
+                    }
+                    let star = at(n + class);
+                    plot.points(
+                        egui_plot::Points::new(name.clone(), vec![star])
+                            .color(class_colour(class))
+                            .shape(egui_plot::MarkerShape::Asterisk)
+                            .radius(9.0),
+                    );
+                    plot.text(
+                        egui_plot::Text::new(
+                            name.clone(),
+                            egui_plot::PlotPoint::new(star[0], star[1]),
+                            egui::RichText::new(format!("   {name}")).strong(),
+                        )
+                        .color(class_colour(class)),
+                    );
+                }
+            });
+    }
+
+    fn settings(&mut self, ui: &mut egui::Ui) {
+        ui.heading("flyp-studio");
+        ui.label("Fine-tune CLIP like you pretrain");
+        ui.separator();
+        let running = self.is_running();
+        ui.add_enabled_ui(!running, |ui| {
+            ui.strong("Data");
+            path_row(ui, "Training set", &mut self.spec.train)
+                .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
+            let mut ood = self.ood.clone().unwrap_or_default();
+            path_row(ui, "OOD set", &mut ood)
+                .on_hover_text("Images of the same classes in another style, never trained on");
+            self.ood = (!ood.as_os_str().is_empty()).then_some(ood);
+            if ui.button("Use the bundled demo data").clicked() {
+                self.spec.train = bundled("assets/emoji-subset/twemoji");
+                self.ood = Some(bundled("assets/emoji-subset/noto"));
+                self.spec.model = bundled("assets/demo-model");
+                self.spec.templates = "emoji".into();
+            }
+            ui.separator();
+            ui.strong("Model");
+            path_row(ui, "CLIP folder", &mut self.spec.model)
+                .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors)");
+            ui.separator();
+            let label = ui.strong("Method");
+            egui::ComboBox::from_id_salt("method")
+                .selected_text(self.spec.method.label())
+                .show_ui(ui, |ui| {
+                    for m in MethodChoice::ALL {
+                        ui.selectable_value(&mut self.spec.method, m, m.label())
+                            .on_hover_text(m.tooltip());
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text(self.spec.method.tooltip());
+            egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
+                let label = ui.label("Epochs").on_hover_text("Passes over the training set");
+                ui.add(egui::DragValue::new(&mut self.spec.epochs).range(1..=1000)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Batch").on_hover_text("Images per step (FLYP's default: 256)");
+                ui.add(egui::DragValue::new(&mut self.spec.batch).range(1..=4096)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Learning rate")
+                    .on_hover_text("AdamW peak rate after warmup; cosine decay (FLYP's default for CLIP ViT-B: 1e-5)");
+                ui.add(egui::DragValue::new(&mut self.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Weight decay").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
+                ui.add(egui::DragValue::new(&mut self.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut self.spec.seed)).labelled_by(label.id);
+                ui.end_row();
+            });
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .clicked()
+            {
+                self.start(ui.ctx());
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).clicked()
+                && let Some(run) = &self.run
+            {
+                run.stop();
+            }
+        });
+    }
+
+    fn curves(&mut self, ui: &mut egui::Ui) {
+        let p = &self.progress;
+        if self.run.is_none() {
+            ui.label("Choose a dataset and a model, then Start.");
+            return;
+        }
+        ui.label(p.status_line(self.spec.epochs));
+        if let Some(outcome) = &p.outcome {
+            let colour = if p.failed {
+                ui.visuals().error_fg_color
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(colour, outcome);
+        }
+        let height = (ui.available_height() / 2.0 - 20.0).max(120.0);
+        ui.strong("Training loss (per step)");
+        let loss: PlotPoints = p.steps.iter().map(|s| [s.step as f64, s.loss]).collect();
+        Plot::new("loss")
+            .height(height)
+            .x_axis_label("step")
+            .y_axis_label("loss")
+            .show(ui, |plot| plot.line(Line::new("loss", loss)));
+        ui.strong("Top-1 accuracy per set (per epoch, %)");
+        Plot::new("accuracy")
+            .height(height)
+            .legend(Legend::default())
+            .x_axis_label("epoch")
+            .y_axis_label("top-1 (%)")
+            .show(ui, |plot| {
+                for (i, set) in p.sets.iter().enumerate() {
+                    let points: PlotPoints = p
+                        .epochs
+                        .iter()
+                        .filter_map(|r| {
+                            r.evals
+                                .get(i)
+                                .map(|(_, m)| [r.epoch as f64, 100.0 * m.top1])
+                        })
+                        .collect();
+                    plot.line(Line::new(set.clone(), points));
+                }
+            });
+    }
+}
+
+/// Before and after embeddings in 2-D: PCA fitted once on the "before" rows (centred per
+/// modality when asked), then applied to both.
+pub fn project(e: &Embeddings, center: bool) -> Option<(Vec<[f64; 2]>, Vec<[f64; 2]>)> {
+    let groups: Vec<usize> = (0..e.before.len())
+        .map(|i| usize::from(i >= e.images.len()))
+        .collect();
+    let prepare = |rows: &Vec<Vec<f32>>| {
+        if center {
+            center_groups(rows, &groups)
+        } else {
+            rows.clone()
+        }
+    };
+    let (before, after) = (prepare(&e.before), prepare(&e.after));
+    let pca = Pca::fit(&before, 2)?;
+    let xy = |rows: &Vec<Vec<f32>>| -> Vec<[f64; 2]> {
+        rows.iter()
+            .map(|r| {
+                let p = pca.project(r);
+                [p[0], p.get(1).copied().unwrap_or(0.0)]
+            })
+            .collect()
+    };
+    Some((xy(&before), xy(&after)))
+}
+
+/// A label and an editable path.
+fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Response {
+    ui.horizontal(|ui| {
+        let label = ui.label(label);
+        let mut text = path.display().to_string();
+        if ui
+            .text_edit_singleline(&mut text)
+            .labelled_by(label.id)
+            .changed()
+        {
+            *path = PathBuf::from(text);
+        }
+    })
+    .response
 }
 
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show(ui, |ui| self.show(ui));
+        self.show(ui);
     }
 }

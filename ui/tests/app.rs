@@ -1,14 +1,36 @@
 //! The app drawn offscreen by egui_kittest on wgpu (llvmpipe in CI), through eframe's creation
-//! path, so the window's renderer and adapter hand-over are exercised.
+//! path, so the window's renderer and adapter hand-over are exercised; then driven as a user
+//! would: the bundled demo data, Start, live curves, frame times while training.
+
+use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use flyp_studio::app::Studio;
 
+fn harness() -> Harness<'static, Studio> {
+    let mut harness = Harness::builder()
+        .with_size(eframe::egui::Vec2::new(1200.0, 760.0))
+        .wgpu()
+        .build_eframe(|cc| Studio::new(cc));
+    harness.run();
+    harness
+}
+
+/// With FLYP_SCREENSHOTS=DIR, save what the window shows as DIR/NAME.png (for docs/).
+fn screenshot(harness: &mut Harness<'_, Studio>, name: &str) {
+    if let Ok(dir) = std::env::var("FLYP_SCREENSHOTS") {
+        let image = harness.render().expect("render");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        image
+            .save(std::path::Path::new(&dir).join(format!("{name}.png")))
+            .expect("save screenshot");
+    }
+}
+
 #[test]
 fn window_opens_on_wgpu_and_names_its_adapter() {
-    let mut harness = Harness::builder().wgpu().build_eframe(|cc| Studio::new(cc));
-    harness.run();
+    let mut harness = harness();
     harness.get_by_label("flyp-studio");
     let adapter = harness.state().adapter.clone();
     let adapter = adapter.expect("eframe reported no wgpu adapter");
@@ -19,4 +41,88 @@ fn window_opens_on_wgpu_and_names_its_adapter() {
             .query_by_label("Drawing on: (no wgpu adapter reported)")
             .is_none()
     );
+    screenshot(&mut harness, "start");
+}
+
+#[test]
+fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
+    let mut harness = harness();
+    harness.get_by_label("Use the bundled demo data").click();
+    harness.run();
+    harness.state_mut().spec.epochs = 2;
+    harness.get_by_label("Start").click();
+    let started = Instant::now();
+    let mut frames = Vec::new();
+    let mut seen_steps_before_end = false;
+    while harness.state().progress.outcome.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the run did not finish in 10 minutes"
+        );
+        let t = Instant::now();
+        harness.step();
+        frames.push(t.elapsed().as_secs_f64() * 1e3);
+        let p = &harness.state().progress;
+        if !p.steps.is_empty() && p.epochs.len() < 2 {
+            seen_steps_before_end = true;
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    harness.run();
+    let progress = harness.state().progress.clone();
+    assert!(!progress.failed, "{:?}", progress.outcome);
+    assert!(seen_steps_before_end, "no live step before the run ended");
+    assert_eq!(progress.epochs.len(), 2, "two epoch reports");
+    assert_eq!(progress.sets, ["val", "test", "ood"]);
+    let total = progress.steps.last().expect("steps").total;
+    assert_eq!(progress.steps.len(), total, "one event per step");
+    for report in &progress.epochs {
+        assert_eq!(report.evals.len(), 3);
+        assert!(
+            report
+                .evals
+                .iter()
+                .all(|(_, m)| m.top1 > 0.0 && m.top1 <= 1.0)
+        );
+    }
+    harness.get_by_label_contains("epoch 2/2");
+    harness.get_by_label_contains("finished in");
+    screenshot(&mut harness, "training");
+    // The embedding view: every test and OOD image and one prompt per class, before and after.
+    let e = progress
+        .embeddings
+        .clone()
+        .expect("embeddings after the run");
+    let images = progress.epochs[0].evals[1].1.images + progress.epochs[0].evals[2].1.images;
+    assert_eq!(e.images.len(), images);
+    assert_eq!(e.before.len(), images + e.classes.len());
+    assert_eq!(e.after.len(), e.before.len());
+    let moved = e
+        .before
+        .iter()
+        .zip(&e.after)
+        .filter(|(b, a)| b.iter().zip(a.iter()).any(|(x, y)| (x - y).abs() > 1e-4))
+        .count();
+    assert!(
+        moved > images / 2,
+        "fine-tuning moved only {moved} embeddings"
+    );
+    harness.get_by_label("Embeddings").click();
+    harness.run();
+    let (before, after) = flyp_studio::app::project(&e, false).expect("projection");
+    assert_eq!(before.len(), e.before.len());
+    assert_ne!(before, after);
+    harness.get_by_label("Center each modality").click();
+    harness.run();
+    assert!(harness.state().center_modalities);
+    screenshot(&mut harness, "embeddings");
+    // The UI thread never waits on training: every frame's work stays under 50 ms.
+    frames.sort_by(f64::total_cmp);
+    let max = frames.last().copied().unwrap_or(0.0);
+    let median = frames[frames.len() / 2];
+    eprintln!(
+        "{} frames while training: median {median:.2} ms, max {max:.2} ms",
+        frames.len()
+    );
+    assert!(max < 50.0, "slowest frame {max:.1} ms");
 }

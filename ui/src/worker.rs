@@ -1,0 +1,262 @@
+//! The training worker: one named thread per run, running the library's training loop (the
+//! same code as `flyp train`), talking to the UI over a channel and waking it with
+//! `request_repaint`. No frame ever waits on it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use eframe::egui;
+use flyp::data::prompts::Templates;
+use flyp::methods::zeroshot::zero_shot_head;
+use flyp::train::engine::{
+    EpochReport, Hooks, Method, StepProgress, TrainConfig, TrainData, train,
+};
+use flyp::{Clip, ComputeDevice};
+
+/// The methods the app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodChoice {
+    Flyp,
+    Finetune,
+}
+
+impl MethodChoice {
+    pub const ALL: [MethodChoice; 2] = [MethodChoice::Flyp, MethodChoice::Finetune];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MethodChoice::Flyp => "FLYP",
+            MethodChoice::Finetune => "Fine-tune (FT)",
+        }
+    }
+
+    pub fn tooltip(self) -> &'static str {
+        match self {
+            MethodChoice::Flyp => {
+                "Finetune Like You Pretrain: the contrastive loss between each image and a caption of its class; both towers train"
+            }
+            MethodChoice::Finetune => {
+                "Cross-entropy on the image tower with a head that starts as the zero-shot head; the text tower is frozen"
+            }
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            MethodChoice::Flyp => Method::Flyp {
+                mask_collisions: false,
+            },
+            MethodChoice::Finetune => Method::Finetune,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub method: MethodChoice,
+    pub model: PathBuf,
+    pub train: PathBuf,
+    /// Extra (OOD) sets, NAME=DIR.
+    pub evals: Vec<(String, PathBuf)>,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub wd: f64,
+    pub seed: u64,
+    /// `openai`, `simple`, `emoji` or a file.
+    pub templates: String,
+    /// The run folder (checkpoints, resume); `None` = keep nothing on disk.
+    pub out: Option<PathBuf>,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+}
+
+/// What the worker tells the UI.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        device: String,
+        classes: Vec<String>,
+        sets: Vec<String>,
+        train_images: usize,
+    },
+    Step(StepProgress),
+    Epoch(EpochReport),
+    /// Image and class-prompt embeddings before and after fine-tuning (sent after the last epoch).
+    Embeddings(Embeddings),
+    Finished {
+        best_epoch: usize,
+        seconds: f64,
+    },
+    /// Stopped by the user: the last finished epoch's checkpoint is kept (resume continues it).
+    Stopped(String),
+    /// The one-line error.
+    Failed(String),
+}
+
+/// Embeddings of the test and OOD images and of the class prompts, from the starting model and
+/// from the fine-tuned one: rows `0..images.len()` are images, the rest one prompt per class.
+#[derive(Debug, Clone, Default)]
+pub struct Embeddings {
+    /// (class, set name) of each image row.
+    pub images: Vec<(usize, String)>,
+    pub classes: Vec<String>,
+    pub before: Vec<Vec<f32>>,
+    pub after: Vec<Vec<f32>>,
+}
+
+/// A running (or finished) training run.
+pub struct Run {
+    pub events: Receiver<Event>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Run {
+    /// Start `spec` on the thread "flyp-train"; `ctx` is woken after every event.
+    pub fn start(spec: RunSpec, ctx: egui::Context) -> std::io::Result<Self> {
+        let (tx, events) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("flyp-train".into())
+            .spawn(move || {
+                let send = |e: Event| {
+                    let _ = tx.send(e);
+                    ctx.request_repaint();
+                };
+                let last = match run(&spec, flag, &tx, &ctx) {
+                    Ok(done) => done,
+                    Err(flyp::Error::Stopped { epoch, step }) => Event::Stopped(format!(
+                        "stopped at epoch {epoch} step {step}; the last finished epoch is kept"
+                    )),
+                    Err(e) => Event::Failed(e.to_string()),
+                };
+                send(last);
+            })?;
+        Ok(Self {
+            events,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Ask the run to stop after its current step.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(
+    spec: &RunSpec,
+    stop: Arc<AtomicBool>,
+    tx: &Sender<Event>,
+    ctx: &egui::Context,
+) -> flyp::Result<Event> {
+    let started = std::time::Instant::now();
+    let (data, _warnings) =
+        TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
+    // The CPU backend: sharing eframe's wgpu device with burn is the next step (see README).
+    let device = ComputeDevice::flex();
+    let _ = tx.send(Event::Started {
+        device: device.description.clone(),
+        classes: data.prompt_names.clone(),
+        sets: data.evals.iter().map(|(n, _)| n.clone()).collect(),
+        train_images: data.train.len(),
+    });
+    ctx.request_repaint();
+    let step_tx = std::sync::Mutex::new(tx.clone());
+    let step_ctx = ctx.clone();
+    let config = TrainConfig {
+        method: spec.method.method(),
+        epochs: spec.epochs,
+        batch_size: spec.batch,
+        lr: spec.lr,
+        weight_decay: spec.wd,
+        seed: spec.seed,
+        templates: Templates::named(&spec.templates)?,
+        run_dir: spec.out.clone(),
+        resume: spec.resume,
+        hooks: Hooks {
+            on_step: Some(Arc::new(move |p: &StepProgress| {
+                if let Ok(tx) = step_tx.lock() {
+                    let _ = tx.send(Event::Step(*p));
+                }
+                step_ctx.request_repaint();
+            })),
+            stop: Some(stop),
+        },
+        ..TrainConfig::flyp()
+    };
+    let clip = Clip::load(&spec.model, &device.autodiff())?;
+    let trained = train(clip, &data, &config, |report| {
+        let _ = tx.send(Event::Epoch(report.clone()));
+        ctx.request_repaint();
+    })?;
+    let tuned = Clip {
+        model: burn::module::Module::valid(&trained.best_model),
+        ..trained.clip.for_inference()
+    };
+    let before = Clip::load(&spec.model, &device)?;
+    let _ = tx.send(Event::Embeddings(embeddings(
+        &data,
+        &config.templates,
+        &before,
+        &tuned,
+    )?));
+    ctx.request_repaint();
+    Ok(Event::Finished {
+        best_epoch: trained.best_epoch,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The test (else validation) and OOD images and the class prompts through both models.
+fn embeddings(
+    data: &TrainData,
+    templates: &Templates,
+    before: &Clip,
+    after: &Clip,
+) -> flyp::Result<Embeddings> {
+    let wanted = |name: &str| name == "test" || name == "ood";
+    let has_test = data.evals.iter().any(|(n, _)| n == "test");
+    let mut images = Vec::new();
+    let mut paths = Vec::new();
+    for (name, samples) in &data.evals {
+        if wanted(name) || (!has_test && name == "val") {
+            for s in samples {
+                images.push((s.label, name.clone()));
+                paths.push(s.path.clone());
+            }
+        }
+    }
+    let rows = |clip: &Clip| -> flyp::Result<Vec<Vec<f32>>> {
+        let mut rows = clip.embed_images(&paths)?;
+        let head = zero_shot_head(clip, &data.prompt_names, templates)?;
+        rows.extend(flyp::embed::to_rows(head)?);
+        Ok(rows)
+    };
+    Ok(Embeddings {
+        images,
+        classes: data.prompt_names.clone(),
+        before: rows(before)?,
+        after: rows(after)?,
+    })
+}

@@ -28,6 +28,10 @@ pub struct Progress {
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
     pub embeddings: Option<Embeddings>,
+    /// WiSE-FT evaluations received: (α, every set's metrics), in arrival order.
+    pub wise: Vec<(f64, Vec<(String, flyp::train::Metrics)>)>,
+    /// Training ended well (the WiSE-FT slider works).
+    pub finished: bool,
     /// The last line: finished, stopped, or the error.
     pub outcome: Option<String>,
     pub failed: bool,
@@ -50,10 +54,15 @@ impl Progress {
             Event::Step(p) => self.steps.push(p),
             Event::Epoch(r) => self.epochs.push(r),
             Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::Wise { alpha, sets } => {
+                self.wise.retain(|(a, _)| *a != alpha);
+                self.wise.push((alpha, sets));
+            }
             Event::Finished {
                 best_epoch,
                 seconds,
             } => {
+                self.finished = true;
                 self.outcome = Some(format!(
                     "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
                 ))
@@ -93,6 +102,9 @@ pub struct Studio {
     pub center_modalities: bool,
     /// Embedding view: 0 = before fine-tuning, 1 = after; in between, positions are blended.
     pub blend: f32,
+    /// WiSE-FT α of the Results view (0 = the starting weights, 1 = the fine-tuned ones).
+    pub alpha: f64,
+    requested_alpha: Option<f64>,
     /// The projected points (before, after) and the centring they were made with.
     projected: Option<(bool, Vec<[f64; 2]>, Vec<[f64; 2]>)>,
 }
@@ -102,6 +114,7 @@ pub struct Studio {
 pub enum View {
     Training,
     Embeddings,
+    Results,
 }
 
 /// A colour per class (Tableau 10, as the report pictures).
@@ -142,12 +155,15 @@ impl Studio {
             view: View::Training,
             center_modalities: false,
             blend: 1.0,
+            alpha: 1.0,
+            requested_alpha: None,
             projected: None,
         }
     }
 
+    /// A run is training (its worker stays to answer WiSE-FT requests afterwards).
     pub fn is_running(&self) -> bool {
-        self.run.as_ref().is_some_and(|r| !r.is_finished())
+        self.run.is_some() && self.progress.outcome.is_none()
     }
 
     /// Start a run with the current settings (the Start button).
@@ -160,6 +176,7 @@ impl Studio {
             .collect();
         self.progress = Progress::default();
         self.projected = None;
+        self.requested_alpha = None;
         match Run::start(spec, ctx.clone()) {
             Ok(run) => self.run = Some(run),
             Err(e) => {
@@ -174,6 +191,10 @@ impl Studio {
         if let Some(run) = &self.run {
             while let Ok(event) = run.events.try_recv() {
                 self.progress.apply(event);
+            }
+            if self.progress.finished && self.requested_alpha != Some(self.alpha) {
+                run.wise(self.alpha);
+                self.requested_alpha = Some(self.alpha);
             }
         }
     }
@@ -212,13 +233,67 @@ impl Studio {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.view, View::Training, "Training");
                 ui.selectable_value(&mut self.view, View::Embeddings, "Embeddings");
+                ui.selectable_value(&mut self.view, View::Results, "Results");
             });
             ui.separator();
             match self.view {
                 View::Training => self.curves(ui),
                 View::Embeddings => self.embedding_view(ui),
+                View::Results => self.results_view(ui),
             }
         });
+    }
+
+    /// The finished run's accuracy per set along WiSE-FT's α, re-evaluated as the slider moves.
+    fn results_view(&mut self, ui: &mut egui::Ui) {
+        if !self.progress.finished {
+            ui.label("Results appear here when a run has finished.");
+            return;
+        }
+        ui.horizontal(|ui| {
+            let label = ui
+                .label("WiSE-FT α")
+                .on_hover_text("θ(α) = (1 - α)·θ_start + α·θ_fine-tuned, every weight: 0 = the starting model, 1 = the fine-tuned one");
+            ui.add(egui::Slider::new(&mut self.alpha, 0.0..=1.0).step_by(0.05))
+                .labelled_by(label.id);
+        });
+        let p = &self.progress;
+        let current = p.wise.iter().find(|(a, _)| *a == self.alpha);
+        match current {
+            Some((alpha, sets)) => {
+                egui::Grid::new("wise-table").striped(true).show(ui, |ui| {
+                    ui.strong("set");
+                    ui.strong(format!("top-1 at α = {alpha:.2}"));
+                    ui.strong("macro-F1");
+                    ui.end_row();
+                    for (name, m) in sets {
+                        ui.label(name);
+                        ui.label(format!("{:.2} %", 100.0 * m.top1));
+                        ui.label(format!("{:.3}", m.macro_f1));
+                        ui.end_row();
+                    }
+                });
+            }
+            None => {
+                ui.label(format!("evaluating α = {:.2}…", self.alpha));
+            }
+        }
+        let mut points: Vec<(f64, &Vec<(String, flyp::train::Metrics)>)> =
+            p.wise.iter().map(|(a, s)| (*a, s)).collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Plot::new("wise")
+            .legend(Legend::default())
+            .x_axis_label("α")
+            .y_axis_label("top-1 (%)")
+            .show(ui, |plot| {
+                for (i, set) in p.sets.iter().enumerate() {
+                    let line: PlotPoints = points
+                        .iter()
+                        .filter_map(|(a, sets)| sets.get(i).map(|(_, m)| [*a, 100.0 * m.top1]))
+                        .collect();
+                    plot.line(Line::new(set.clone(), line));
+                }
+            });
     }
 
     /// Image embeddings (colour = class; filled = test, hollow = OOD) and class prompts (stars)

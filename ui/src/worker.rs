@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use eframe::egui;
 use flyp::data::prompts::Templates;
-use flyp::methods::zeroshot::zero_shot_head;
+use flyp::methods::zeroshot::{evaluate, zero_shot_head};
 use flyp::train::engine::{
     EpochReport, Hooks, Method, StepProgress, TrainConfig, TrainData, train,
 };
@@ -91,6 +91,11 @@ pub enum Event {
         best_epoch: usize,
         seconds: f64,
     },
+    /// WiSE-FT at `alpha` (asked with [`Run::wise`]): every evaluation set's metrics.
+    Wise {
+        alpha: f64,
+        sets: Vec<(String, flyp::train::Metrics)>,
+    },
     /// Stopped by the user: the last finished epoch's checkpoint is kept (resume continues it).
     Stopped(String),
     /// The one-line error.
@@ -112,6 +117,8 @@ pub struct Embeddings {
 pub struct Run {
     pub events: Receiver<Event>,
     stop: Arc<AtomicBool>,
+    /// α requests for the finished run (WiSE-FT); dropping it ends the worker.
+    alphas: Option<Sender<f64>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -119,6 +126,7 @@ impl Run {
     /// Start `spec` on the thread "flyp-train"; `ctx` is woken after every event.
     pub fn start(spec: RunSpec, ctx: egui::Context) -> std::io::Result<Self> {
         let (tx, events) = channel();
+        let (alphas, alpha_rx) = channel::<f64>();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -128,18 +136,31 @@ impl Run {
                     let _ = tx.send(e);
                     ctx.request_repaint();
                 };
-                let last = match run(&spec, flag, &tx, &ctx) {
-                    Ok(done) => done,
-                    Err(flyp::Error::Stopped { epoch, step }) => Event::Stopped(format!(
+                match run(&spec, flag, &tx, &ctx) {
+                    Ok((done, wise)) => {
+                        send(done);
+                        // Then answer WiSE-FT requests until the run is dropped.
+                        while let Ok(mut alpha) = alpha_rx.recv() {
+                            // Only the latest request matters while a slider moves.
+                            while let Ok(newer) = alpha_rx.try_recv() {
+                                alpha = newer;
+                            }
+                            send(match wise.evaluate(alpha) {
+                                Ok(sets) => Event::Wise { alpha, sets },
+                                Err(e) => Event::Failed(e.to_string()),
+                            });
+                        }
+                    }
+                    Err(flyp::Error::Stopped { epoch, step }) => send(Event::Stopped(format!(
                         "stopped at epoch {epoch} step {step}; the last finished epoch is kept"
-                    )),
-                    Err(e) => Event::Failed(e.to_string()),
-                };
-                send(last);
+                    ))),
+                    Err(e) => send(Event::Failed(e.to_string())),
+                }
             })?;
         Ok(Self {
             events,
             stop,
+            alphas: Some(alphas),
             thread: Some(thread),
         })
     }
@@ -149,18 +170,50 @@ impl Run {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the worker thread has ended.
-    pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    /// Ask for the finished run's WiSE-FT evaluation at `alpha` (answered by [`Event::Wise`]).
+    pub fn wise(&self, alpha: f64) {
+        if let Some(tx) = &self.alphas {
+            let _ = tx.send(alpha);
+        }
     }
 }
 
 impl Drop for Run {
     fn drop(&mut self) {
         self.stop();
+        self.alphas = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A finished run's two end points, for WiSE-FT at any α.
+struct Wise {
+    data: TrainData,
+    templates: Templates,
+    zero_shot: Clip,
+    tuned: Clip,
+    /// FT: (zero-shot head, fine-tuned head); FLYP rebuilds its head from the text tower.
+    heads: Option<(burn::prelude::Tensor<2>, burn::prelude::Tensor<2>)>,
+}
+
+impl Wise {
+    fn evaluate(&self, alpha: f64) -> flyp::Result<Vec<(String, flyp::train::Metrics)>> {
+        use flyp::methods::wise_ft::{interpolate, interpolate_head};
+        let clip = Clip {
+            model: interpolate(&self.zero_shot.model, &self.tuned.model, alpha)?,
+            ..self.tuned.for_inference()
+        };
+        let head = match &self.heads {
+            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
+            None => zero_shot_head(&clip, &self.data.prompt_names, &self.templates)?,
+        };
+        self.data
+            .evals
+            .iter()
+            .map(|(name, samples)| Ok((name.clone(), evaluate(&clip, &head, samples, 64)?.0)))
+            .collect()
     }
 }
 
@@ -169,7 +222,7 @@ fn run(
     stop: Arc<AtomicBool>,
     tx: &Sender<Event>,
     ctx: &egui::Context,
-) -> flyp::Result<Event> {
+) -> flyp::Result<(Event, Wise)> {
     let started = std::time::Instant::now();
     let (data, _warnings) =
         TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
@@ -222,10 +275,25 @@ fn run(
         &tuned,
     )?));
     ctx.request_repaint();
-    Ok(Event::Finished {
+    let heads = match &trained.best_head {
+        Some(h) => Some((
+            zero_shot_head(&before, &data.prompt_names, &config.templates)?,
+            h.weight.val().without_autodiff(),
+        )),
+        None => None,
+    };
+    let done = Event::Finished {
         best_epoch: trained.best_epoch,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    let wise = Wise {
+        data,
+        templates: config.templates.clone(),
+        zero_shot: before,
+        tuned,
+        heads,
+    };
+    Ok((done, wise))
 }
 
 /// The test (else validation) and OOD images and the class prompts through both models.

@@ -116,6 +116,60 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.run();
     assert!(harness.state().center_modalities);
     screenshot(&mut harness, "embeddings");
+    // Results: WiSE-FT at α = 1 is the fine-tuned (best-epoch) model: the same accuracies as
+    // that epoch's report; moving the slider re-evaluates.
+    harness.get_by_label("Results").click();
+    let best = progress
+        .epochs
+        .iter()
+        .max_by(|a, b| a.evals[0].1.top1.total_cmp(&b.evals[0].1.top1))
+        .expect("epochs")
+        .clone();
+    let wait_for = |harness: &mut Harness<'_, Studio>, alpha: f64| {
+        let started = Instant::now();
+        while !harness
+            .state()
+            .progress
+            .wise
+            .iter()
+            .any(|(a, _)| *a == alpha)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "no WiSE-FT answer for {alpha}"
+            );
+            harness.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        harness.run();
+    };
+    wait_for(&mut harness, 1.0);
+    let at_one = harness.state().progress.wise[0].1.clone();
+    for ((name, m), (_, r)) in at_one.iter().zip(&best.evals) {
+        assert!(
+            (m.top1 - r.top1).abs() < 1e-9,
+            "{name}: α=1 {} vs epoch {} {}",
+            m.top1,
+            best.epoch,
+            r.top1
+        );
+    }
+    harness.state_mut().alpha = 0.5;
+    harness.run();
+    wait_for(&mut harness, 0.5);
+    harness.get_by_label("top-1 at α = 0.50");
+    let at_half = harness
+        .state()
+        .progress
+        .wise
+        .iter()
+        .find(|(a, _)| *a == 0.5)
+        .expect("0.5")
+        .1
+        .clone();
+    assert_eq!(at_half.len(), 3);
+    assert!(at_half.iter().all(|(_, m)| m.top1 > 0.0 && m.top1 <= 1.0));
+    screenshot(&mut harness, "results");
     // The UI thread never waits on training: every frame's work stays under 50 ms.
     frames.sort_by(f64::total_cmp);
     let max = frames.last().copied().unwrap_or(0.0);

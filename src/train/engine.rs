@@ -102,11 +102,14 @@ pub struct StepProgress {
     pub eta_s: f64,
 }
 
+/// Called after every step, from the training thread.
+pub type StepObserver = std::sync::Arc<dyn Fn(&StepProgress) + Send + Sync>;
+
 /// Callbacks into a running loop: a step observer and a stop flag (checked after every step;
 /// a stopped run returns [`Error::Stopped`] and leaves the last epoch's checkpoint for `resume`).
 #[derive(Clone, Default)]
 pub struct Hooks {
-    pub on_step: Option<std::sync::Arc<dyn Fn(&StepProgress) + Send + Sync>>,
+    pub on_step: Option<StepObserver>,
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 

@@ -106,7 +106,7 @@ pub struct Studio {
     pub alpha: f64,
     requested_alpha: Option<f64>,
     /// The projected points (before, after) and the centring they were made with.
-    projected: Option<(bool, Vec<[f64; 2]>, Vec<[f64; 2]>)>,
+    projected: Option<(bool, Projected)>,
 }
 
 /// The central panel's screens.
@@ -312,9 +312,9 @@ impl Studio {
         });
         let center = self.center_modalities;
         if self.projected.as_ref().is_none_or(|p| p.0 != center) {
-            self.projected = project(&e, center).map(|(b, a)| (center, b, a));
+            self.projected = project(&e, center).map(|p| (center, p));
         }
-        let Some((_, before, after)) = &self.projected else {
+        let Some((_, (before, after))) = &self.projected else {
             ui.label("No embeddings to show.");
             return;
         };
@@ -482,9 +482,12 @@ impl Studio {
     }
 }
 
+/// 2-D positions of every row of [`Embeddings`]: (before fine-tuning, after).
+pub type Projected = (Vec<[f64; 2]>, Vec<[f64; 2]>);
+
 /// Before and after embeddings in 2-D: PCA fitted once on the "before" rows (centred per
 /// modality when asked), then applied to both.
-pub fn project(e: &Embeddings, center: bool) -> Option<(Vec<[f64; 2]>, Vec<[f64; 2]>)> {
+pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
     let groups: Vec<usize> = (0..e.before.len())
         .map(|i| usize::from(i >= e.images.len()))
         .collect();

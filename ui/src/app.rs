@@ -104,7 +104,10 @@ pub struct Studio {
     pub blend: f32,
     /// WiSE-FT α of the Results view (0 = the starting weights, 1 = the fine-tuned ones).
     pub alpha: f64,
-    requested_alpha: Option<f64>,
+    /// α values asked of the worker (each is evaluated once, in order).
+    requested: Vec<f64>,
+    /// The α slider is being dragged: ask only when it is let go.
+    alpha_dragging: bool,
     /// The projected points (before, after) and the centring they were made with.
     projected: Option<(bool, Projected)>,
 }
@@ -156,7 +159,8 @@ impl Studio {
             center_modalities: false,
             blend: 1.0,
             alpha: 1.0,
-            requested_alpha: None,
+            requested: Vec::new(),
+            alpha_dragging: false,
             projected: None,
         }
     }
@@ -176,7 +180,7 @@ impl Studio {
             .collect();
         self.progress = Progress::default();
         self.projected = None;
-        self.requested_alpha = None;
+        self.requested.clear();
         match Run::start(spec, ctx.clone()) {
             Ok(run) => self.run = Some(run),
             Err(e) => {
@@ -192,9 +196,23 @@ impl Studio {
             while let Ok(event) = run.events.try_recv() {
                 self.progress.apply(event);
             }
-            if self.progress.finished && self.requested_alpha != Some(self.alpha) {
-                run.wise(self.alpha);
-                self.requested_alpha = Some(self.alpha);
+            if self.progress.finished {
+                // The slider's α first, then the whole curve (0, 0.1, …, 1) in the background.
+                let grid = (0..=10).map(|k| k as f64 / 10.0);
+                let first = self.requested.is_empty();
+                let wanted: Vec<f64> = if first {
+                    std::iter::once(self.alpha).chain(grid).collect()
+                } else if !self.alpha_dragging {
+                    vec![self.alpha]
+                } else {
+                    Vec::new()
+                };
+                for alpha in wanted {
+                    if !self.requested.contains(&alpha) {
+                        run.wise(alpha);
+                        self.requested.push(alpha);
+                    }
+                }
             }
         }
     }
@@ -254,8 +272,10 @@ impl Studio {
             let label = ui
                 .label("WiSE-FT α")
                 .on_hover_text("θ(α) = (1 - α)·θ_start + α·θ_fine-tuned, every weight: 0 = the starting model, 1 = the fine-tuned one");
-            ui.add(egui::Slider::new(&mut self.alpha, 0.0..=1.0).step_by(0.05))
+            let slider = ui
+                .add(egui::Slider::new(&mut self.alpha, 0.0..=1.0).step_by(0.05))
                 .labelled_by(label.id);
+            self.alpha_dragging = slider.dragged();
         });
         let p = &self.progress;
         let current = p.wise.iter().find(|(a, _)| *a == self.alpha);
@@ -283,6 +303,8 @@ impl Studio {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         Plot::new("wise")
             .legend(Legend::default())
+            .include_x(0.0)
+            .include_x(1.0)
             .x_axis_label("α")
             .y_axis_label("top-1 (%)")
             .show(ui, |plot| {
@@ -293,6 +315,7 @@ impl Studio {
                         .collect();
                     plot.line(Line::new(set.clone(), line));
                 }
+                plot.vline(egui_plot::VLine::new("α", self.alpha));
             });
     }
 

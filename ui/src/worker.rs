@@ -140,11 +140,8 @@ impl Run {
                     Ok((done, wise)) => {
                         send(done);
                         // Then answer WiSE-FT requests until the run is dropped.
-                        while let Ok(mut alpha) = alpha_rx.recv() {
-                            // Only the latest request matters while a slider moves.
-                            while let Ok(newer) = alpha_rx.try_recv() {
-                                alpha = newer;
-                            }
+                        // (The UI asks once per α, and only when the slider is let go.)
+                        while let Ok(alpha) = alpha_rx.recv() {
                             send(match wise.evaluate(alpha) {
                                 Ok(sets) => Event::Wise { alpha, sets },
                                 Err(e) => Event::Failed(e.to_string()),

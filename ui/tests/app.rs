@@ -154,17 +154,22 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
             r.top1
         );
     }
-    harness.state_mut().alpha = 0.5;
+    // The whole curve is filled in the background: α = 0 … 1 in tenths.
+    for k in 0..=10 {
+        wait_for(&mut harness, k as f64 / 10.0);
+    }
+    // A slider position off that grid is evaluated when set.
+    harness.state_mut().alpha = 0.55;
     harness.run();
-    wait_for(&mut harness, 0.5);
-    harness.get_by_label("top-1 at α = 0.50");
+    wait_for(&mut harness, 0.55);
+    harness.get_by_label("top-1 at α = 0.55");
     let at_half = harness
         .state()
         .progress
         .wise
         .iter()
-        .find(|(a, _)| *a == 0.5)
-        .expect("0.5")
+        .find(|(a, _)| *a == 0.55)
+        .expect("0.55")
         .1
         .clone();
     assert_eq!(at_half.len(), 3);

@@ -108,6 +108,9 @@ pub struct Studio {
     requested: Vec<f64>,
     /// The α slider is being dragged: ask only when it is let go.
     alpha_dragging: bool,
+    /// The training folder's scan report (or the error), and a scan in flight.
+    pub scan: Option<Result<flyp::data::Scan, String>>,
+    scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
     /// The projected points (before, after) and the centring they were made with.
     projected: Option<(bool, Projected)>,
 }
@@ -161,6 +164,8 @@ impl Studio {
             alpha: 1.0,
             requested: Vec::new(),
             alpha_dragging: false,
+            scan: None,
+            scan_rx: None,
             projected: None,
         }
     }
@@ -190,8 +195,30 @@ impl Studio {
         }
     }
 
+    /// Scan the training folder on a worker thread (the Scan button; also after a drop).
+    pub fn start_scan(&mut self, ctx: &egui::Context) {
+        match crate::worker::scan(self.spec.train.clone(), ctx.clone()) {
+            Ok(rx) => {
+                self.scan = None;
+                self.scan_rx = Some(rx);
+            }
+            Err(e) => self.scan = Some(Err(format!("cannot start the scan thread: {e}"))),
+        }
+    }
+
+    /// Whether a scan is running.
+    pub fn is_scanning(&self) -> bool {
+        self.scan_rx.is_some()
+    }
+
     /// Take what the worker sent since the last frame (never blocks).
     fn drain(&mut self) {
+        if let Some(rx) = &self.scan_rx
+            && let Ok(result) = rx.try_recv()
+        {
+            self.scan = Some(result);
+            self.scan_rx = None;
+        }
         if let Some(run) = &self.run {
             while let Ok(event) = run.events.try_recv() {
                 self.progress.apply(event);
@@ -227,6 +254,7 @@ impl Studio {
             .find(|p| p.is_dir())
         {
             self.spec.train = dir;
+            self.start_scan(ui.ctx());
         }
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -246,7 +274,9 @@ impl Studio {
         egui::Panel::left("settings")
             .resizable(false)
             .exact_size(330.0)
-            .show(ui, |ui| self.settings(ui));
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.settings(ui));
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.view, View::Training, "Training");
@@ -401,11 +431,25 @@ impl Studio {
             path_row(ui, "OOD set", &mut ood)
                 .on_hover_text("Images of the same classes in another style, never trained on");
             self.ood = (!ood.as_os_str().is_empty()).then_some(ood);
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!self.is_scanning(), egui::Button::new("Scan"))
+                    .on_hover_text("Count the images per class and list every file that cannot be used, and why")
+                    .clicked()
+                {
+                    self.start_scan(ui.ctx());
+                }
+                if self.is_scanning() {
+                    ui.spinner();
+                }
+            });
+            self.scan_report(ui);
             if ui.button("Use the bundled demo data").clicked() {
                 self.spec.train = bundled("assets/emoji-subset/twemoji");
                 self.ood = Some(bundled("assets/emoji-subset/noto"));
                 self.spec.model = bundled("assets/demo-model");
                 self.spec.templates = "emoji".into();
+                self.start_scan(ui.ctx());
             }
             ui.separator();
             ui.strong("Model");
@@ -457,6 +501,51 @@ impl Studio {
                 run.stop();
             }
         });
+    }
+
+    /// The scan report: counts per class per split, skipped files with reasons, warnings.
+    fn scan_report(&self, ui: &mut egui::Ui) {
+        match &self.scan {
+            None => {}
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+            }
+            Some(Ok(scan)) => {
+                let count = |v: &Option<Vec<flyp::data::Sample>>| v.as_ref().map_or(0, Vec::len);
+                ui.label(format!(
+                    "{} classes · {} train, {} val, {} test images · {} skipped ({})",
+                    scan.classes.len(),
+                    scan.train.len(),
+                    count(&scan.val),
+                    count(&scan.test),
+                    scan.skipped.len(),
+                    scan.layout
+                ));
+                egui::CollapsingHeader::new("Images per class")
+                    .id_salt("per-class")
+                    .show(ui, |ui| {
+                        egui::Grid::new("counts").striped(true).show(ui, |ui| {
+                            for (class, n) in scan.prompt_names.iter().zip(scan.counts()) {
+                                ui.label(class);
+                                ui.label(n.to_string());
+                                ui.end_row();
+                            }
+                        });
+                    });
+                if !scan.skipped.is_empty() {
+                    egui::CollapsingHeader::new(format!("Skipped files ({})", scan.skipped.len()))
+                        .id_salt("skipped")
+                        .show(ui, |ui| {
+                            for s in &scan.skipped {
+                                ui.label(format!("{}: {}", s.path.display(), s.reason));
+                            }
+                        });
+                }
+                for w in &scan.warnings {
+                    ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
+                }
+            }
+        }
     }
 
     fn curves(&mut self, ui: &mut egui::Ui) {

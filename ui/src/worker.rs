@@ -325,3 +325,19 @@ fn embeddings(
         after: rows(after)?,
     })
 }
+
+/// Scan a dataset folder on the thread "flyp-scan" (every file is decoded once, so it can take
+/// seconds); the answer arrives on the returned channel and wakes `ctx`.
+pub fn scan(
+    path: PathBuf,
+    ctx: egui::Context,
+) -> std::io::Result<Receiver<Result<flyp::data::Scan, String>>> {
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("flyp-scan".into())
+        .spawn(move || {
+            let _ = tx.send(flyp::data::Scan::folder(&path).map_err(|e| e.to_string()));
+            ctx.request_repaint();
+        })?;
+    Ok(rx)
+}

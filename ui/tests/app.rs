@@ -48,7 +48,25 @@ fn window_opens_on_wgpu_and_names_its_adapter() {
 fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     let mut harness = harness();
     harness.get_by_label("Use the bundled demo data").click();
+    harness.step(); // not run(): the scan's spinner repaints until the scan ends
+    // The scan report of the demo data (decoded on the "flyp-scan" thread).
+    let started = Instant::now();
+    while harness.state().is_scanning() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "scan did not finish"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
     harness.run();
+    harness.get_by_label(
+        "9 classes · 216 train, 72 val, 72 test images · 0 skipped (train/val/test folders)",
+    );
+    harness.get_by_label("Images per class").click();
+    harness.run();
+    harness.get_by_label("smileys and emotion");
+    screenshot(&mut harness, "scan");
     harness.state_mut().spec.epochs = 2;
     harness.get_by_label("Start").click();
     let started = Instant::now();

@@ -328,6 +328,20 @@ impl Studio {
                 ui.label(format!("evaluating α = {:.2}…", self.alpha));
             }
         }
+        if let Some((_, sets)) = current {
+            egui::CollapsingHeader::new("Confusion matrix and per-class precision / recall")
+                .id_salt("confusion")
+                .show(ui, |ui| {
+                    egui::ScrollArea::horizontal().show(ui, |ui| {
+                        ui.horizontal_top(|ui| {
+                            for (name, m) in sets {
+                                ui.vertical(|ui| confusion(ui, name, m, &p.classes));
+                                ui.add_space(12.0);
+                            }
+                        });
+                    });
+                });
+        }
         let mut points: Vec<(f64, &Vec<(String, flyp::train::Metrics)>)> =
             p.wise.iter().map(|(a, s)| (*a, s)).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -621,6 +635,51 @@ pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
             .collect()
     };
     Some((xy(&before), xy(&after)))
+}
+
+/// One set's confusion matrix (rows: true class, columns: predicted; cell shade = share of the
+/// row) with each class's precision and recall.
+fn confusion(ui: &mut egui::Ui, set: &str, m: &flyp::train::Metrics, classes: &[String]) {
+    ui.strong(format!("{set}: rows true, columns predicted"));
+    egui::Grid::new(format!("confusion-{set}"))
+        .spacing([2.0, 2.0])
+        .show(ui, |ui| {
+            ui.label("");
+            for k in 0..m.confusion.len() {
+                ui.label(format!("{k}"));
+            }
+            ui.label("precision");
+            ui.label("recall");
+            ui.end_row();
+            for (t, row) in m.confusion.iter().enumerate() {
+                let name = classes.get(t).map_or("?", String::as_str);
+                ui.label(format!("{t} {name}"));
+                let total: usize = row.iter().sum();
+                for (q, &n) in row.iter().enumerate() {
+                    let share = if total == 0 {
+                        0.0
+                    } else {
+                        n as f32 / total as f32
+                    };
+                    let base = if q == t {
+                        egui::Color32::from_rgb(89, 161, 79)
+                    } else {
+                        egui::Color32::from_rgb(225, 87, 89)
+                    };
+                    let fill = base.gamma_multiply(share.max(0.04));
+                    egui::Frame::new()
+                        .fill(fill)
+                        .inner_margin(2.0)
+                        .show(ui, |ui| {
+                            ui.label(n.to_string());
+                        });
+                }
+                let pr = |v: &[f64]| v.get(t).map_or("-".to_string(), |x| format!("{:.2}", x));
+                ui.label(pr(&m.precision));
+                ui.label(pr(&m.recall));
+                ui.end_row();
+            }
+        });
 }
 
 /// A label and an editable path.

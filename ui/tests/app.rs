@@ -192,6 +192,14 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .clone();
     assert_eq!(at_half.len(), 3);
     assert!(at_half.iter().all(|(_, m)| m.top1 > 0.0 && m.top1 <= 1.0));
+    harness
+        .get_by_label("Confusion matrix and per-class precision / recall")
+        .click();
+    harness.run();
+    harness.get_by_label("ood: rows true, columns predicted");
+    // Each confusion row sums to the images of that class in the set.
+    let ood = &at_half[2].1;
+    assert_eq!(ood.confusion.iter().flatten().sum::<usize>(), ood.images);
     screenshot(&mut harness, "results");
     // The UI thread never waits on training: every frame's work stays under 50 ms.
     frames.sort_by(f64::total_cmp);

@@ -18,6 +18,10 @@ pub fn bundled(relative: &str) -> PathBuf {
     std::fs::canonicalize(&path).unwrap_or(path)
 }
 
+/// An answer to "try an image": the file, the α, and the top classes (class, probability,
+/// similarity), most probable first.
+pub type Classified = (PathBuf, f64, Vec<(String, f64, f64)>);
+
 /// What a run has reported so far.
 #[derive(Debug, Default, Clone)]
 pub struct Progress {
@@ -28,6 +32,8 @@ pub struct Progress {
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
     pub embeddings: Option<Embeddings>,
+    /// "Try an image": the last answer (path, α, top classes) or the error line.
+    pub classified: Option<Result<Classified, String>>,
     /// WiSE-FT evaluations received: (α, every set's metrics), in arrival order.
     pub wise: Vec<(f64, Vec<(String, flyp::train::Metrics)>)>,
     /// Training ended well (the WiSE-FT slider works).
@@ -54,6 +60,10 @@ impl Progress {
             Event::Step(p) => self.steps.push(p),
             Event::Epoch(r) => self.epochs.push(r),
             Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::Classified { path, alpha, top } => {
+                self.classified = Some(Ok((path, alpha, top)))
+            }
+            Event::ImageFailed(line) => self.classified = Some(Err(line)),
             Event::Wise { alpha, sets } => {
                 self.wise.retain(|(a, _)| *a != alpha);
                 self.wise.push((alpha, sets));
@@ -108,6 +118,8 @@ pub struct Studio {
     requested: Vec<f64>,
     /// The α slider is being dragged: ask only when it is let go.
     alpha_dragging: bool,
+    /// "Try an image": the image to classify with the finished run's model at the current α.
+    pub try_image: PathBuf,
     /// The training folder's scan report (or the error), and a scan in flight.
     pub scan: Option<Result<flyp::data::Scan, String>>,
     scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
@@ -166,6 +178,7 @@ impl Studio {
             alpha_dragging: false,
             scan: None,
             scan_rx: None,
+            try_image: PathBuf::new(),
             projected: None,
         }
     }
@@ -203,6 +216,14 @@ impl Studio {
                 self.scan_rx = Some(rx);
             }
             Err(e) => self.scan = Some(Err(format!("cannot start the scan thread: {e}"))),
+        }
+    }
+
+    /// Classify `try_image` with the finished run's model at the current α.
+    pub fn classify(&mut self) {
+        if let Some(run) = &self.run {
+            self.progress.classified = None;
+            run.classify(self.try_image.clone(), self.alpha);
         }
     }
 
@@ -256,6 +277,16 @@ impl Studio {
             self.spec.train = dir;
             self.start_scan(ui.ctx());
         }
+        // A dropped file, once a run has finished: "try an image".
+        if let Some(file) = dropped
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .find(|p| p.is_file())
+            && self.progress.finished
+        {
+            self.try_image = file;
+            self.classify();
+        }
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let compute = if self.progress.device.is_empty() {
@@ -307,9 +338,14 @@ impl Studio {
                 .labelled_by(label.id);
             self.alpha_dragging = slider.dragged();
         });
-        let p = &self.progress;
-        let current = p.wise.iter().find(|(a, _)| *a == self.alpha);
-        match current {
+        let alpha_now = self.alpha;
+        let current = self
+            .progress
+            .wise
+            .iter()
+            .find(|(a, _)| *a == alpha_now)
+            .cloned();
+        match &current {
             Some((alpha, sets)) => {
                 egui::Grid::new("wise-table").striped(true).show(ui, |ui| {
                     ui.strong("set");
@@ -328,7 +364,38 @@ impl Studio {
                 ui.label(format!("evaluating α = {:.2}…", self.alpha));
             }
         }
-        if let Some((_, sets)) = current {
+        ui.separator();
+        ui.horizontal(|ui| {
+            path_row(ui, "Try an image", &mut self.try_image).on_hover_text(
+                "Any image file (or drop one on the window): its top-5 classes at this α",
+            );
+            if ui.button("Classify").clicked() {
+                self.classify();
+            }
+        });
+        match &self.progress.classified {
+            None => {}
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+            }
+            Some(Ok((path, alpha, top))) => {
+                ui.label(format!("{} at α = {alpha:.2}:", path.display()));
+                egui::Grid::new("top5").striped(true).show(ui, |ui| {
+                    ui.strong("class");
+                    ui.strong("probability");
+                    ui.strong("similarity");
+                    ui.end_row();
+                    for (class, p, s) in top {
+                        ui.label(class);
+                        ui.label(format!("{:.1} %", 100.0 * p));
+                        ui.label(format!("{s:.3}"));
+                        ui.end_row();
+                    }
+                });
+            }
+        }
+        let p = &self.progress;
+        if let Some((_, sets)) = &current {
             egui::CollapsingHeader::new("Confusion matrix and per-class precision / recall")
                 .id_salt("confusion")
                 .show(ui, |ui| {

@@ -91,6 +91,15 @@ pub enum Event {
         best_epoch: usize,
         seconds: f64,
     },
+    /// The top classes of one image (asked with [`Run::classify`]) at WiSE-FT's `alpha`:
+    /// (class, probability, similarity = normalised image · head row), best first.
+    Classified {
+        path: PathBuf,
+        alpha: f64,
+        top: Vec<(String, f64, f64)>,
+    },
+    /// A request about one image failed (the run itself is fine): the one-line reason.
+    ImageFailed(String),
     /// WiSE-FT at `alpha` (asked with [`Run::wise`]): every evaluation set's metrics.
     Wise {
         alpha: f64,
@@ -117,8 +126,8 @@ pub struct Embeddings {
 pub struct Run {
     pub events: Receiver<Event>,
     stop: Arc<AtomicBool>,
-    /// α requests for the finished run (WiSE-FT); dropping it ends the worker.
-    alphas: Option<Sender<f64>>,
+    /// Requests for the finished run; dropping it ends the worker.
+    requests: Option<Sender<Request>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -126,7 +135,7 @@ impl Run {
     /// Start `spec` on the thread "flyp-train"; `ctx` is woken after every event.
     pub fn start(spec: RunSpec, ctx: egui::Context) -> std::io::Result<Self> {
         let (tx, events) = channel();
-        let (alphas, alpha_rx) = channel::<f64>();
+        let (requests, request_rx) = channel::<Request>();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -141,10 +150,18 @@ impl Run {
                         send(done);
                         // Then answer WiSE-FT requests until the run is dropped.
                         // (The UI asks once per α, and only when the slider is let go.)
-                        while let Ok(alpha) = alpha_rx.recv() {
-                            send(match wise.evaluate(alpha) {
-                                Ok(sets) => Event::Wise { alpha, sets },
-                                Err(e) => Event::Failed(e.to_string()),
+                        while let Ok(request) = request_rx.recv() {
+                            send(match request {
+                                Request::Wise(alpha) => match wise.evaluate(alpha) {
+                                    Ok(sets) => Event::Wise { alpha, sets },
+                                    Err(e) => Event::Failed(e.to_string()),
+                                },
+                                Request::Classify(path, alpha) => {
+                                    match wise.classify(&path, alpha) {
+                                        Ok(top) => Event::Classified { path, alpha, top },
+                                        Err(e) => Event::ImageFailed(e.to_string()),
+                                    }
+                                }
                             });
                         }
                     }
@@ -157,7 +174,7 @@ impl Run {
         Ok(Self {
             events,
             stop,
-            alphas: Some(alphas),
+            requests: Some(requests),
             thread: Some(thread),
         })
     }
@@ -169,8 +186,16 @@ impl Run {
 
     /// Ask for the finished run's WiSE-FT evaluation at `alpha` (answered by [`Event::Wise`]).
     pub fn wise(&self, alpha: f64) {
-        if let Some(tx) = &self.alphas {
-            let _ = tx.send(alpha);
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(Request::Wise(alpha));
+        }
+    }
+
+    /// Ask for the top classes of the image at `path` with the finished run's model at WiSE-FT
+    /// `alpha` (answered by [`Event::Classified`] or [`Event::ImageFailed`]).
+    pub fn classify(&self, path: PathBuf, alpha: f64) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(Request::Classify(path, alpha));
         }
     }
 }
@@ -178,11 +203,17 @@ impl Run {
 impl Drop for Run {
     fn drop(&mut self) {
         self.stop();
-        self.alphas = None;
+        self.requests = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
+}
+
+/// What the UI asks of a finished run.
+enum Request {
+    Wise(f64),
+    Classify(PathBuf, f64),
 }
 
 /// A finished run's two end points, for WiSE-FT at any α.
@@ -196,7 +227,8 @@ struct Wise {
 }
 
 impl Wise {
-    fn evaluate(&self, alpha: f64) -> flyp::Result<Vec<(String, flyp::train::Metrics)>> {
+    /// The model and head at `alpha`.
+    fn at(&self, alpha: f64) -> flyp::Result<(Clip, burn::prelude::Tensor<2>)> {
         use flyp::methods::wise_ft::{interpolate, interpolate_head};
         let clip = Clip {
             model: interpolate(&self.zero_shot.model, &self.tuned.model, alpha)?,
@@ -206,6 +238,43 @@ impl Wise {
             Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
             None => zero_shot_head(&clip, &self.data.prompt_names, &self.templates)?,
         };
+        Ok((clip, head))
+    }
+
+    /// The five most probable classes of one image (the same logits as evaluation).
+    fn classify(
+        &self,
+        path: &std::path::Path,
+        alpha: f64,
+    ) -> flyp::Result<Vec<(String, f64, f64)>> {
+        use burn::tensor::activation::softmax;
+        let (clip, head) = self.at(alpha)?;
+        let pixels = clip.pixels(&[path.to_path_buf()])?;
+        let image = flyp::model::l2_normalize(clip.model.encode_image(pixels));
+        let similarity = image.matmul(head.transpose()); // [1, classes]
+        let scale = clip.model.logit_scale.val().exp().unsqueeze::<2>();
+        let probabilities = softmax(similarity.clone() * scale, 1);
+        let rows = |t: burn::prelude::Tensor<2>| -> flyp::Result<Vec<f32>> {
+            Ok(flyp::embed::to_rows(t)?
+                .into_iter()
+                .next()
+                .unwrap_or_default())
+        };
+        let (p, s) = (rows(probabilities)?, rows(similarity)?);
+        let mut top: Vec<(String, f64, f64)> = self
+            .data
+            .prompt_names
+            .iter()
+            .zip(p.iter().zip(&s))
+            .map(|(name, (&p, &s))| (name.clone(), p as f64, s as f64))
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(5);
+        Ok(top)
+    }
+
+    fn evaluate(&self, alpha: f64) -> flyp::Result<Vec<(String, flyp::train::Metrics)>> {
+        let (clip, head) = self.at(alpha)?;
         self.data
             .evals
             .iter()

@@ -200,6 +200,63 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     // Each confusion row sums to the images of that class in the set.
     let ood = &at_half[2].1;
     assert_eq!(ood.confusion.iter().flatten().sum::<usize>(), ood.images);
+    // Try an image: a Noto flag's top-5 at this α, most probable first, from the run's model.
+    let flag = std::fs::read_dir(flyp_studio::app::bundled("assets/emoji-subset/noto/flags"))
+        .expect("noto flags")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    harness.state_mut().try_image = flag.clone();
+    harness.get_by_label("Classify").click();
+    harness.step(); // the click is handled: the previous answer is cleared
+    let started = Instant::now();
+    while harness.state().progress.classified.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no answer to Classify"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run();
+    let (path, alpha, top) = harness
+        .state()
+        .progress
+        .classified
+        .clone()
+        .expect("answer")
+        .expect("classified");
+    assert_eq!((path, alpha), (flag, 0.55));
+    assert_eq!(top.len(), 5);
+    assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{top:?}");
+    let total: f64 = top.iter().map(|t| t.1).sum();
+    assert!(total > 0.0 && total <= 1.0 + 1e-6, "{top:?}");
+    harness.get_by_label("probability");
+    screenshot(&mut harness, "try");
+    // A file that is not an image: one line naming it, and the run stays usable.
+    harness.state_mut().try_image = flyp_studio::app::bundled("README.md");
+    harness.get_by_label("Classify").click();
+    harness.step(); // the click is handled: the previous answer is cleared
+    let started = Instant::now();
+    while harness.state().progress.classified.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no answer to Classify"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run();
+    let error = harness
+        .state()
+        .progress
+        .classified
+        .clone()
+        .expect("answer")
+        .expect_err("not an image");
+    assert!(error.contains("README.md"), "{error}");
+    assert!(!harness.state().progress.failed);
     screenshot(&mut harness, "results");
     // The UI thread never waits on training: every frame's work stays under 50 ms.
     frames.sort_by(f64::total_cmp);

@@ -32,6 +32,8 @@ pub struct Progress {
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
     pub embeddings: Option<Embeddings>,
+    /// The last export's outcome.
+    pub exported: Option<Result<PathBuf, String>>,
     /// "Try an image": the last answer (path, α, top classes) or the error line.
     pub classified: Option<Result<Classified, String>>,
     /// WiSE-FT evaluations received: (α, every set's metrics), in arrival order.
@@ -64,6 +66,7 @@ impl Progress {
                 self.classified = Some(Ok((path, alpha, top)))
             }
             Event::ImageFailed(line) => self.classified = Some(Err(line)),
+            Event::Exported(result) => self.exported = Some(result),
             Event::Wise { alpha, sets } => {
                 self.wise.retain(|(a, _)| *a != alpha);
                 self.wise.push((alpha, sets));
@@ -118,6 +121,8 @@ pub struct Studio {
     requested: Vec<f64>,
     /// The α slider is being dragged: ask only when it is let go.
     alpha_dragging: bool,
+    /// Where "Export" writes (`model/` at the current α and `results.json`).
+    pub export_dir: PathBuf,
     /// "Try an image": the image to classify with the finished run's model at the current α.
     pub try_image: PathBuf,
     /// The training folder's scan report (or the error), and a scan in flight.
@@ -179,6 +184,7 @@ impl Studio {
             scan: None,
             scan_rx: None,
             try_image: PathBuf::new(),
+            export_dir: PathBuf::from("flyp-studio-export"),
             projected: None,
         }
     }
@@ -224,6 +230,36 @@ impl Studio {
         if let Some(run) = &self.run {
             self.progress.classified = None;
             run.classify(self.try_image.clone(), self.alpha);
+        }
+    }
+
+    /// Export the finished run: `export_dir/results.json` now (epochs, WiSE-FT points so far) and
+    /// `export_dir/model/` at the current α on the worker.
+    pub fn export(&mut self) {
+        let Some(run) = &self.run else { return };
+        self.progress.exported = None;
+        let p = &self.progress;
+        let results = serde_json::json!({
+            "schema": 1,
+            "method": self.spec.method.label(),
+            "model": self.spec.model, "train": self.spec.train, "ood": self.ood,
+            "classes": p.classes,
+            "alpha": self.alpha,
+            "epochs": p.epochs,
+            "wise": p.wise.iter().map(|(a, sets)| serde_json::json!({"alpha": a, "sets": sets})).collect::<Vec<_>>(),
+        });
+        let written = std::fs::create_dir_all(&self.export_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::to_vec_pretty(&results).map_err(|e| e.to_string()))
+            .and_then(|bytes| {
+                flyp::model::weights::write_atomic(&self.export_dir.join("results.json"), &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        match written {
+            Ok(()) => run.export(self.export_dir.join("model"), self.alpha),
+            Err(e) => {
+                self.progress.exported = Some(Err(format!("{}: {e}", self.export_dir.display())))
+            }
         }
     }
 
@@ -392,6 +428,22 @@ impl Studio {
                         ui.end_row();
                     }
                 });
+            }
+        }
+        ui.horizontal(|ui| {
+            path_row(ui, "Export to", &mut self.export_dir)
+                .on_hover_text("A folder: model/ (HF layout, at this α) and results.json (every epoch and α so far)");
+            if ui.button("Export").clicked() {
+                self.export();
+            }
+        });
+        match &self.progress.exported {
+            None => {}
+            Some(Ok(dir)) => {
+                ui.label(format!("exported: {}", dir.display()));
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
             }
         }
         let p = &self.progress;

@@ -98,6 +98,8 @@ pub enum Event {
         alpha: f64,
         top: Vec<(String, f64, f64)>,
     },
+    /// The model at WiSE-FT α was written to this HF folder (asked with [`Run::export`]), or why not.
+    Exported(Result<PathBuf, String>),
     /// A request about one image failed (the run itself is fine): the one-line reason.
     ImageFailed(String),
     /// WiSE-FT at `alpha` (asked with [`Run::wise`]): every evaluation set's metrics.
@@ -156,6 +158,11 @@ impl Run {
                                     Ok(sets) => Event::Wise { alpha, sets },
                                     Err(e) => Event::Failed(e.to_string()),
                                 },
+                                Request::Export(dir, alpha) => Event::Exported(
+                                    wise.export(&dir, alpha)
+                                        .map(|()| dir)
+                                        .map_err(|e| e.to_string()),
+                                ),
                                 Request::Classify(path, alpha) => {
                                     match wise.classify(&path, alpha) {
                                         Ok(top) => Event::Classified { path, alpha, top },
@@ -191,6 +198,14 @@ impl Run {
         }
     }
 
+    /// Write the finished run's model at WiSE-FT `alpha` as an HF folder `dir` (answered by
+    /// [`Event::Exported`]).
+    pub fn export(&self, dir: PathBuf, alpha: f64) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(Request::Export(dir, alpha));
+        }
+    }
+
     /// Ask for the top classes of the image at `path` with the finished run's model at WiSE-FT
     /// `alpha` (answered by [`Event::Classified`] or [`Event::ImageFailed`]).
     pub fn classify(&self, path: PathBuf, alpha: f64) {
@@ -214,6 +229,7 @@ impl Drop for Run {
 enum Request {
     Wise(f64),
     Classify(PathBuf, f64),
+    Export(PathBuf, f64),
 }
 
 /// A finished run's two end points, for WiSE-FT at any α.
@@ -239,6 +255,13 @@ impl Wise {
             None => zero_shot_head(&clip, &self.data.prompt_names, &self.templates)?,
         };
         Ok((clip, head))
+    }
+
+    /// The model at `alpha` as an HF folder (`flyp export`'s layout; FT's head as head.safetensors
+    /// is not written yet).
+    fn export(&self, dir: &std::path::Path, alpha: f64) -> flyp::Result<()> {
+        let (clip, _) = self.at(alpha)?;
+        clip.save(dir)
     }
 
     /// The five most probable classes of one image (the same logits as evaluation).

@@ -257,6 +257,58 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .expect_err("not an image");
     assert!(error.contains("README.md"), "{error}");
     assert!(!harness.state().progress.failed);
+    // Export: model/ at α = 0.55 and results.json; the written model scores the OOD set exactly as
+    // the slider's evaluation did.
+    let out = std::env::temp_dir().join(format!("flyp-studio-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    harness.state_mut().export_dir = out.clone();
+    harness.get_by_label("Export").click();
+    harness.step();
+    let started = Instant::now();
+    while harness.state().progress.exported.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no answer to Export"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.run();
+    let written = harness
+        .state()
+        .progress
+        .exported
+        .clone()
+        .expect("answer")
+        .expect("exported");
+    assert_eq!(written, out.join("model"));
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("results.json")).expect("results.json"),
+    )
+    .expect("json");
+    assert_eq!(results["epochs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(results["alpha"], 0.55);
+    let device = flyp::ComputeDevice::flex();
+    let clip = flyp::Clip::load(&out.join("model"), &device).expect("exported model loads");
+    let scan = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/twemoji"))
+        .expect("scan");
+    let (ood, _) = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/noto"))
+        .expect("scan noto")
+        .align_to(&scan.classes)
+        .expect("classes");
+    let head = flyp::methods::zeroshot::zero_shot_head(
+        &clip,
+        &scan.prompt_names,
+        &flyp::data::prompts::Templates::emoji(),
+    )
+    .expect("head");
+    let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
+    assert!(
+        (m.top1 - at_half[2].1.top1).abs() < 1e-9,
+        "exported {} vs slider {}",
+        m.top1,
+        at_half[2].1.top1
+    );
     screenshot(&mut harness, "results");
     // The UI thread never waits on training: every frame's work stays under 50 ms.
     frames.sort_by(f64::total_cmp);

@@ -559,10 +559,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
             probe.l2, probe.sweep
         );
         println!("{:>5} {names}", "");
-        let accs: String = metrics
-            .iter()
-            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
-            .collect();
+        let accs = top1_cells(&metrics);
         println!("{:>5} {accs}", "LP");
         probe_json = serde_json::json!({"l2": probe.l2, "sweep": probe.sweep, "evals": metrics});
         let head = probe.as_head(scale);
@@ -584,11 +581,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
     let clip = Clip::load(&model, &device.autodiff())?;
     println!("{:>5} {:>9} {:>9}  {names}", "epoch", "loss", "lr");
     let trained = flyp::train::engine::train(clip, &data, &config, |r| {
-        let accs: String = r
-            .evals
-            .iter()
-            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
-            .collect();
+        let accs = top1_cells(&r.evals);
         println!(
             "{:>5} {:>9.4} {:>9.2e}  {accs}",
             r.epoch, r.mean_loss, r.last_lr
@@ -744,8 +737,8 @@ fn run_wise(
     alphas: &[f64],
     batch: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    use flyp::methods::wise_ft::{interpolate, interpolate_head};
-    use flyp::methods::zeroshot::{evaluate, zero_shot_head};
+    use flyp::methods::wise_ft::WiseFt;
+    use flyp::methods::zeroshot::zero_shot_head;
     let config_path = run.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("{}: not a run folder of `flyp train`", run.display()))?;
@@ -777,31 +770,20 @@ fn run_wise(
     } else {
         None
     };
+    let wise = WiseFt {
+        zero_shot: zero,
+        fine_tuned: tuned,
+        heads,
+        prompt_names: data.prompt_names.clone(),
+        templates,
+    };
     let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
     println!("WiSE-FT of {} (top-1 %)", run.display());
     println!("{:>5}  {names}", "alpha");
     let mut rows = Vec::new();
     for &alpha in alphas {
-        let model = interpolate(&zero.model, &tuned.model, alpha)?;
-        let clip = Clip {
-            model,
-            ..tuned.for_inference()
-        };
-        let head = match &heads {
-            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
-            None => zero_shot_head(&clip, &data.prompt_names, &templates)?,
-        };
-        let mut sets = Vec::new();
-        for (name, samples) in &data.evals {
-            sets.push((
-                name.clone(),
-                evaluate(&clip, &head, samples, batch.max(1))?.0,
-            ));
-        }
-        let accs: String = sets
-            .iter()
-            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
-            .collect();
+        let sets = wise.evaluate(alpha, &data.evals, batch.max(1))?;
+        let accs = top1_cells(&sets);
         println!("{alpha:>5.2}  {accs}");
         rows.push((alpha, sets));
     }
@@ -822,6 +804,13 @@ fn run_wise(
     let text = serde_json::to_string_pretty(&json)?;
     flyp::model::weights::write_atomic(&run.join("wise.json"), text.as_bytes())?;
     Ok(json)
+}
+
+/// Top-1 of each set as a table cell ("  48.61%"), the CLI's one format for accuracy rows.
+fn top1_cells(sets: &[(String, flyp::train::Metrics)]) -> String {
+    sets.iter()
+        .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
+        .collect()
 }
 
 /// Resolve `--device` and say once, on stderr, what was chosen.

@@ -7,12 +7,56 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
+use crate::data::Sample;
+use crate::data::prompts::Templates;
+use crate::embed::Clip;
 use crate::error::{Error, Result};
+use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::ClipModel;
+use crate::train::Metrics;
 
 /// The default α grid: 0, 0.1, …, 1.
 pub fn default_alphas() -> Vec<f64> {
     (0..=10).map(|i| i as f64 / 10.0).collect()
+}
+
+/// A run's two end points, evaluated at any α (what `flyp wise` and the app's α slider use).
+pub struct WiseFt {
+    pub zero_shot: Clip,
+    pub fine_tuned: Clip,
+    /// FT: (zero-shot head, fine-tuned head), interpolated too; `None` (FLYP): the head is
+    /// rebuilt from the interpolated text tower.
+    pub heads: Option<(Tensor<2>, Tensor<2>)>,
+    pub prompt_names: Vec<String>,
+    pub templates: Templates,
+}
+
+impl WiseFt {
+    /// The model (on the plain device) and classification head at `alpha`.
+    pub fn at(&self, alpha: f64) -> Result<(Clip, Tensor<2>)> {
+        let clip = Clip {
+            model: interpolate(&self.zero_shot.model, &self.fine_tuned.model, alpha)?,
+            ..self.fine_tuned.for_inference()
+        };
+        let head = match &self.heads {
+            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
+            None => zero_shot_head(&clip, &self.prompt_names, &self.templates)?,
+        };
+        Ok((clip, head))
+    }
+
+    /// Every set's metrics at `alpha`, `batch` images per forward pass.
+    pub fn evaluate(
+        &self,
+        alpha: f64,
+        sets: &[(String, Vec<Sample>)],
+        batch: usize,
+    ) -> Result<Vec<(String, Metrics)>> {
+        let (clip, head) = self.at(alpha)?;
+        sets.iter()
+            .map(|(name, samples)| Ok((name.clone(), evaluate(&clip, &head, samples, batch)?.0)))
+            .collect()
+    }
 }
 
 struct Collect {

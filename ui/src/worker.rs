@@ -9,7 +9,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use eframe::egui;
 use flyp::data::prompts::Templates;
-use flyp::methods::zeroshot::{evaluate, zero_shot_head};
+use flyp::methods::wise_ft::WiseFt;
+use flyp::methods::zeroshot::{image_and_prompt_embeddings, zero_shot_head};
 use flyp::train::engine::{
     EpochReport, Hooks, Method, StepProgress, TrainConfig, TrainData, train,
 };
@@ -232,35 +233,17 @@ enum Request {
     Export(PathBuf, f64),
 }
 
-/// A finished run's two end points, for WiSE-FT at any α.
+/// A finished run: its data and its WiSE-FT end points, to answer the UI's requests.
 struct Wise {
     data: TrainData,
-    templates: Templates,
-    zero_shot: Clip,
-    tuned: Clip,
-    /// FT: (zero-shot head, fine-tuned head); FLYP rebuilds its head from the text tower.
-    heads: Option<(burn::prelude::Tensor<2>, burn::prelude::Tensor<2>)>,
+    ends: WiseFt,
 }
 
 impl Wise {
-    /// The model and head at `alpha`.
-    fn at(&self, alpha: f64) -> flyp::Result<(Clip, burn::prelude::Tensor<2>)> {
-        use flyp::methods::wise_ft::{interpolate, interpolate_head};
-        let clip = Clip {
-            model: interpolate(&self.zero_shot.model, &self.tuned.model, alpha)?,
-            ..self.tuned.for_inference()
-        };
-        let head = match &self.heads {
-            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
-            None => zero_shot_head(&clip, &self.data.prompt_names, &self.templates)?,
-        };
-        Ok((clip, head))
-    }
-
     /// The model at `alpha` as an HF folder (`flyp export`'s layout; FT's head as head.safetensors
     /// is not written yet).
     fn export(&self, dir: &std::path::Path, alpha: f64) -> flyp::Result<()> {
-        let (clip, _) = self.at(alpha)?;
+        let (clip, _) = self.ends.at(alpha)?;
         clip.save(dir)
     }
 
@@ -271,7 +254,7 @@ impl Wise {
         alpha: f64,
     ) -> flyp::Result<Vec<(String, f64, f64)>> {
         use burn::tensor::activation::softmax;
-        let (clip, head) = self.at(alpha)?;
+        let (clip, head) = self.ends.at(alpha)?;
         let pixels = clip.pixels(&[path.to_path_buf()])?;
         let image = flyp::model::l2_normalize(clip.model.encode_image(pixels));
         let similarity = image.matmul(head.transpose()); // [1, classes]
@@ -297,12 +280,7 @@ impl Wise {
     }
 
     fn evaluate(&self, alpha: f64) -> flyp::Result<Vec<(String, flyp::train::Metrics)>> {
-        let (clip, head) = self.at(alpha)?;
-        self.data
-            .evals
-            .iter()
-            .map(|(name, samples)| Ok((name.clone(), evaluate(&clip, &head, samples, 64)?.0)))
-            .collect()
+        self.ends.evaluate(alpha, &self.data.evals, 64)
     }
 }
 
@@ -376,11 +354,14 @@ fn run(
         seconds: started.elapsed().as_secs_f64(),
     };
     let wise = Wise {
+        ends: WiseFt {
+            zero_shot: before,
+            fine_tuned: tuned,
+            heads,
+            prompt_names: data.prompt_names.clone(),
+            templates: config.templates.clone(),
+        },
         data,
-        templates: config.templates.clone(),
-        zero_shot: before,
-        tuned,
-        heads,
     };
     Ok((done, wise))
 }
@@ -404,12 +385,8 @@ fn embeddings(
             }
         }
     }
-    let rows = |clip: &Clip| -> flyp::Result<Vec<Vec<f32>>> {
-        let mut rows = clip.embed_images(&paths)?;
-        let head = zero_shot_head(clip, &data.prompt_names, templates)?;
-        rows.extend(flyp::embed::to_rows(head)?);
-        Ok(rows)
-    };
+    let rows =
+        |clip: &Clip| image_and_prompt_embeddings(clip, &paths, &data.prompt_names, templates);
     Ok(Embeddings {
         images,
         classes: data.prompt_names.clone(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flyp::embed::Clip;
+use flyp::methods::zeroshot::image_and_prompt_embeddings;
 use flyp::report::figures::{self, Curve, EmbeddingView, EpochCurve, Point};
 use flyp::report::projection::Pca;
 use flyp::report::write_figure;
@@ -276,8 +277,7 @@ fn report(
         out,
         "epochs",
     )?;
-    let views = embedding_views(&device, &model, &runs, &data, &ood)?;
-    let classes: Vec<String> = compare_classes(&runs)?;
+    let (views, classes) = embedding_views(&device, &model, &runs, &data, &ood)?;
     write_figure(
         &figures::embeddings(&views, &classes, "Twemoji test", "Noto", &subtitle),
         out,
@@ -318,25 +318,15 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
 }
 
-fn compare_classes(runs: &Path) -> anyhow::Result<Vec<String>> {
-    let results = read_json(&runs.join("flyp").join("results.json"))?;
-    let classes: Vec<String> = serde_json::from_value(results["classes"].clone())
-        .context("flyp/results.json has no classes")?;
-    Ok(classes
-        .iter()
-        .map(|c| flyp::data::folder::prompt_name(c))
-        .collect())
-}
-
 /// Zero-shot, FT and FLYP embeddings of the ID test and OOD images and of the class prompts, in
-/// the PCA fitted on the zero-shot ones.
+/// the PCA fitted on the zero-shot ones; and the class prompt names.
 fn embedding_views(
     device: &ComputeDevice,
     model: &Path,
     runs: &Path,
     data: &Path,
     ood: &Path,
-) -> anyhow::Result<Vec<EmbeddingView>> {
+) -> anyhow::Result<(Vec<EmbeddingView>, Vec<String>)> {
     let scan = flyp::data::Scan::folder(data)?;
     let test = scan.test.clone().unwrap_or_default();
     let (ood_samples, _) = flyp::data::Scan::folder(ood)?.align_to(&scan.classes)?;
@@ -349,10 +339,12 @@ fn embedding_views(
     let templates = flyp::data::prompts::Templates::emoji();
     let embed = |path: &Path| -> anyhow::Result<Vec<Vec<f32>>> {
         let clip = Clip::load(path, device)?;
-        let mut rows = clip.embed_images(&paths)?;
-        let head = flyp::methods::zeroshot::zero_shot_head(&clip, &scan.prompt_names, &templates)?;
-        rows.extend(flyp::embed::to_rows(head)?);
-        Ok(rows)
+        Ok(image_and_prompt_embeddings(
+            &clip,
+            &paths,
+            &scan.prompt_names,
+            &templates,
+        )?)
     };
     let models = [
         ("zero-shot (before fine-tuning)", model.to_path_buf()),
@@ -364,7 +356,7 @@ fn embedding_views(
         all.push((title.to_string(), embed(path)?));
     }
     let pca = Pca::fit(&all[0].1, 2).context("no embeddings to project")?;
-    Ok(all
+    let views = all
         .into_iter()
         .map(|(title, rows)| {
             let xy: Vec<(f64, f64)> = rows
@@ -384,5 +376,6 @@ fn embedding_views(
                 prompts: xy[images.len()..].to_vec(),
             }
         })
-        .collect())
+        .collect();
+    Ok((views, scan.prompt_names))
 }

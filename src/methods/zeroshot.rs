@@ -33,6 +33,23 @@ pub fn zero_shot_head(
     Ok(l2_normalize(Tensor::cat(rows, 0)))
 }
 
+/// The normalised embeddings of the images at `paths`, then the prompt-ensemble head's rows (one
+/// per class): what the embedding pictures of the demo and the app project.
+pub fn image_and_prompt_embeddings(
+    clip: &Clip,
+    paths: &[std::path::PathBuf],
+    class_names: &[String],
+    templates: &Templates,
+) -> Result<Vec<Vec<f32>>> {
+    let mut rows = clip.embed_images(paths)?;
+    rows.extend(crate::embed::to_rows(zero_shot_head(
+        clip,
+        class_names,
+        templates,
+    )?)?);
+    Ok(rows)
+}
+
 /// Classify `samples` with `head` and score the predictions: images are preprocessed as the model
 /// expects (no augmentation) in batches of `batch_size`.
 pub fn evaluate(

@@ -149,11 +149,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
     );
     let started = std::time::Instant::now();
     let trained = train(clip, &data, &config, |r| {
-        let accs: String = r
-            .evals
-            .iter()
-            .map(|(_, m)| format!("{:>10.2}%", 100.0 * m.top1))
-            .collect();
+        let accs = crate::top1_cells(&r.evals);
         println!(
             "{:>5} {:>9.4} {:>9.2e} {:>7.2}  {accs}",
             r.epoch,

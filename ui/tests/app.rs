@@ -17,6 +17,22 @@ fn harness() -> Harness<'static, Studio> {
     harness
 }
 
+/// Step the app (the worker threads run meanwhile) until `done` holds, failing with `what` after
+/// `secs` seconds.
+fn step_until(
+    harness: &mut Harness<'_, Studio>,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Studio) -> bool,
+) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(started.elapsed() < Duration::from_secs(secs), "{what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// With FLYP_SCREENSHOTS=DIR, save what the window shows as DIR/NAME.png (for docs/).
 fn screenshot(harness: &mut Harness<'_, Studio>, name: &str) {
     if let Ok(dir) = std::env::var("FLYP_SCREENSHOTS") {
@@ -50,15 +66,9 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.get_by_label("Use the bundled demo data").click();
     harness.step(); // not run(): the scan's spinner repaints until the scan ends
     // The scan report of the demo data (decoded on the "flyp-scan" thread).
-    let started = Instant::now();
-    while harness.state().is_scanning() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "scan did not finish"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut harness, 120, "scan did not finish", |s| {
+        !s.is_scanning()
+    });
     harness.run();
     harness.get_by_label(
         "9 classes · 216 train, 72 val, 72 test images · 0 skipped (train/val/test folders)",
@@ -144,21 +154,12 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .expect("epochs")
         .clone();
     let wait_for = |harness: &mut Harness<'_, Studio>, alpha: f64| {
-        let started = Instant::now();
-        while !harness
-            .state()
-            .progress
-            .wise
-            .iter()
-            .any(|(a, _)| *a == alpha)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(300),
-                "no WiSE-FT answer for {alpha}"
-            );
-            harness.step();
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        step_until(
+            harness,
+            300,
+            &format!("no WiSE-FT answer for {alpha}"),
+            |s| s.progress.wise.iter().any(|(a, _)| *a == alpha),
+        );
         harness.run();
     };
     wait_for(&mut harness, 1.0);
@@ -210,15 +211,9 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.state_mut().try_image = flag.clone();
     harness.get_by_label("Classify").click();
     harness.step(); // the click is handled: the previous answer is cleared
-    let started = Instant::now();
-    while harness.state().progress.classified.is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no answer to Classify"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut harness, 120, "no answer to Classify", |s| {
+        s.progress.classified.is_some()
+    });
     harness.run();
     let (path, alpha, top) = harness
         .state()
@@ -238,15 +233,9 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.state_mut().try_image = flyp_studio::app::bundled("README.md");
     harness.get_by_label("Classify").click();
     harness.step(); // the click is handled: the previous answer is cleared
-    let started = Instant::now();
-    while harness.state().progress.classified.is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no answer to Classify"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut harness, 60, "no answer to Classify", |s| {
+        s.progress.classified.is_some()
+    });
     harness.run();
     let error = harness
         .state()
@@ -264,15 +253,9 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.state_mut().export_dir = out.clone();
     harness.get_by_label("Export").click();
     harness.step();
-    let started = Instant::now();
-    while harness.state().progress.exported.is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no answer to Export"
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut harness, 120, "no answer to Export", |s| {
+        s.progress.exported.is_some()
+    });
     harness.run();
     let written = harness
         .state()

@@ -127,6 +127,28 @@ impl ComputeDevice {
         })
     }
 
+    /// Register a wgpu device that something else already opened (the desktop app's window) with
+    /// burn, so training runs on it instead of on a second device of the same adapter. The device
+    /// must have been requested with the adapter's features and limits ([`burn_device_descriptor`]):
+    /// burn's runtime reads them from the adapter. Register each device once and clone the result.
+    pub fn shared_wgpu(setup: burn::tensor::wgpu::WgpuSetup) -> Result<Self> {
+        let info = setup.adapter.get_info();
+        let device = Device::wgpu_options().setup(setup).init().map_err(|e| {
+            Error::Device(format!(
+                "cannot use the window's wgpu device ({}) for training: {e}",
+                info.name
+            ))
+        })?;
+        Ok(Self {
+            device,
+            kind: BackendKind::Wgpu,
+            description: format!(
+                "wgpu: {} ({:?}, {:?}), shared with the window",
+                info.name, info.backend, info.device_type
+            ),
+        })
+    }
+
     /// The same device with autodiff on (for training).
     pub fn autodiff(&self) -> Self {
         Self {
@@ -159,4 +181,29 @@ fn hardware_adapter_kind() -> Option<DeviceKind> {
     } else {
         None
     }
+}
+
+/// The device request burn's runtime needs on `adapter` (what burn asks for when it opens a device
+/// itself): every adapter feature but `MAPPABLE_PRIMARY_BUFFERS`, the adapter's limits. Another
+/// wgpu user (egui's renderer) opening the device this way can share it through
+/// [`ComputeDevice::shared_wgpu`].
+pub fn burn_device_descriptor(
+    adapter: &burn::tensor::wgpu::wgpu::Adapter,
+) -> burn::tensor::wgpu::wgpu::DeviceDescriptor<'static> {
+    use burn::tensor::wgpu::wgpu;
+    wgpu::DeviceDescriptor {
+        label: Some("flyp (shared)"),
+        required_features: adapter
+            .features()
+            .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+        required_limits: adapter.limits(),
+        memory_hints: wgpu::MemoryHints::MemoryUsage,
+        ..Default::default()
+    }
+}
+
+/// Whether wgpu's adapter is a software rasteriser (llvmpipe, WARP, SwiftShader): Flex is faster
+/// on the same cores, so "auto" trains on the CPU backend there.
+pub fn is_software_adapter(adapter: &burn::tensor::wgpu::wgpu::Adapter) -> bool {
+    adapter.get_info().device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu
 }

@@ -33,6 +33,10 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// A Hub download failed: the model id (or file URL) and why.
+    #[error("{what}: {reason}")]
+    Download { what: String, reason: String },
     /// A run was stopped by its caller (the app's Stop button); its last epoch checkpoint stays.
     #[error("stopped at epoch {epoch} step {step}; the last finished epoch's checkpoint is kept")]
     Stopped { epoch: usize, step: usize },

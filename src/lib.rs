@@ -10,6 +10,7 @@ pub mod data;
 pub mod device;
 pub mod embed;
 pub mod error;
+pub mod hub;
 pub mod methods;
 pub mod model;
 pub mod report;

@@ -30,8 +30,9 @@ enum Command {
     /// Print L2-normalised CLIP embeddings of images and texts as one JSON object:
     /// {"image_embeds": [[...], ...], "text_embeds": [[...], ...]}, in argument order.
     Embed {
-        /// A Hugging Face CLIP folder (config.json + model.safetensors or shards) or a .safetensors file.
-        #[arg(long)]
+        /// A Hugging Face CLIP folder (config.json + model.safetensors or shards), a .safetensors
+        /// file, or a Hub id (owner/name: downloaded once into FLYP_CACHE, else ~/.cache/flyp/hub).
+        #[arg(long, value_parser = model_arg)]
         model: PathBuf,
         /// An image file (repeatable).
         #[arg(long = "image")]
@@ -95,8 +96,8 @@ enum Command {
     /// Zero-shot accuracy of a model on dataset folders: the prompt-ensemble head from the class
     /// names, then top-1 and macro-F1 per set.
     Eval {
-        /// A Hugging Face CLIP folder or .safetensors file.
-        #[arg(long)]
+        /// A Hugging Face CLIP folder, .safetensors file or Hub id (owner/name).
+        #[arg(long, value_parser = model_arg)]
         model: PathBuf,
         /// The dataset: its test split when it has one (else every image); classes come from here.
         #[arg(long)]
@@ -122,7 +123,7 @@ enum Command {
     /// .safetensors into what `transformers.CLIPModel.from_pretrained` loads.
     Export {
         /// The model to read (same forms as `embed --model`).
-        #[arg(long)]
+        #[arg(long, value_parser = model_arg)]
         model: PathBuf,
         /// The folder to write (created; existing files of the same names are replaced).
         #[arg(long)]
@@ -137,8 +138,8 @@ struct TrainArgs {
     /// --lr) or ce-ablation.
     #[arg(long, default_value = "flyp")]
     method: String,
-    /// The pretrained model (HF folder or .safetensors).
-    #[arg(long)]
+    /// The pretrained model (HF folder, .safetensors or Hub id owner/name).
+    #[arg(long, value_parser = model_arg)]
     model: PathBuf,
     /// Training images: class folders, train/val/test folders, or a CSV manifest.
     #[arg(long)]
@@ -492,18 +493,12 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         clamp_logit_scale,
     } = args;
     use flyp::train::engine::{Method, TrainConfig};
-    // (method, run a linear probe first)
-    let (method, probe_first) = match method.as_str() {
-        "flyp" => (Some(Method::Flyp { mask_collisions }), false),
-        "finetune" | "ft" => (Some(Method::Finetune), false),
-        "lp-ft" => (Some(Method::Finetune), true),
-        "ce-ablation" => (Some(Method::CeAblation), false),
-        "linear-probe" | "lp" => (None, true),
-        other => anyhow::bail!(
-            "unknown --method '{other}': use flyp, finetune, linear-probe, lp-ft or ce-ablation"
-        ),
-    };
-    let method_name = method_label(method, probe_first);
+    let recipe = flyp::methods::recipe::Recipe::from_name(&method, mask_collisions)?;
+    if recipe == flyp::methods::recipe::Recipe::ZeroShot {
+        anyhow::bail!("zero-shot trains nothing: use `flyp eval` (or `flyp compare`)");
+    }
+    let (method, probe_first) = (recipe.method(), recipe.probes_first());
+    let method_name = recipe.name();
     let templates = flyp::data::prompts::Templates::named(&templates)?;
     let data = build_data(&train, val.as_ref(), test.as_ref(), &evals, seed)?;
     let mut config = TrainConfig {
@@ -565,7 +560,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         let head = probe.as_head(scale);
         if method.is_none() {
             frozen.save(&out.join("model"))?;
-            save_head_tensor(&out.join("head.safetensors"), head)?;
+            flyp::model::weights::save_head(&out.join("head.safetensors"), head)?;
             let best: std::collections::BTreeMap<_, _> =
                 metrics.iter().map(|(n, m)| (n.clone(), m)).collect();
             let results = serde_json::json!({
@@ -594,7 +589,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
     };
     final_clip.save(&out.join("model"))?;
     if let Some(head) = &trained.best_head {
-        save_head_tensor(&out.join("head.safetensors"), head.weight.val())?;
+        flyp::model::weights::save_head(&out.join("head.safetensors"), head.weight.val())?;
     }
     let best_sets: std::collections::BTreeMap<_, _> = trained.reports[best - 1]
         .evals
@@ -951,33 +946,34 @@ fn load_head(
     ))
 }
 
-/// A classification head as safetensors (`weight`: `[classes, projection_dim]`, cosine form: logits
-/// = exp(logit_scale)·normalise(image)·weightᵀ).
-fn save_head_tensor(
-    path: &std::path::Path,
-    weight: burn::prelude::Tensor<2>,
-) -> anyhow::Result<()> {
-    let shape = weight.dims().to_vec();
-    let values: Vec<f32> = weight
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, &bytes)?;
-    let data = safetensors::serialize(vec![("weight".to_string(), view)], None)?;
-    flyp::model::weights::write_atomic(path, &data)?;
-    Ok(())
-}
-
-/// The `--method` name a run is recorded under.
-fn method_label(method: Option<flyp::train::engine::Method>, probe_first: bool) -> &'static str {
-    use flyp::train::engine::Method;
-    match (method, probe_first) {
-        (None, _) => "linear-probe",
-        (Some(Method::Finetune), true) => "lp-ft",
-        (Some(Method::Finetune), false) => "finetune",
-        (Some(Method::Flyp { .. }), _) => "flyp",
-        (Some(Method::CeAblation), _) => "ce-ablation",
-        (Some(Method::Pretrain), _) => "pretrain",
+/// `--model`: a local folder or file as given, or a Hugging Face Hub id (`owner/name`) downloaded
+/// into the cache (`FLYP_CACHE`, else ~/.cache/flyp/hub) with progress on stderr.
+pub fn model_arg(text: &str) -> Result<PathBuf, String> {
+    if !flyp::hub::is_model_id(text) {
+        return Ok(PathBuf::from(text));
     }
+    let cache = flyp::hub::default_cache();
+    let mut shown = String::new();
+    let dir = flyp::hub::download(
+        &flyp::hub::default_endpoint(),
+        text,
+        &cache,
+        &mut |p| {
+            let mb = |b: u64| b as f64 / 1e6;
+            let line = match p.total {
+                Some(t) => format!("{text}: {} {:.1}/{:.1} MB", p.file, mb(p.done), mb(t)),
+                None => format!("{text}: {} {:.1} MB", p.file, mb(p.done)),
+            };
+            if line != shown {
+                eprint!("\r{line}");
+                shown = line;
+            }
+        },
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    if !shown.is_empty() {
+        eprintln!();
+    }
+    Ok(dir)
 }

@@ -18,8 +18,8 @@ pub struct PretrainArgs {
     /// once per caption). The labels only name the classes of the zero-shot check (--eval).
     #[arg(long)]
     pub data: PathBuf,
-    /// Start from this model (HF folder or .safetensors) instead of a random one.
-    #[arg(long, conflicts_with = "config")]
+    /// Start from this model (HF folder, .safetensors or Hub id) instead of a random one.
+    #[arg(long, conflicts_with = "config", value_parser = crate::model_arg)]
     pub model: Option<PathBuf>,
     /// Sizes of a random model: a preset (flyp-demo, ViT-B/32, ViT-B/16, ViT-L/14) or an HF
     /// config.json.

@@ -1,8 +1,8 @@
-//! Fine-tuning methods, each stating only what differs from the shared training loop. So far:
-//! [`zeroshot`] (no training) and [`wise_ft`] (weight interpolation); FLYP and FT are in
-//! [`crate::train::engine`]. The linear probe, LP-FT and the CE ablation arrive with the rest of
-//! the methods issue.
+//! Fine-tuning methods, each stating only what differs from the shared training loop:
+//! [`zeroshot`] (no training), [`linear_probe`], [`wise_ft`] (weight interpolation); FLYP, FT and
+//! the CE ablation are losses of [`crate::train::engine`]; [`recipe`] names them all.
 
 pub mod linear_probe;
+pub mod recipe;
 pub mod wise_ft;
 pub mod zeroshot;

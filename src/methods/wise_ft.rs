@@ -52,9 +52,26 @@ impl WiseFt {
         sets: &[(String, Vec<Sample>)],
         batch: usize,
     ) -> Result<Vec<(String, Metrics)>> {
+        Ok(self
+            .predict(alpha, sets, batch)?
+            .into_iter()
+            .map(|(name, metrics, _)| (name, metrics))
+            .collect())
+    }
+
+    /// Every set's metrics at `alpha` with each image's predicted class (in the set's order).
+    pub fn predict(
+        &self,
+        alpha: f64,
+        sets: &[(String, Vec<Sample>)],
+        batch: usize,
+    ) -> Result<Vec<(String, Metrics, Vec<usize>)>> {
         let (clip, head) = self.at(alpha)?;
         sets.iter()
-            .map(|(name, samples)| Ok((name.clone(), evaluate(&clip, &head, samples, batch)?.0)))
+            .map(|(name, samples)| {
+                let (metrics, predicted) = evaluate(&clip, &head, samples, batch)?;
+                Ok((name.clone(), metrics, predicted))
+            })
             .collect()
     }
 }

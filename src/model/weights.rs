@@ -343,6 +343,22 @@ pub fn save_hf(model: &ClipModel, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("config.json"), &config)
 }
 
+/// A classification head as safetensors (`weight`: `[classes, projection_dim]`, cosine form: logits
+/// = exp(logit_scale)·normalise(image)·weightᵀ), written atomically.
+pub fn save_head(path: &Path, weight: Tensor<2>) -> Result<()> {
+    let shape = weight.dims().to_vec();
+    let values: Vec<f32> = weight
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::weights(path, format!("reading the head back: {e:?}")))?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(Dtype::F32, shape, &bytes)
+        .map_err(|e| Error::weights(path, e.to_string()))?;
+    let data = safetensors::serialize(vec![("weight".to_string(), view)], None)
+        .map_err(|e| Error::weights(path, e.to_string()))?;
+    write_atomic(path, &data)
+}
+
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let file_name = path

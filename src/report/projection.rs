@@ -114,6 +114,142 @@ pub fn center_groups(rows: &[Vec<f32>], group: &[usize]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// t-SNE (van der Maaten & Hinton, 2008), exact: Gaussian affinities at `perplexity` in the
+/// input space, Student-t in 2-D, gradient descent with early exaggeration (12 for the first 250
+/// of `iterations`), momentum and per-coordinate gains. Started from the first two principal
+/// components (scaled to a small spread), so the same rows always give the same picture.
+/// O(n²) per iteration: meant for the few thousand points of the app's embedding view.
+pub fn tsne(rows: &[Vec<f32>], perplexity: f64, iterations: usize) -> Vec<[f64; 2]> {
+    let n = rows.len();
+    if n < 3 {
+        return vec![[0.0, 0.0]; n];
+    }
+    let p = affinities(rows, perplexity.min((n - 1) as f64 / 3.0).max(1.0));
+    // Start: PCA, scaled so the first coordinate has standard deviation 1e-4.
+    let mut y: Vec<[f64; 2]> = match Pca::fit(rows, 2) {
+        Some(pca) => rows
+            .iter()
+            .map(|r| {
+                let v = pca.project(r);
+                [v[0], v.get(1).copied().unwrap_or(0.0)]
+            })
+            .collect(),
+        None => (0..n).map(|i| [i as f64, 0.0]).collect(),
+    };
+    let sd = (y.iter().map(|v| v[0] * v[0]).sum::<f64>() / n as f64).sqrt().max(1e-12);
+    for v in &mut y {
+        v[0] *= 1e-4 / sd;
+        v[1] *= 1e-4 / sd;
+    }
+    let rate = (n as f64 / 12.0).max(50.0);
+    let mut velocity = vec![[0.0f64; 2]; n];
+    let mut gains = vec![[1.0f64; 2]; n];
+    let mut q = vec![0.0f64; n * n];
+    for it in 0..iterations {
+        let exaggeration = if it < 250 { 12.0 } else { 1.0 };
+        let momentum = if it < 250 { 0.5 } else { 0.8 };
+        let mut z = 0.0;
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let (dx, dy) = (y[i][0] - y[j][0], y[i][1] - y[j][1]);
+                let w = 1.0 / (1.0 + dx * dx + dy * dy);
+                q[i * n + j] = w;
+                q[j * n + i] = w;
+                z += 2.0 * w;
+            }
+        }
+        for i in 0..n {
+            let mut grad = [0.0f64; 2];
+            for j in 0..n {
+                if i == j {
+                    continue;
+                }
+                let w = q[i * n + j];
+                let f = (exaggeration * p[i * n + j] - w / z) * w;
+                grad[0] += 4.0 * f * (y[i][0] - y[j][0]);
+                grad[1] += 4.0 * f * (y[i][1] - y[j][1]);
+            }
+            for d in 0..2 {
+                let same = (grad[d] > 0.0) == (velocity[i][d] > 0.0);
+                gains[i][d] = if same {
+                    (gains[i][d] * 0.8).max(0.01)
+                } else {
+                    gains[i][d] + 0.2
+                };
+                velocity[i][d] = momentum * velocity[i][d] - rate * gains[i][d] * grad[d];
+            }
+        }
+        for (v, dv) in y.iter_mut().zip(&velocity) {
+            v[0] += dv[0];
+            v[1] += dv[1];
+        }
+    }
+    y
+}
+
+/// Symmetric t-SNE input affinities p_ij (summing to 1), each row's Gaussian width found by
+/// bisection so that its entropy is log(perplexity).
+fn affinities(rows: &[Vec<f32>], perplexity: f64) -> Vec<f64> {
+    let n = rows.len();
+    let mut d2 = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let d: f64 = rows[i]
+                .iter()
+                .zip(&rows[j])
+                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                .sum();
+            d2[i * n + j] = d;
+            d2[j * n + i] = d;
+        }
+    }
+    let target = perplexity.ln();
+    let mut p = vec![0.0f64; n * n];
+    for i in 0..n {
+        let row = &d2[i * n..(i + 1) * n];
+        let nearest = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| row[j])
+            .fold(f64::INFINITY, f64::min);
+        let (mut lo, mut hi, mut beta) = (0.0f64, f64::INFINITY, 1.0f64);
+        for _ in 0..64 {
+            // Distances shifted by the nearest one: the same conditional p, no underflow.
+            let mut sum = 0.0;
+            let mut weighted = 0.0;
+            for j in (0..n).filter(|&j| j != i) {
+                let e = (-beta * (row[j] - nearest)).exp();
+                sum += e;
+                weighted += e * (row[j] - nearest);
+            }
+            let entropy = sum.ln() + beta * weighted / sum;
+            if (entropy - target).abs() < 1e-5 {
+                break;
+            }
+            if entropy > target {
+                lo = beta;
+                beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
+            } else {
+                hi = beta;
+                beta = (beta + lo) / 2.0;
+            }
+        }
+        let sum: f64 = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| (-beta * (row[j] - nearest)).exp())
+            .sum();
+        for j in (0..n).filter(|&j| j != i) {
+            p[i * n + j] = (-beta * (row[j] - nearest)).exp() / sum;
+        }
+    }
+    let mut sym = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            sym[i * n + j] = ((p[i * n + j] + p[j * n + i]) / (2.0 * n as f64)).max(1e-12);
+        }
+    }
+    sym
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +288,52 @@ mod tests {
         let rows = vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![10.0, 0.0]];
         let c = center_groups(&rows, &[0, 0, 1]);
         assert_eq!(c, vec![vec![-1.0, -1.0], vec![1.0, 1.0], vec![0.0, 0.0]]);
+    }
+
+    #[test]
+    fn tsne_keeps_clusters_apart_and_neighbours_together() {
+        // Three tight clusters in 16-D, 20 points each, along different axes.
+        let mut rng = crate::data::SplitMix64::new(7);
+        let mut rows = Vec::new();
+        for c in 0..3 {
+            for _ in 0..20 {
+                let mut r: Vec<f32> = (0..16)
+                    .map(|_| (rng.next_f64() as f32 - 0.5) * 0.2)
+                    .collect();
+                r[c * 5] += 5.0;
+                rows.push(r);
+            }
+        }
+        let y = tsne(&rows, 10.0, 500);
+        assert_eq!(y.len(), 60);
+        assert!(y.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+        // Every point's nearest 2-D neighbour is in its own cluster.
+        for i in 0..60 {
+            let nearest = (0..60)
+                .filter(|&j| j != i)
+                .min_by(|&a, &b| {
+                    let d = |j: usize| (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2);
+                    d(a).total_cmp(&d(b))
+                })
+                .expect("neighbour");
+            assert_eq!(nearest / 20, i / 20, "point {i}");
+        }
+        // Clusters are far apart compared with their own spread.
+        let centre = |c: usize| {
+            let pts = &y[c * 20..(c + 1) * 20];
+            let m = [
+                pts.iter().map(|p| p[0]).sum::<f64>() / 20.0,
+                pts.iter().map(|p| p[1]).sum::<f64>() / 20.0,
+            ];
+            let spread = pts
+                .iter()
+                .map(|p| ((p[0] - m[0]).powi(2) + (p[1] - m[1]).powi(2)).sqrt())
+                .fold(0.0, f64::max);
+            (m, spread)
+        };
+        let (a, sa) = centre(0);
+        let (b, sb) = centre(1);
+        let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        assert!(gap > sa + sb, "gap {gap} vs spreads {sa} {sb}");
     }
 }

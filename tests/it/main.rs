@@ -8,6 +8,7 @@ mod common;
 mod contrastive;
 mod data;
 mod demo;
+mod hub;
 mod parity;
 mod training;
 mod weights;

@@ -1,5 +1,5 @@
-//! The application state and its screens: the run settings on the left, the live training
-//! curves in the middle, the device in the status bar.
+//! The application state and its screens: the run settings on the left; training curves,
+//! embeddings and results in the middle; the devices in the status bar.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +7,13 @@ use eframe::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use flyp::train::engine::{EpochReport, StepProgress};
 
-use crate::worker::{Embeddings, Event, MethodChoice, Run, RunSpec};
+use crate::compute::WindowGpu;
+use crate::thumbs::Thumbnails;
+use crate::worker::{Embeddings, Event, METHODS, Run, RunSpec, method_label, method_tooltip};
+use flyp::DeviceChoice;
+use flyp::methods::recipe::Recipe;
 use flyp::report::projection::{Pca, center_groups};
+use flyp::train::Metrics;
 
 /// A bundled file of the flyp checkout this app was built from.
 pub fn bundled(relative: &str) -> PathBuf {
@@ -28,7 +33,11 @@ pub struct Progress {
     pub device: String,
     pub classes: Vec<String>,
     pub sets: Vec<String>,
+    /// Each evaluation set's images (path, true class), in the order of `sets`.
+    pub samples: Vec<Vec<(PathBuf, usize)>>,
     pub train_images: usize,
+    /// The linear probe's L2 strength and metrics (LP, LP-FT).
+    pub probe: Option<(f64, Vec<(String, Metrics)>)>,
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
     pub embeddings: Option<Embeddings>,
@@ -36,8 +45,8 @@ pub struct Progress {
     pub exported: Option<Result<PathBuf, String>>,
     /// "Try an image": the last answer (path, α, top classes) or the error line.
     pub classified: Option<Result<Classified, String>>,
-    /// WiSE-FT evaluations received: (α, every set's metrics), in arrival order.
-    pub wise: Vec<(f64, Vec<(String, flyp::train::Metrics)>)>,
+    /// WiSE-FT evaluations received, in arrival order.
+    pub wise: Vec<WisePoint>,
     /// Training ended well (the WiSE-FT slider works).
     pub finished: bool,
     /// The last line: finished, stopped, or the error.
@@ -52,24 +61,40 @@ impl Progress {
                 device,
                 classes,
                 sets,
+                samples,
                 train_images,
             } => {
                 self.device = device;
                 self.classes = classes;
                 self.sets = sets;
+                self.samples = samples;
                 self.train_images = train_images;
             }
+            Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
             Event::Step(p) => self.steps.push(p),
             Event::Epoch(r) => self.epochs.push(r),
             Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::EmbeddedAt { alpha, rows } => {
+                if let Some(e) = &mut self.embeddings {
+                    e.insert(alpha, rows);
+                }
+            }
             Event::Classified { path, alpha, top } => {
                 self.classified = Some(Ok((path, alpha, top)))
             }
             Event::ImageFailed(line) => self.classified = Some(Err(line)),
             Event::Exported(result) => self.exported = Some(result),
-            Event::Wise { alpha, sets } => {
-                self.wise.retain(|(a, _)| *a != alpha);
-                self.wise.push((alpha, sets));
+            Event::Wise {
+                alpha,
+                sets,
+                predicted,
+            } => {
+                self.wise.retain(|w| w.alpha != alpha);
+                self.wise.push(WisePoint {
+                    alpha,
+                    sets,
+                    predicted,
+                });
             }
             Event::Finished {
                 best_epoch,
@@ -96,40 +121,111 @@ impl Progress {
                 p.epoch, p.step, p.total, p.images_per_s, p.eta_s
             ),
             None if self.device.is_empty() => "loading the data and the model…".into(),
+            None if self.finished => "no training steps (this method trains no weights)".into(),
             None => format!("{} training images; first step…", self.train_images),
         }
     }
+}
+
+/// WiSE-FT at one α: every set's metrics and each image's predicted class.
+#[derive(Debug, Clone)]
+pub struct WisePoint {
+    pub alpha: f64,
+    pub sets: Vec<(String, Metrics)>,
+    pub predicted: Vec<Vec<usize>>,
+}
+
+impl WisePoint {
+    /// (ID top-1, mean OOD top-1) in %: ID is the test set (else validation), OOD every other
+    /// named set.
+    pub fn id_ood(&self) -> Option<(f64, f64)> {
+        let top1 = |name: &str| self.sets.iter().find(|(n, _)| n == name).map(|(_, m)| m.top1);
+        let id = top1("test").or_else(|| top1("val"))?;
+        let ood: Vec<f64> = self
+            .sets
+            .iter()
+            .filter(|(n, _)| n != "val" && n != "test")
+            .map(|(_, m)| m.top1)
+            .collect();
+        (!ood.is_empty()).then(|| (100.0 * id, 100.0 * ood.iter().sum::<f64>() / ood.len() as f64))
+    }
+}
+
+/// A finished run of this session, for the ID-vs-OOD scatter: its method and its WiSE-FT curve
+/// (α, ID top-1 %, OOD top-1 %).
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub label: String,
+    pub curve: Vec<(f64, f64, f64)>,
 }
 
 /// The app: settings, the current run and what it reported.
 pub struct Studio {
     /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
     pub adapter: Option<String>,
+    /// The window's wgpu device, which training can share.
+    pub gpu: Option<WindowGpu>,
+    /// Where to train ("Compute" in the settings).
+    pub compute: DeviceChoice,
+    /// The run's settings; `spec.evals` are the OOD sets (name, folder).
     pub spec: RunSpec,
-    /// The OOD set's folder (one; named "ood").
-    pub ood: Option<PathBuf>,
+    /// The OOD folder being typed, before "Add".
+    pub new_ood: PathBuf,
+    /// A folder dropped on the window, waiting for the user to say what it is.
+    pub dropped_folder: Option<PathBuf>,
     pub run: Option<Run>,
+    /// Earlier finished runs of this session (for the ID-vs-OOD scatter).
+    pub history: Vec<FinishedRun>,
     pub progress: Progress,
     pub view: View,
     /// Embedding view: remove each modality's mean (hides the modality gap).
     pub center_modalities: bool,
-    /// Embedding view: 0 = before fine-tuning, 1 = after; in between, positions are blended.
-    pub blend: f32,
+    /// Embedding view: the WiSE-FT α whose embeddings are shown (0 = before fine-tuning, 1 = after).
+    pub embed_alpha: f64,
+    /// Embedding view: α is playing from 0 to 1.
+    pub playing: bool,
+    /// Embedding view: the image row under the pointer, and each image's place on screen.
+    pub hovered: Option<usize>,
+    pub embed_points: Vec<egui::Pos2>,
+    /// Results: the confusion cell (set, true class, predicted class) whose images are shown.
+    pub open_cell: Option<(usize, usize, usize)>,
+    pub thumbs: Thumbnails,
     /// WiSE-FT α of the Results view (0 = the starting weights, 1 = the fine-tuned ones).
     pub alpha: f64,
-    /// α values asked of the worker (each is evaluated once, in order).
+    /// α values asked of the worker (each is evaluated once, in order), and embedded.
     requested: Vec<f64>,
+    embed_requested: Vec<f64>,
     /// The α slider is being dragged: ask only when it is let go.
     alpha_dragging: bool,
     /// Where "Export" writes (`model/` at the current α and `results.json`).
     pub export_dir: PathBuf,
     /// "Try an image": the image to classify with the finished run's model at the current α.
     pub try_image: PathBuf,
+    /// "Hub model id" and its download: the last progress, then the outcome.
+    pub hub_id: String,
+    /// The Hub's address (`HF_ENDPOINT`, else huggingface.co).
+    pub hub_endpoint: String,
+    pub download: Option<Result<PathBuf, String>>,
+    pub download_progress: Option<flyp::hub::Progress>,
+    download_rx: Option<std::sync::mpsc::Receiver<crate::worker::Fetch>>,
     /// The training folder's scan report (or the error), and a scan in flight.
     pub scan: Option<Result<flyp::data::Scan, String>>,
     scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
-    /// The projected points (before, after) and the centring they were made with.
-    projected: Option<(bool, Projected)>,
+    /// Embedding view: PCA or t-SNE.
+    pub projection: Projection,
+    /// The projected frames and what they were made from (centring, number of frames, method),
+    /// and a t-SNE being fitted.
+    projected: Option<(ProjectionKey, Projected)>,
+    tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
+}
+
+/// How the embedding view maps embeddings to 2-D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Principal components of the starting model's embeddings, applied to every α.
+    Pca,
+    /// One t-SNE of every α's embeddings together (fitted on a worker thread).
+    Tsne,
 }
 
 /// The central panel's screens.
@@ -158,11 +254,15 @@ impl Studio {
         });
         Self {
             adapter,
+            gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
+            compute: DeviceChoice::Auto,
             spec: RunSpec {
-                method: MethodChoice::Flyp,
+                method: Recipe::Flyp {
+                    mask_collisions: false,
+                },
                 model: bundled("assets/demo-model"),
                 train: bundled("assets/emoji-subset/twemoji"),
-                evals: Vec::new(),
+                evals: vec![("noto".into(), bundled("assets/emoji-subset/noto"))],
                 epochs: 10,
                 batch: 32,
                 lr: 1e-4,
@@ -172,20 +272,35 @@ impl Studio {
                 out: None,
                 resume: false,
             },
-            ood: Some(bundled("assets/emoji-subset/noto")),
+            new_ood: PathBuf::new(),
+            dropped_folder: None,
             run: None,
+            history: Vec::new(),
             progress: Progress::default(),
             view: View::Training,
             center_modalities: false,
-            blend: 1.0,
+            embed_alpha: 1.0,
+            playing: false,
+            hovered: None,
+            embed_points: Vec::new(),
+            open_cell: None,
+            thumbs: Thumbnails::new(&cc.egui_ctx),
             alpha: 1.0,
             requested: Vec::new(),
+            embed_requested: Vec::new(),
             alpha_dragging: false,
+            hub_id: String::new(),
+            hub_endpoint: flyp::hub::default_endpoint(),
+            download: None,
+            download_progress: None,
+            download_rx: None,
             scan: None,
             scan_rx: None,
             try_image: PathBuf::new(),
             export_dir: PathBuf::from("flyp-studio-export"),
+            projection: Projection::Pca,
             projected: None,
+            tsne_rx: None,
         }
     }
 
@@ -194,24 +309,75 @@ impl Studio {
         self.run.is_some() && self.progress.outcome.is_none()
     }
 
-    /// Start a run with the current settings (the Start button).
+    /// The running run is held between steps.
+    pub fn is_paused(&self) -> bool {
+        self.is_running() && self.run.as_ref().is_some_and(Run::is_paused)
+    }
+
+    /// Start a run with the current settings (the Start button), on the device "Compute" names.
     pub fn start(&mut self, ctx: &egui::Context) {
-        let mut spec = self.spec.clone();
-        spec.evals = self
-            .ood
-            .iter()
-            .map(|p| ("ood".to_string(), p.clone()))
-            .collect();
+        self.remember_finished_run();
+        self.run = None;
         self.progress = Progress::default();
         self.projected = None;
         self.requested.clear();
-        match Run::start(spec, ctx.clone()) {
+        self.embed_requested.clear();
+        self.open_cell = None;
+        self.hovered = None;
+        let device = match crate::compute::resolve(self.compute, self.gpu.as_mut()) {
+            Ok(device) => device,
+            Err(e) => return self.fail(e.to_string()),
+        };
+        match Run::start(self.spec.clone(), device, ctx.clone()) {
             Ok(run) => self.run = Some(run),
-            Err(e) => {
-                self.progress.outcome = Some(format!("error: cannot start the worker thread: {e}"));
-                self.progress.failed = true;
-            }
+            Err(e) => self.fail(format!("cannot start the worker thread: {e}")),
         }
+    }
+
+    fn fail(&mut self, line: String) {
+        self.progress.outcome = Some(format!("error: {line}"));
+        self.progress.failed = true;
+    }
+
+    /// Keep the finished run's WiSE-FT curve for the ID-vs-OOD scatter of later runs.
+    fn remember_finished_run(&mut self) {
+        let mut curve: Vec<(f64, f64, f64)> = self
+            .progress
+            .wise
+            .iter()
+            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
+            .collect();
+        if self.progress.finished && !curve.is_empty() {
+            curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let label = format!(
+                "run {}: {}",
+                self.history.len() + 1,
+                method_label(self.spec.method)
+            );
+            self.history.push(FinishedRun { label, curve });
+        }
+    }
+
+    /// Add an OOD set (named after its folder; a number is added to repeated names).
+    pub fn add_ood(&mut self, dir: PathBuf) {
+        if dir.as_os_str().is_empty() || self.spec.evals.iter().any(|(_, d)| *d == dir) {
+            return;
+        }
+        let base = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "ood".into());
+        let taken = |name: &str| {
+            ["train", "val", "test"].contains(&name) || self.spec.evals.iter().any(|(n, _)| n == name)
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while taken(&name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        self.spec.evals.push((name, dir));
     }
 
     /// Scan the training folder on a worker thread (the Scan button; also after a drop).
@@ -241,12 +407,15 @@ impl Studio {
         let p = &self.progress;
         let results = serde_json::json!({
             "schema": 1,
-            "method": self.spec.method.label(),
-            "model": self.spec.model, "train": self.spec.train, "ood": self.ood,
+            "method": self.spec.method.name(),
+            "model": self.spec.model, "train": self.spec.train,
+            "evals": self.spec.evals,
+            "device": p.device,
             "classes": p.classes,
             "alpha": self.alpha,
+            "probe": p.probe.as_ref().map(|(l2, sets)| serde_json::json!({"l2": l2, "sets": sets})),
             "epochs": p.epochs,
-            "wise": p.wise.iter().map(|(a, sets)| serde_json::json!({"alpha": a, "sets": sets})).collect::<Vec<_>>(),
+            "wise": p.wise.iter().map(|w| serde_json::json!({"alpha": w.alpha, "sets": w.sets})).collect::<Vec<_>>(),
         });
         let written = std::fs::create_dir_all(&self.export_dir)
             .map_err(|e| e.to_string())
@@ -263,55 +432,99 @@ impl Studio {
         }
     }
 
+    /// Download `hub_id` from the Hub on a worker thread (the Download button); the model folder
+    /// becomes the run's model when it is complete.
+    pub fn start_download(&mut self, ctx: &egui::Context) {
+        self.download = None;
+        self.download_progress = None;
+        match crate::worker::download(
+            self.hub_id.trim().to_string(),
+            self.hub_endpoint.clone(),
+            ctx.clone(),
+        ) {
+            Ok(rx) => self.download_rx = Some(rx),
+            Err(e) => self.download = Some(Err(format!("cannot start the download thread: {e}"))),
+        }
+    }
+
+    /// Whether a download is running.
+    pub fn is_downloading(&self) -> bool {
+        self.download_rx.is_some()
+    }
+
     /// Whether a scan is running.
     pub fn is_scanning(&self) -> bool {
         self.scan_rx.is_some()
     }
 
-    /// Take what the worker sent since the last frame (never blocks).
-    fn drain(&mut self) {
+    /// Take what the workers sent since the last frame (never blocks).
+    fn drain(&mut self, ctx: &egui::Context) {
+        self.thumbs.receive(ctx);
         if let Some(rx) = &self.scan_rx
             && let Ok(result) = rx.try_recv()
         {
             self.scan = Some(result);
             self.scan_rx = None;
         }
-        if let Some(run) = &self.run {
-            while let Ok(event) = run.events.try_recv() {
-                self.progress.apply(event);
-            }
-            if self.progress.finished {
-                // The slider's α first, then the whole curve (0, 0.1, …, 1) in the background.
-                let grid = (0..=10).map(|k| k as f64 / 10.0);
-                let first = self.requested.is_empty();
-                let wanted: Vec<f64> = if first {
-                    std::iter::once(self.alpha).chain(grid).collect()
-                } else if !self.alpha_dragging {
-                    vec![self.alpha]
-                } else {
-                    Vec::new()
-                };
-                for alpha in wanted {
-                    if !self.requested.contains(&alpha) {
-                        run.wise(alpha);
-                        self.requested.push(alpha);
+        if let Some(rx) = &self.download_rx {
+            while let Ok(fetch) = rx.try_recv() {
+                match fetch {
+                    crate::worker::Fetch::Progress(p) => self.download_progress = Some(p),
+                    crate::worker::Fetch::Done(result) => {
+                        if let Ok(dir) = &result {
+                            self.spec.model = dir.clone();
+                            self.spec.templates = "openai".into();
+                        }
+                        self.download = Some(result);
                     }
                 }
+            }
+            if self.download.is_some() {
+                self.download_rx = None;
+            }
+        }
+        let Some(run) = &self.run else { return };
+        while let Ok(event) = run.events.try_recv() {
+            self.progress.apply(event);
+        }
+        if !self.progress.finished {
+            return;
+        }
+        // The slider's α first, then the whole curve (0, 0.1, …, 1) in the background, then
+        // the embeddings along the same grid (for the embedding view's α).
+        let grid: Vec<f64> = (0..=10).map(|k| k as f64 / 10.0).collect();
+        let first = self.requested.is_empty();
+        let wanted: Vec<f64> = if first {
+            std::iter::once(self.alpha).chain(grid.clone()).collect()
+        } else if !self.alpha_dragging {
+            vec![self.alpha]
+        } else {
+            Vec::new()
+        };
+        for alpha in wanted {
+            if !self.requested.contains(&alpha) {
+                run.wise(alpha);
+                self.requested.push(alpha);
+            }
+        }
+        if self.embed_requested.is_empty() {
+            for alpha in grid.into_iter().filter(|a| *a != 0.0 && *a != 1.0) {
+                run.embed(alpha);
+                self.embed_requested.push(alpha);
             }
         }
     }
 
     /// Draw the whole window.
     pub fn show(&mut self, ui: &mut egui::Ui) {
-        self.drain();
+        self.drain(ui.ctx());
         let dropped = ui.ctx().input(|i| i.raw.dropped_files.clone());
         if let Some(dir) = dropped
             .iter()
             .map(|f| f.path().to_path_buf())
             .find(|p| p.is_dir())
         {
-            self.spec.train = dir;
-            self.start_scan(ui.ctx());
+            self.dropped_folder = Some(dir);
         }
         // A dropped file, once a run has finished: "try an image".
         if let Some(file) = dropped
@@ -323,10 +536,11 @@ impl Studio {
             self.try_image = file;
             self.classify();
         }
+        self.dropped_folder_question(ui.ctx());
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let compute = if self.progress.device.is_empty() {
-                    "CPU (Flex)".to_string()
+                    crate::compute::label(self.compute, self.gpu.as_ref())
                 } else {
                     self.progress.device.clone()
                 };
@@ -340,7 +554,7 @@ impl Studio {
         });
         egui::Panel::left("settings")
             .resizable(false)
-            .exact_size(330.0)
+            .exact_size(340.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.settings(ui));
             });
@@ -359,12 +573,95 @@ impl Studio {
         });
     }
 
-    /// The finished run's accuracy per set along WiSE-FT's α, re-evaluated as the slider moves.
+    /// The method of the projection the embedding view shows now (`None` before the first).
+    pub fn shown_projection(&self) -> Option<Projection> {
+        self.projected.as_ref().map(|p| p.0.2)
+    }
+
+    /// Take a finished t-SNE, or start one for `key` on the thread "flyp-tsne" (one at a time).
+    fn fit_tsne(&mut self, e: &Embeddings, key: ProjectionKey, ctx: &egui::Context) {
+        if let Some((asked, rx)) = &self.tsne_rx {
+            match rx.try_recv() {
+                Ok(result) => {
+                    let asked = *asked;
+                    self.tsne_rx = None;
+                    if let Some(frames) = result {
+                        self.projected = Some((asked, frames));
+                    }
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.tsne_rx = None,
+            }
+        }
+        if self.projected.as_ref().is_some_and(|p| p.0 == key) || self.tsne_rx.is_some() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (e, center, ctx) = (e.clone(), key.0, ctx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("flyp-tsne".into())
+            .spawn(move || {
+                let _ = tx.send(project_tsne(&e, center));
+                ctx.request_repaint();
+            });
+        if spawned.is_ok() {
+            self.tsne_rx = Some((key, rx));
+        }
+    }
+
+    /// A folder was dropped: ask whether it is the training set or an OOD set.
+    fn dropped_folder_question(&mut self, ctx: &egui::Context) {
+        let Some(dir) = self.dropped_folder.clone() else {
+            return;
+        };
+        let mut answer = None;
+        egui::Window::new("A folder was dropped")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .show(ctx, |ui| {
+                ui.label(dir.display().to_string());
+                ui.horizontal(|ui| {
+                    if ui
+                        .add_enabled(!self.is_running(), egui::Button::new("Use as the training set"))
+                        .clicked()
+                    {
+                        answer = Some(1);
+                    }
+                    if ui
+                        .add_enabled(!self.is_running(), egui::Button::new("Add as an OOD set"))
+                        .clicked()
+                    {
+                        answer = Some(2);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(0);
+                    }
+                });
+            });
+        match answer {
+            Some(1) => {
+                self.spec.train = dir;
+                self.start_scan(ctx);
+            }
+            Some(2) => self.add_ood(dir),
+            Some(_) => {}
+            None => return,
+        }
+        self.dropped_folder = None;
+    }
+
+    /// The finished run: the table at the slider's α, the ID-vs-OOD scatter, accuracy along α,
+    /// the confusion matrices (a cell shows its images), try an image, export.
     fn results_view(&mut self, ui: &mut egui::Ui) {
         if !self.progress.finished {
             ui.label("Results appear here when a run has finished.");
             return;
         }
+        egui::ScrollArea::vertical().show(ui, |ui| self.results(ui));
+    }
+
+    fn results(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             let label = ui
                 .label("WiSE-FT α")
@@ -379,19 +676,21 @@ impl Studio {
             .progress
             .wise
             .iter()
-            .find(|(a, _)| *a == alpha_now)
+            .find(|w| w.alpha == alpha_now)
             .cloned();
         match &current {
-            Some((alpha, sets)) => {
+            Some(w) => {
                 egui::Grid::new("wise-table").striped(true).show(ui, |ui| {
                     ui.strong("set");
-                    ui.strong(format!("top-1 at α = {alpha:.2}"));
+                    ui.strong(format!("top-1 at α = {:.2}", w.alpha));
                     ui.strong("macro-F1");
+                    ui.strong("images");
                     ui.end_row();
-                    for (name, m) in sets {
+                    for (name, m) in &w.sets {
                         ui.label(name);
                         ui.label(format!("{:.2} %", 100.0 * m.top1));
                         ui.label(format!("{:.3}", m.macro_f1));
+                        ui.label(m.images.to_string());
                         ui.end_row();
                     }
                 });
@@ -400,6 +699,19 @@ impl Studio {
                 ui.label(format!("evaluating α = {:.2}…", self.alpha));
             }
         }
+        ui.horizontal_top(|ui| {
+            let width = (ui.available_width() / 2.0 - 8.0).max(200.0);
+            ui.vertical(|ui| {
+                ui.set_width(width);
+                ui.strong("ID vs OOD top-1 (%) along α");
+                self.id_ood_scatter(ui);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(width);
+                ui.strong("Top-1 (%) per set along α");
+                self.alpha_curves(ui);
+            });
+        });
         ui.separator();
         ui.horizontal(|ui| {
             path_row(ui, "Try an image", &mut self.try_image).on_hover_text(
@@ -415,24 +727,30 @@ impl Studio {
                 ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
             }
             Some(Ok((path, alpha, top))) => {
-                ui.label(format!("{} at α = {alpha:.2}:", path.display()));
-                egui::Grid::new("top5").striped(true).show(ui, |ui| {
-                    ui.strong("class");
-                    ui.strong("probability");
-                    ui.strong("similarity");
-                    ui.end_row();
-                    for (class, p, s) in top {
-                        ui.label(class);
-                        ui.label(format!("{:.1} %", 100.0 * p));
-                        ui.label(format!("{s:.3}"));
-                        ui.end_row();
-                    }
+                let (path, alpha, top) = (path.clone(), *alpha, top.clone());
+                ui.horizontal_top(|ui| {
+                    self.thumbs.show(ui, &path, 64.0);
+                    ui.vertical(|ui| {
+                        ui.label(format!("{} at α = {alpha:.2}:", path.display()));
+                        egui::Grid::new("top5").striped(true).show(ui, |ui| {
+                            ui.strong("class");
+                            ui.strong("probability");
+                            ui.strong("similarity");
+                            ui.end_row();
+                            for (class, p, s) in top {
+                                ui.label(class);
+                                ui.label(format!("{:.1} %", 100.0 * p));
+                                ui.label(format!("{s:.3}"));
+                                ui.end_row();
+                            }
+                        });
+                    });
                 });
             }
         }
         ui.horizontal(|ui| {
             path_row(ui, "Export to", &mut self.export_dir)
-                .on_hover_text("A folder: model/ (HF layout, at this α) and results.json (every epoch and α so far)");
+                .on_hover_text("A folder: model/ (HF layout, at this α; head.safetensors for head methods) and results.json (every epoch and α so far)");
             if ui.button("Export").clicked() {
                 self.export();
             }
@@ -446,25 +764,110 @@ impl Studio {
                 ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
             }
         }
-        let p = &self.progress;
-        if let Some((_, sets)) = &current {
+        if let Some(w) = &current {
             egui::CollapsingHeader::new("Confusion matrix and per-class precision / recall")
                 .id_salt("confusion")
                 .show(ui, |ui| {
+                    ui.label("Click a cell to see its images.");
                     egui::ScrollArea::horizontal().show(ui, |ui| {
                         ui.horizontal_top(|ui| {
-                            for (name, m) in sets {
-                                ui.vertical(|ui| confusion(ui, name, m, &p.classes));
+                            for (set, (name, m)) in w.sets.iter().enumerate() {
+                                ui.vertical(|ui| {
+                                    if let Some((t, q)) =
+                                        confusion(ui, name, m, &self.progress.classes)
+                                    {
+                                        self.open_cell = Some((set, t, q));
+                                    }
+                                });
                                 ui.add_space(12.0);
                             }
                         });
                     });
+                    self.cell_images(ui, w);
                 });
         }
-        let mut points: Vec<(f64, &Vec<(String, flyp::train::Metrics)>)> =
-            p.wise.iter().map(|(a, s)| (*a, s)).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    /// The images of the open confusion cell at the current α.
+    fn cell_images(&mut self, ui: &mut egui::Ui, w: &WisePoint) {
+        let Some((set, t, q)) = self.open_cell else {
+            return;
+        };
+        let images = cell_paths(&self.progress, w, set, t, q);
+        let class = |k: usize| self.progress.classes.get(k).cloned().unwrap_or_default();
+        let set_name = self.progress.sets.get(set).cloned().unwrap_or_default();
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.strong(format!(
+                "{set_name}: {} image(s) of {} predicted as {} at α = {:.2}",
+                images.len(),
+                class(t),
+                class(q),
+                w.alpha
+            ));
+            if ui.button("Close").clicked() {
+                self.open_cell = None;
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            for path in images.iter().take(60) {
+                self.thumbs.show(ui, path, 64.0).on_hover_text(path.display().to_string());
+            }
+        });
+    }
+
+    /// This run's WiSE-FT curve and earlier runs' curves: mean OOD top-1 against ID top-1.
+    fn id_ood_scatter(&self, ui: &mut egui::Ui) {
+        let mut current: Vec<(f64, f64, f64)> = self
+            .progress
+            .wise
+            .iter()
+            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
+            .collect();
+        current.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if current.is_empty() {
+            ui.label("Needs a test set and an OOD set.");
+            return;
+        }
+        let label = format!("this run: {}", method_label(self.spec.method));
+        let alpha = self.alpha;
+        Plot::new("id-ood")
+            .height(260.0)
+            .legend(Legend::default())
+            .x_axis_label("ID (test) top-1 (%)")
+            .y_axis_label("OOD top-1 (%)")
+            .show(ui, |plot| {
+                let runs = self.history.iter().map(|r| (r.label.clone(), &r.curve));
+                for (k, (name, curve)) in runs
+                    .chain(std::iter::once((label, &current)))
+                    .enumerate()
+                {
+                    let colour = class_colour(k);
+                    let xy: Vec<[f64; 2]> = curve.iter().map(|c| [c.1, c.2]).collect();
+                    plot.line(Line::new(name.clone(), xy.clone()).color(colour));
+                    plot.points(
+                        egui_plot::Points::new(name.clone(), xy)
+                            .color(colour)
+                            .radius(3.0),
+                    );
+                }
+                if let Some(c) = current.iter().find(|c| c.0 == alpha) {
+                    plot.points(
+                        egui_plot::Points::new(format!("α = {alpha:.2}"), vec![[c.1, c.2]])
+                            .shape(egui_plot::MarkerShape::Diamond)
+                            .radius(7.0),
+                    );
+                }
+            });
+    }
+
+    /// Each set's top-1 along α, with the slider's α marked.
+    fn alpha_curves(&self, ui: &mut egui::Ui) {
+        let p = &self.progress;
+        let mut points: Vec<&WisePoint> = p.wise.iter().collect();
+        points.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
         Plot::new("wise")
+            .height(260.0)
             .legend(Legend::default())
             .include_x(0.0)
             .include_x(1.0)
@@ -474,7 +877,7 @@ impl Studio {
                 for (i, set) in p.sets.iter().enumerate() {
                     let line: PlotPoints = points
                         .iter()
-                        .filter_map(|(a, sets)| sets.get(i).map(|(_, m)| [*a, 100.0 * m.top1]))
+                        .filter_map(|w| w.sets.get(i).map(|(_, m)| [w.alpha, 100.0 * m.top1]))
                         .collect();
                     plot.line(Line::new(set.clone(), line));
                 }
@@ -482,57 +885,130 @@ impl Studio {
             });
     }
 
-    /// Image embeddings (colour = class; filled = test, hollow = OOD) and class prompts (stars)
-    /// in one PCA fitted on the starting model's embeddings, blended from before to after.
+    /// Image embeddings (colour = class; marker = set) and class prompts (labelled stars) in one
+    /// 2-D PCA fitted once on the starting model's embeddings and reused for every α; α plays
+    /// from the starting model (0) to the fine-tuned one (1); hovering an image shows it.
     fn embedding_view(&mut self, ui: &mut egui::Ui) {
         let Some(e) = self.progress.embeddings.clone() else {
             ui.label("The embeddings appear here when a run has finished.");
             return;
         };
         ui.horizontal(|ui| {
+            let label = ui.label("Projection");
+            egui::ComboBox::from_id_salt("projection")
+                .selected_text(match self.projection {
+                    Projection::Pca => "PCA",
+                    Projection::Tsne => "t-SNE",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.projection, Projection::Pca, "PCA")
+                        .on_hover_text("Linear: the two directions of largest spread of the starting model's embeddings, kept for every α");
+                    ui.selectable_value(&mut self.projection, Projection::Tsne, "t-SNE")
+                        .on_hover_text("Non-linear: keeps neighbours together; fitted once on every α's embeddings at once");
+                })
+                .response
+                .labelled_by(label.id);
             ui.checkbox(&mut self.center_modalities, "Center each modality")
                 .on_hover_text("Subtract the mean image and the mean prompt: hides the gap between the two modalities");
-            let label = ui.label("Before / after fine-tuning (0 to 1)");
-            ui.add(egui::Slider::new(&mut self.blend, 0.0..=1.0))
+            let label = ui
+                .label("WiSE-FT α (0 = before, 1 = after fine-tuning)")
+                .on_hover_text("The embeddings of the model at this α; between computed α values, positions are blended");
+            ui.add(egui::Slider::new(&mut self.embed_alpha, 0.0..=1.0))
                 .labelled_by(label.id);
+            let play = if self.playing { "Pause" } else { "Play" };
+            if ui
+                .button(play)
+                .on_hover_text("Move α from 0 to 1 over four seconds")
+                .clicked()
+            {
+                if !self.playing && self.embed_alpha >= 1.0 {
+                    self.embed_alpha = 0.0;
+                }
+                self.playing = !self.playing;
+            }
+            ui.label(format!("{} of 11 α computed", e.frames.len()));
         });
-        let center = self.center_modalities;
-        if self.projected.as_ref().is_none_or(|p| p.0 != center) {
-            self.projected = project(&e, center).map(|p| (center, p));
+        if self.playing {
+            let dt = ui.ctx().input(|i| i.stable_dt).min(0.1) as f64;
+            self.embed_alpha = (self.embed_alpha + dt / 4.0).min(1.0);
+            self.playing = self.embed_alpha < 1.0;
+            ui.ctx().request_repaint();
         }
-        let Some((_, (before, after))) = &self.projected else {
+        let key = (self.center_modalities, e.frames.len(), self.projection);
+        if self.projected.as_ref().is_none_or(|p| p.0 != key) {
+            match self.projection {
+                Projection::Pca => {
+                    self.projected = project(&e, self.center_modalities).map(|p| (key, p));
+                }
+                Projection::Tsne => self.fit_tsne(&e, key, ui.ctx()),
+            }
+        }
+        if self.tsne_rx.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("fitting t-SNE on every α's embeddings…");
+            });
+        }
+        let Some((shown, frames)) = &self.projected else {
             ui.label("No embeddings to show.");
             return;
         };
-        let t = self.blend as f64;
-        let at = |i: usize| -> [f64; 2] {
-            [
-                before[i][0] + t * (after[i][0] - before[i][0]),
-                before[i][1] + t * (after[i][1] - before[i][1]),
-            ]
-        };
+        if shown.2 != self.projection {
+            return;
+        }
+        let positions = positions_at(frames, self.embed_alpha);
         let n = e.images.len();
-        Plot::new("embeddings")
+        // Marker per set: the ID test set filled circles, each OOD set another shape.
+        let sets: Vec<String> = {
+            let mut names: Vec<String> = Vec::new();
+            for (_, set) in &e.images {
+                if !names.contains(set) {
+                    names.push(set.clone());
+                }
+            }
+            names
+        };
+        let marker = |set: &str| {
+            const SHAPES: [egui_plot::MarkerShape; 5] = [
+                egui_plot::MarkerShape::Circle,
+                egui_plot::MarkerShape::Square,
+                egui_plot::MarkerShape::Diamond,
+                egui_plot::MarkerShape::Up,
+                egui_plot::MarkerShape::Cross,
+            ];
+            let k = sets.iter().position(|s| s == set).unwrap_or(0);
+            (SHAPES[k % SHAPES.len()], set == "test" || set == "val")
+        };
+        ui.label(format!(
+            "markers: {}; stars: class prompts",
+            sets.iter()
+                .map(|s| format!("{s} {}", shape_name(marker(s).0, marker(s).1)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let response = Plot::new("embeddings")
             .legend(Legend::default())
             .data_aspect(1.0)
             .x_axis_label("component 1")
             .y_axis_label("component 2")
             .show(ui, |plot| {
                 for (class, name) in e.classes.iter().enumerate() {
-                    for ood in [false, true] {
+                    for set in &sets {
                         let points: PlotPoints = (0..n)
-                            .filter(|&i| e.images[i].0 == class && (e.images[i].1 == "ood") == ood)
-                            .map(at)
+                            .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
+                            .map(|i| positions[i])
                             .collect();
+                        let (shape, filled) = marker(set);
                         // One legend entry per class: its images, prompt and label share the name.
                         plot.points(
                             egui_plot::Points::new(name.clone(), points)
                                 .color(class_colour(class))
-                                .filled(!ood)
+                                .shape(shape)
+                                .filled(filled)
                                 .radius(3.0),
                         );
                     }
-                    let star = at(n + class);
+                    let star = positions[n + class];
                     plot.points(
                         egui_plot::Points::new(name.clone(), vec![star])
                             .color(class_colour(class))
@@ -549,6 +1025,39 @@ impl Studio {
                     );
                 }
             });
+        // Where each image is on screen; the one under the pointer (within 8 points) is shown.
+        self.embed_points = (0..n)
+            .map(|i| {
+                let [x, y] = positions[i];
+                response
+                    .transform
+                    .position_from_point(&egui_plot::PlotPoint::new(x, y))
+            })
+            .collect();
+        self.hovered = response.response.hover_pos().and_then(|pointer| {
+            self.embed_points
+                .iter()
+                .enumerate()
+                .map(|(i, at)| (i, at.distance(pointer)))
+                .filter(|(_, d)| *d < 8.0)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = self.hovered {
+            let path = e.paths[i].clone();
+            let (class, set) = e.images[i].clone();
+            let class = e.classes.get(class).cloned().unwrap_or_default();
+            let thumbs = &mut self.thumbs;
+            response.response.on_hover_ui_at_pointer(|ui| {
+                thumbs.show(ui, &path, 96.0);
+                ui.label(format!("{class} ({set})"));
+                ui.label(
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+            });
+        }
     }
 
     fn settings(&mut self, ui: &mut egui::Ui) {
@@ -560,10 +1069,6 @@ impl Studio {
             ui.strong("Data");
             path_row(ui, "Training set", &mut self.spec.train)
                 .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
-            let mut ood = self.ood.clone().unwrap_or_default();
-            path_row(ui, "OOD set", &mut ood)
-                .on_hover_text("Images of the same classes in another style, never trained on");
-            self.ood = (!ood.as_os_str().is_empty()).then_some(ood);
             ui.horizontal(|ui| {
                 if ui
                     .add_enabled(!self.is_scanning(), egui::Button::new("Scan"))
@@ -577,9 +1082,31 @@ impl Studio {
                 }
             });
             self.scan_report(ui);
+            ui.label("OOD sets (same classes, another style; never trained on):");
+            let mut remove = None;
+            for (k, (name, dir)) in self.spec.evals.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    if ui.small_button("Remove").clicked() {
+                        remove = Some(k);
+                    }
+                    ui.label(format!("{name}: {}", dir.display()));
+                });
+            }
+            if let Some(k) = remove {
+                self.spec.evals.remove(k);
+            }
+            ui.horizontal(|ui| {
+                let mut path = std::mem::take(&mut self.new_ood);
+                path_row(ui, "OOD folder", &mut path)
+                    .on_hover_text("Another folder of the same class folders (or drop one on the window)");
+                if ui.button("Add").clicked() {
+                    self.add_ood(std::mem::take(&mut path));
+                }
+                self.new_ood = path;
+            });
             if ui.button("Use the bundled demo data").clicked() {
                 self.spec.train = bundled("assets/emoji-subset/twemoji");
-                self.ood = Some(bundled("assets/emoji-subset/noto"));
+                self.spec.evals = vec![("noto".into(), bundled("assets/emoji-subset/noto"))];
                 self.spec.model = bundled("assets/demo-model");
                 self.spec.templates = "emoji".into();
                 self.start_scan(ui.ctx());
@@ -588,19 +1115,42 @@ impl Studio {
             ui.strong("Model");
             path_row(ui, "CLIP folder", &mut self.spec.model)
                 .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors)");
+            if ui
+                .button("Use the bundled demo model")
+                .on_hover_text("A 4-million-parameter CLIP this project pretrained on emoji captions")
+                .clicked()
+            {
+                self.spec.model = bundled("assets/demo-model");
+                self.spec.templates = "emoji".into();
+            }
+            self.hub_row(ui);
+            ui.horizontal(|ui| {
+                let label = ui.label("Prompts").on_hover_text(
+                    "The templates that turn a class name into captions: openai (CLIP's 80 ImageNet templates), simple (\"a photo of a {}.\"), emoji (the demo model's)",
+                );
+                egui::ComboBox::from_id_salt("templates")
+                    .selected_text(self.spec.templates.clone())
+                    .show_ui(ui, |ui| {
+                        for t in ["openai", "simple", "emoji"] {
+                            ui.selectable_value(&mut self.spec.templates, t.to_string(), t);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
             ui.separator();
             let label = ui.strong("Method");
             egui::ComboBox::from_id_salt("method")
-                .selected_text(self.spec.method.label())
+                .selected_text(method_label(self.spec.method))
                 .show_ui(ui, |ui| {
-                    for m in MethodChoice::ALL {
-                        ui.selectable_value(&mut self.spec.method, m, m.label())
-                            .on_hover_text(m.tooltip());
+                    for m in METHODS {
+                        ui.selectable_value(&mut self.spec.method, m, method_label(m))
+                            .on_hover_text(method_tooltip(m));
                     }
                 })
                 .response
                 .labelled_by(label.id)
-                .on_hover_text(self.spec.method.tooltip());
+                .on_hover_text(method_tooltip(self.spec.method));
             egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
                 let label = ui.label("Epochs").on_hover_text("Passes over the training set");
                 ui.add(egui::DragValue::new(&mut self.spec.epochs).range(1..=1000)).labelled_by(label.id);
@@ -618,6 +1168,20 @@ impl Studio {
                 let label = ui.label("Seed");
                 ui.add(egui::DragValue::new(&mut self.spec.seed)).labelled_by(label.id);
                 ui.end_row();
+                let label = ui.label("Compute").on_hover_text(
+                    "Auto: the window's GPU when it is a hardware GPU (shared with the window, no second device), else the CPU backend",
+                );
+                egui::ComboBox::from_id_salt("compute")
+                    .selected_text(crate::compute::label(self.compute, self.gpu.as_ref()))
+                    .show_ui(ui, |ui| {
+                        for choice in [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu] {
+                            let text = crate::compute::label(choice, self.gpu.as_ref());
+                            ui.selectable_value(&mut self.compute, choice, text);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
             });
         });
         ui.separator();
@@ -628,7 +1192,24 @@ impl Studio {
             {
                 self.start(ui.ctx());
             }
-            if ui.add_enabled(running, egui::Button::new("Stop")).clicked()
+            let paused = self.is_paused();
+            let (text, tip) = if paused {
+                ("Resume", "Go on from the step where the run was paused")
+            } else {
+                ("Pause", "Hold the run after its current step")
+            };
+            if ui
+                .add_enabled(running, egui::Button::new(text))
+                .on_hover_text(tip)
+                .clicked()
+                && let Some(run) = &self.run
+            {
+                run.pause(!paused);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Stop"))
+                .on_hover_text("End the run after its current step")
+                .clicked()
                 && let Some(run) = &self.run
             {
                 run.stop();
@@ -636,58 +1217,118 @@ impl Studio {
         });
     }
 
-    /// The scan report: counts per class per split, skipped files with reasons, warnings.
-    fn scan_report(&self, ui: &mut egui::Ui) {
-        match &self.scan {
-            None => {}
+    /// "Hub model id" with Download, a progress bar while it runs, and its outcome.
+    fn hub_row(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Hub model id");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.hub_id)
+                    .hint_text("openai/clip-vit-base-patch32")
+                    .desired_width(170.0),
+            )
+            .labelled_by(label.id);
+            let ready = flyp::hub::is_model_id(self.hub_id.trim()) && !self.is_downloading();
+            if ui
+                .add_enabled(ready, egui::Button::new("Download"))
+                .on_hover_text("Fetch config.json, model.safetensors and the tokenizer from huggingface.co (HF_ENDPOINT) into the cache, once")
+                .clicked()
+            {
+                self.start_download(ui.ctx());
+            }
+        });
+        if self.is_downloading() {
+            let (text, fraction) = match &self.download_progress {
+                Some(p) => {
+                    let mb = |b: u64| b as f64 / 1e6;
+                    match p.total {
+                        Some(t) if t > 0 => (
+                            format!("{} {:.1}/{:.1} MB", p.file, mb(p.done), mb(t)),
+                            p.done as f32 / t as f32,
+                        ),
+                        _ => (format!("{} {:.1} MB", p.file, mb(p.done)), 0.0),
+                    }
+                }
+                None => ("connecting…".to_string(), 0.0),
+            };
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+        }
+        match &self.download {
+            Some(Ok(dir)) => {
+                ui.label(format!("downloaded: {}", dir.display()));
+            }
             Some(Err(e)) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
             }
-            Some(Ok(scan)) => {
-                let count = |v: &Option<Vec<flyp::data::Sample>>| v.as_ref().map_or(0, Vec::len);
-                ui.label(format!(
-                    "{} classes · {} train, {} val, {} test images · {} skipped ({})",
-                    scan.classes.len(),
-                    scan.train.len(),
-                    count(&scan.val),
-                    count(&scan.test),
-                    scan.skipped.len(),
-                    scan.layout
-                ));
-                egui::CollapsingHeader::new("Images per class")
-                    .id_salt("per-class")
-                    .show(ui, |ui| {
-                        egui::Grid::new("counts").striped(true).show(ui, |ui| {
-                            for (class, n) in scan.prompt_names.iter().zip(scan.counts()) {
-                                ui.label(class);
-                                ui.label(n.to_string());
-                                ui.end_row();
-                            }
-                        });
-                    });
-                if !scan.skipped.is_empty() {
-                    egui::CollapsingHeader::new(format!("Skipped files ({})", scan.skipped.len()))
-                        .id_salt("skipped")
-                        .show(ui, |ui| {
-                            for s in &scan.skipped {
-                                ui.label(format!("{}: {}", s.path.display(), s.reason));
-                            }
-                        });
-                }
-                for w in &scan.warnings {
-                    ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
-                }
+            None => {}
+        }
+    }
+
+    /// The scan report: counts per class per split, a few thumbnails per class, skipped files
+    /// with reasons, warnings.
+    fn scan_report(&mut self, ui: &mut egui::Ui) {
+        let scan = match &self.scan {
+            None => return,
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                return;
             }
+            Some(Ok(scan)) => scan.clone(),
+        };
+        let count = |v: &Option<Vec<flyp::data::Sample>>| v.as_ref().map_or(0, Vec::len);
+        ui.label(format!(
+            "{} classes · {} train, {} val, {} test images · {} skipped ({})",
+            scan.classes.len(),
+            scan.train.len(),
+            count(&scan.val),
+            count(&scan.test),
+            scan.skipped.len(),
+            scan.layout
+        ));
+        egui::CollapsingHeader::new("Images per class")
+            .id_salt("per-class")
+            .show(ui, |ui| {
+                egui::Grid::new("counts").striped(true).show(ui, |ui| {
+                    for (class, n) in scan.prompt_names.iter().zip(scan.counts()) {
+                        ui.label(class);
+                        ui.label(n.to_string());
+                        ui.end_row();
+                    }
+                });
+            });
+        egui::CollapsingHeader::new("Thumbnails per class")
+            .id_salt("thumbnails")
+            .show(ui, |ui| {
+                for (k, class) in scan.prompt_names.iter().enumerate() {
+                    ui.label(class);
+                    ui.horizontal_wrapped(|ui| {
+                        for sample in scan.train.iter().filter(|s| s.label == k).take(6) {
+                            self.thumbs.show(ui, &sample.path, 40.0);
+                        }
+                    });
+                }
+            });
+        if !scan.skipped.is_empty() {
+            egui::CollapsingHeader::new(format!("Skipped files ({})", scan.skipped.len()))
+                .id_salt("skipped")
+                .show(ui, |ui| {
+                    for s in &scan.skipped {
+                        ui.label(format!("{}: {}", s.path.display(), s.reason));
+                    }
+                });
+        }
+        for w in &scan.warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
         }
     }
 
     fn curves(&mut self, ui: &mut egui::Ui) {
         let p = &self.progress;
-        if self.run.is_none() {
+        if self.run.is_none() && p.outcome.is_none() {
             ui.label("Choose a dataset and a model, then Start.");
             return;
         }
-        ui.label(p.status_line(self.spec.epochs));
+        let paused = if self.is_paused() { " · paused" } else { "" };
+        ui.label(format!("{}{paused}", p.status_line(self.spec.epochs)));
         if let Some(outcome) = &p.outcome {
             let colour = if p.failed {
                 ui.visuals().error_fg_color
@@ -695,6 +1336,15 @@ impl Studio {
                 ui.visuals().text_color()
             };
             ui.colored_label(colour, outcome);
+        }
+        if let Some((l2, sets)) = &p.probe {
+            ui.label(format!(
+                "linear probe (L2 {l2:e}, chosen on val): {}",
+                sets.iter()
+                    .map(|(n, m)| format!("{n} {:.1} %", 100.0 * m.top1))
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            ));
         }
         let height = (ui.available_height() / 2.0 - 20.0).max(120.0);
         ui.strong("Training loss (per step)");
@@ -727,13 +1377,17 @@ impl Studio {
     }
 }
 
-/// 2-D positions of every row of [`Embeddings`]: (before fine-tuning, after).
-pub type Projected = (Vec<[f64; 2]>, Vec<[f64; 2]>);
+/// 2-D positions of every row of [`Embeddings`] for each computed α: (α, positions).
+pub type Projected = Vec<(f64, Vec<[f64; 2]>)>;
 
-/// Before and after embeddings in 2-D: PCA fitted once on the "before" rows (centred per
-/// modality when asked), then applied to both.
+/// What a projection was made from: (centred per modality, number of α frames, method).
+type ProjectionKey = (bool, usize, Projection);
+
+/// Every frame of `e` in 2-D: PCA fitted once on the α = 0 rows (the starting model; centred per
+/// modality when asked), then applied to every α.
 pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
-    let groups: Vec<usize> = (0..e.before.len())
+    let start = e.at(0.0)?;
+    let groups: Vec<usize> = (0..start.len())
         .map(|i| usize::from(i >= e.images.len()))
         .collect();
     let prepare = |rows: &Vec<Vec<f32>>| {
@@ -743,22 +1397,103 @@ pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
             rows.clone()
         }
     };
-    let (before, after) = (prepare(&e.before), prepare(&e.after));
-    let pca = Pca::fit(&before, 2)?;
-    let xy = |rows: &Vec<Vec<f32>>| -> Vec<[f64; 2]> {
-        rows.iter()
-            .map(|r| {
-                let p = pca.project(r);
-                [p[0], p.get(1).copied().unwrap_or(0.0)]
+    let pca = Pca::fit(&prepare(start), 2)?;
+    Some(
+        e.frames
+            .iter()
+            .map(|(alpha, rows)| {
+                let xy = prepare(rows)
+                    .iter()
+                    .map(|r| {
+                        let p = pca.project(r);
+                        [p[0], p.get(1).copied().unwrap_or(0.0)]
+                    })
+                    .collect();
+                (*alpha, xy)
             })
-            .collect()
+            .collect(),
+    )
+}
+
+/// Every frame of `e` in 2-D by one t-SNE of all frames' rows together (perplexity 30, 500
+/// iterations), so positions at different α are comparable.
+pub fn project_tsne(e: &Embeddings, center: bool) -> Option<Projected> {
+    let first = e.frames.first()?;
+    let per_frame = first.1.len();
+    let groups: Vec<usize> = (0..per_frame)
+        .map(|i| usize::from(i >= e.images.len()))
+        .collect();
+    let mut rows = Vec::with_capacity(per_frame * e.frames.len());
+    for (_, frame) in &e.frames {
+        if center {
+            rows.extend(center_groups(frame, &groups));
+        } else {
+            rows.extend(frame.iter().cloned());
+        }
+    }
+    let xy = flyp::report::projection::tsne(&rows, 30.0, 500);
+    Some(
+        e.frames
+            .iter()
+            .zip(xy.chunks(per_frame))
+            .map(|((alpha, _), chunk)| (*alpha, chunk.to_vec()))
+            .collect(),
+    )
+}
+
+/// Positions at `alpha`: the computed frame there, else a blend of the two computed frames
+/// around it (frames sorted by α).
+pub fn positions_at(frames: &Projected, alpha: f64) -> Vec<[f64; 2]> {
+    let below = frames.iter().rev().find(|(a, _)| *a <= alpha);
+    let above = frames.iter().find(|(a, _)| *a >= alpha);
+    match (below, above) {
+        (Some((a, p)), Some((b, q))) if b > a => {
+            let t = (alpha - a) / (b - a);
+            p.iter()
+                .zip(q)
+                .map(|(p, q)| [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])])
+                .collect()
+        }
+        (Some((_, p)), _) | (None, Some((_, p))) => p.clone(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// How a marker looks, in words (for the legend line above the plot).
+fn shape_name(shape: egui_plot::MarkerShape, filled: bool) -> String {
+    let fill = if filled { "filled" } else { "hollow" };
+    let name = match shape {
+        egui_plot::MarkerShape::Circle => "circles",
+        egui_plot::MarkerShape::Square => "squares",
+        egui_plot::MarkerShape::Diamond => "diamonds",
+        egui_plot::MarkerShape::Up => "triangles",
+        _ => "crosses",
     };
-    Some((xy(&before), xy(&after)))
+    format!("{fill} {name}")
+}
+
+/// The images of set `set` whose true class is `t` and predicted class `q` at `w`'s α.
+pub fn cell_paths(p: &Progress, w: &WisePoint, set: usize, t: usize, q: usize) -> Vec<PathBuf> {
+    let (Some(samples), Some(predicted)) = (p.samples.get(set), w.predicted.get(set)) else {
+        return Vec::new();
+    };
+    samples
+        .iter()
+        .zip(predicted)
+        .filter(|((_, truth), predicted)| *truth == t && **predicted == q)
+        .map(|((path, _), _)| path.clone())
+        .collect()
 }
 
 /// One set's confusion matrix (rows: true class, columns: predicted; cell shade = share of the
-/// row) with each class's precision and recall.
-fn confusion(ui: &mut egui::Ui, set: &str, m: &flyp::train::Metrics, classes: &[String]) {
+/// row) with each class's precision and recall. Returns the cell clicked, (true, predicted).
+fn confusion(
+    ui: &mut egui::Ui,
+    set: &str,
+    m: &Metrics,
+    classes: &[String],
+) -> Option<(usize, usize)> {
+    let mut clicked = None;
     ui.strong(format!("{set}: rows true, columns predicted"));
     egui::Grid::new(format!("confusion-{set}"))
         .spacing([2.0, 2.0])
@@ -786,12 +1521,15 @@ fn confusion(ui: &mut egui::Ui, set: &str, m: &flyp::train::Metrics, classes: &[
                         egui::Color32::from_rgb(225, 87, 89)
                     };
                     let fill = base.gamma_multiply(share.max(0.04));
-                    egui::Frame::new()
-                        .fill(fill)
-                        .inner_margin(2.0)
-                        .show(ui, |ui| {
-                            ui.label(n.to_string());
-                        });
+                    let cell = ui
+                        .add(egui::Button::new(n.to_string()).fill(fill).small())
+                        .on_hover_text(format!(
+                            "{n} image(s) of {name} predicted as {}",
+                            classes.get(q).map_or("?", String::as_str)
+                        ));
+                    if cell.clicked() {
+                        clicked = Some((t, q));
+                    }
                 }
                 let pr = |v: &[f64]| v.get(t).map_or("-".to_string(), |x| format!("{:.2}", x));
                 ui.label(pr(&m.precision));
@@ -799,6 +1537,7 @@ fn confusion(ui: &mut egui::Ui, set: &str, m: &flyp::train::Metrics, classes: &[
                 ui.end_row();
             }
         });
+    clicked
 }
 
 /// A label and an editable path.
@@ -816,6 +1555,7 @@ fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Respons
     })
     .response
 }
+
 
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

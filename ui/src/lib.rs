@@ -1,4 +1,6 @@
 //! flyp-studio, the desktop app: an eframe (wgpu) front end over the `flyp` library.
 
 pub mod app;
+pub mod compute;
+pub mod thumbs;
 pub mod worker;

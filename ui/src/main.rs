@@ -1,16 +1,21 @@
-//! flyp-studio: the desktop face of flyp. For now a window that opens on eframe's wgpu renderer and
-//! shows what it runs on; the trainer screens arrive with the app issue.
+//! flyp-studio: the desktop face of flyp. The window draws with wgpu on a device opened with what
+//! burn needs, so training can run on the same device (see `compute`).
 
-use eframe::egui;
-use flyp_studio::app;
+use eframe::{egui, egui_wgpu};
+use flyp_studio::{app, compute};
 
 fn main() -> eframe::Result {
+    let wgpu = egui_wgpu::WgpuConfiguration::default();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("flyp-studio")
-            .with_inner_size([960.0, 640.0])
+            .with_inner_size([1200.0, 780.0])
             .with_drag_and_drop(true),
         renderer: eframe::Renderer::Wgpu,
+        wgpu_options: egui_wgpu::WgpuConfiguration {
+            wgpu_setup: compute::share_with_burn(wgpu.wgpu_setup.clone()),
+            ..wgpu
+        },
         ..Default::default()
     };
     eframe::run_native(

@@ -9,55 +9,61 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use eframe::egui;
 use flyp::data::prompts::Templates;
+use flyp::methods::linear_probe;
+use flyp::methods::recipe::Recipe;
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::{image_and_prompt_embeddings, zero_shot_head};
-use flyp::train::engine::{
-    EpochReport, Hooks, Method, StepProgress, TrainConfig, TrainData, train,
-};
+use flyp::train::Metrics;
+use flyp::train::engine::{EpochReport, Hooks, StepProgress, TrainConfig, TrainData, train};
 use flyp::{Clip, ComputeDevice};
 
-/// The methods the app runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodChoice {
-    Flyp,
-    Finetune,
+/// The methods the app offers, in its Method box (the CE ablation is the CLI's).
+pub const METHODS: [Recipe; 5] = [
+    Recipe::Flyp {
+        mask_collisions: false,
+    },
+    Recipe::Finetune,
+    Recipe::LpFt,
+    Recipe::LinearProbe,
+    Recipe::ZeroShot,
+];
+
+/// A method's name in the app.
+pub fn method_label(recipe: Recipe) -> &'static str {
+    match recipe {
+        Recipe::Flyp { .. } => "FLYP",
+        Recipe::Finetune => "Fine-tune (FT)",
+        Recipe::LpFt => "LP-FT",
+        Recipe::LinearProbe => "Linear probe (LP)",
+        Recipe::ZeroShot => "Zero-shot",
+        Recipe::CeAblation => "CE ablation",
+    }
 }
 
-impl MethodChoice {
-    pub const ALL: [MethodChoice; 2] = [MethodChoice::Flyp, MethodChoice::Finetune];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            MethodChoice::Flyp => "FLYP",
-            MethodChoice::Finetune => "Fine-tune (FT)",
+/// What a method does, for its tooltip.
+pub fn method_tooltip(recipe: Recipe) -> &'static str {
+    match recipe {
+        Recipe::Flyp { .. } => {
+            "Finetune Like You Pretrain: the contrastive loss between each image and a caption of its class; both towers train"
         }
-    }
-
-    pub fn tooltip(self) -> &'static str {
-        match self {
-            MethodChoice::Flyp => {
-                "Finetune Like You Pretrain: the contrastive loss between each image and a caption of its class; both towers train"
-            }
-            MethodChoice::Finetune => {
-                "Cross-entropy on the image tower with a head that starts as the zero-shot head; the text tower is frozen"
-            }
+        Recipe::Finetune => {
+            "Cross-entropy on the image tower with a head that starts as the zero-shot head; the text tower is frozen"
         }
-    }
-
-    fn method(self) -> Method {
-        match self {
-            MethodChoice::Flyp => Method::Flyp {
-                mask_collisions: false,
-            },
-            MethodChoice::Finetune => Method::Finetune,
+        Recipe::LpFt => {
+            "A linear probe first, then fine-tuning that starts from the probe's head (use a smaller learning rate, e.g. a tenth)"
         }
+        Recipe::LinearProbe => {
+            "A logistic-regression head on the frozen image features; the strength of its L2 penalty is chosen on validation"
+        }
+        Recipe::ZeroShot => "No training: each class's prompts, through the text tower, are the classifier",
+        Recipe::CeAblation => "FLYP's ablation: both towers trained with cross-entropy",
     }
 }
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {
-    pub method: MethodChoice,
+    pub method: Recipe,
     pub model: PathBuf,
     pub train: PathBuf,
     /// Extra (OOD) sets, NAME=DIR.
@@ -81,13 +87,25 @@ pub enum Event {
     Started {
         device: String,
         classes: Vec<String>,
+        /// The evaluation sets' names and their images (path, true class), in the same order.
         sets: Vec<String>,
+        samples: Vec<Vec<(PathBuf, usize)>>,
         train_images: usize,
+    },
+    /// The linear probe (LP, and LP-FT's first stage): its L2 strength and every set's metrics.
+    Probed {
+        l2: f64,
+        sets: Vec<(String, Metrics)>,
     },
     Step(StepProgress),
     Epoch(EpochReport),
-    /// Image and class-prompt embeddings before and after fine-tuning (sent after the last epoch).
+    /// Image and class-prompt embeddings of the starting and the final model (sent at the end).
     Embeddings(Embeddings),
+    /// The embeddings of the model at WiSE-FT `alpha` (asked with [`Run::embed`]).
+    EmbeddedAt {
+        alpha: f64,
+        rows: Vec<Vec<f32>>,
+    },
     Finished {
         best_epoch: usize,
         seconds: f64,
@@ -103,10 +121,12 @@ pub enum Event {
     Exported(Result<PathBuf, String>),
     /// A request about one image failed (the run itself is fine): the one-line reason.
     ImageFailed(String),
-    /// WiSE-FT at `alpha` (asked with [`Run::wise`]): every evaluation set's metrics.
+    /// WiSE-FT at `alpha` (asked with [`Run::wise`]): every evaluation set's metrics and each
+    /// image's predicted class.
     Wise {
         alpha: f64,
-        sets: Vec<(String, flyp::train::Metrics)>,
+        sets: Vec<(String, Metrics)>,
+        predicted: Vec<Vec<usize>>,
     },
     /// Stopped by the user: the last finished epoch's checkpoint is kept (resume continues it).
     Stopped(String),
@@ -114,33 +134,56 @@ pub enum Event {
     Failed(String),
 }
 
-/// Embeddings of the test and OOD images and of the class prompts, from the starting model and
-/// from the fine-tuned one: rows `0..images.len()` are images, the rest one prompt per class.
+/// Embeddings of the test and OOD images and of the class prompts: rows `0..images.len()` are
+/// images, the rest one prompt per class; one set of rows per WiSE-FT α computed so far
+/// (α = 0: the starting model, α = 1: the fine-tuned one).
 #[derive(Debug, Clone, Default)]
 pub struct Embeddings {
     /// (class, set name) of each image row.
     pub images: Vec<(usize, String)>,
+    pub paths: Vec<PathBuf>,
     pub classes: Vec<String>,
-    pub before: Vec<Vec<f32>>,
-    pub after: Vec<Vec<f32>>,
+    /// (α, rows), sorted by α.
+    pub frames: Vec<(f64, Vec<Vec<f32>>)>,
+}
+
+impl Embeddings {
+    /// The rows at `alpha`, if computed.
+    pub fn at(&self, alpha: f64) -> Option<&Vec<Vec<f32>>> {
+        self.frames.iter().find(|(a, _)| *a == alpha).map(|(_, r)| r)
+    }
+
+    /// Add (or replace) the rows at `alpha`, keeping the frames sorted.
+    pub fn insert(&mut self, alpha: f64, rows: Vec<Vec<f32>>) {
+        self.frames.retain(|(a, _)| *a != alpha);
+        self.frames.push((alpha, rows));
+        self.frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+}
+
+/// The UI's handles on a running worker.
+#[derive(Clone, Default)]
+struct Control {
+    stop: Arc<AtomicBool>,
+    pause: Arc<AtomicBool>,
 }
 
 /// A running (or finished) training run.
 pub struct Run {
     pub events: Receiver<Event>,
-    stop: Arc<AtomicBool>,
+    control: Control,
     /// Requests for the finished run; dropping it ends the worker.
     requests: Option<Sender<Request>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Run {
-    /// Start `spec` on the thread "flyp-train"; `ctx` is woken after every event.
-    pub fn start(spec: RunSpec, ctx: egui::Context) -> std::io::Result<Self> {
+    /// Start `spec` on `device` on the thread "flyp-train"; `ctx` is woken after every event.
+    pub fn start(spec: RunSpec, device: ComputeDevice, ctx: egui::Context) -> std::io::Result<Self> {
         let (tx, events) = channel();
         let (requests, request_rx) = channel::<Request>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let control = Control::default();
+        let worker_control = control.clone();
         let thread = std::thread::Builder::new()
             .name("flyp-train".into())
             .spawn(move || {
@@ -148,29 +191,17 @@ impl Run {
                     let _ = tx.send(e);
                     ctx.request_repaint();
                 };
-                match run(&spec, flag, &tx, &ctx) {
-                    Ok((done, wise)) => {
+                let stop = worker_control.stop.clone();
+                match run(&spec, &device, worker_control, &tx, &ctx) {
+                    Ok((done, finished)) => {
                         send(done);
-                        // Then answer WiSE-FT requests until the run is dropped.
-                        // (The UI asks once per α, and only when the slider is let go.)
+                        // Then answer the UI's requests until the run is dropped (requests
+                        // still queued then are dropped with it).
                         while let Ok(request) = request_rx.recv() {
-                            send(match request {
-                                Request::Wise(alpha) => match wise.evaluate(alpha) {
-                                    Ok(sets) => Event::Wise { alpha, sets },
-                                    Err(e) => Event::Failed(e.to_string()),
-                                },
-                                Request::Export(dir, alpha) => Event::Exported(
-                                    wise.export(&dir, alpha)
-                                        .map(|()| dir)
-                                        .map_err(|e| e.to_string()),
-                                ),
-                                Request::Classify(path, alpha) => {
-                                    match wise.classify(&path, alpha) {
-                                        Ok(top) => Event::Classified { path, alpha, top },
-                                        Err(e) => Event::ImageFailed(e.to_string()),
-                                    }
-                                }
-                            });
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            send(finished.answer(request));
                         }
                     }
                     Err(flyp::Error::Stopped { epoch, step }) => send(Event::Stopped(format!(
@@ -181,7 +212,7 @@ impl Run {
             })?;
         Ok(Self {
             events,
-            stop,
+            control,
             requests: Some(requests),
             thread: Some(thread),
         })
@@ -189,36 +220,53 @@ impl Run {
 
     /// Ask the run to stop after its current step.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.control.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Hold the run after its current step (`true`) or let it go on (`false`).
+    pub fn pause(&self, paused: bool) {
+        self.control.pause.store(paused, Ordering::Relaxed);
+    }
+
+    /// Whether the run is held.
+    pub fn is_paused(&self) -> bool {
+        self.control.pause.load(Ordering::Relaxed)
+    }
+
+    fn ask(&self, request: Request) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(request);
+        }
     }
 
     /// Ask for the finished run's WiSE-FT evaluation at `alpha` (answered by [`Event::Wise`]).
     pub fn wise(&self, alpha: f64) {
-        if let Some(tx) = &self.requests {
-            let _ = tx.send(Request::Wise(alpha));
-        }
+        self.ask(Request::Wise(alpha));
+    }
+
+    /// Ask for the finished run's embeddings at WiSE-FT `alpha` (answered by
+    /// [`Event::EmbeddedAt`]).
+    pub fn embed(&self, alpha: f64) {
+        self.ask(Request::Embed(alpha));
     }
 
     /// Write the finished run's model at WiSE-FT `alpha` as an HF folder `dir` (answered by
     /// [`Event::Exported`]).
     pub fn export(&self, dir: PathBuf, alpha: f64) {
-        if let Some(tx) = &self.requests {
-            let _ = tx.send(Request::Export(dir, alpha));
-        }
+        self.ask(Request::Export(dir, alpha));
     }
 
     /// Ask for the top classes of the image at `path` with the finished run's model at WiSE-FT
     /// `alpha` (answered by [`Event::Classified`] or [`Event::ImageFailed`]).
     pub fn classify(&self, path: PathBuf, alpha: f64) {
-        if let Some(tx) = &self.requests {
-            let _ = tx.send(Request::Classify(path, alpha));
-        }
+        self.ask(Request::Classify(path, alpha));
     }
 }
 
 impl Drop for Run {
     fn drop(&mut self) {
         self.stop();
+        self.pause(false);
         self.requests = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -229,22 +277,71 @@ impl Drop for Run {
 /// What the UI asks of a finished run.
 enum Request {
     Wise(f64),
+    Embed(f64),
     Classify(PathBuf, f64),
     Export(PathBuf, f64),
 }
 
-/// A finished run: its data and its WiSE-FT end points, to answer the UI's requests.
-struct Wise {
+/// A finished run: its data, its WiSE-FT end points and the images it embeds, to answer the UI's
+/// requests.
+struct Finished {
     data: TrainData,
     ends: WiseFt,
+    embedded: Vec<PathBuf>,
 }
 
-impl Wise {
-    /// The model at `alpha` as an HF folder (`flyp export`'s layout; FT's head as head.safetensors
-    /// is not written yet).
-    fn export(&self, dir: &std::path::Path, alpha: f64) -> flyp::Result<()> {
+impl Finished {
+    fn answer(&self, request: Request) -> Event {
+        match request {
+            Request::Wise(alpha) => match self.ends.predict(alpha, &self.data.evals, 64) {
+                Ok(sets) => {
+                    let (sets, predicted) = sets
+                        .into_iter()
+                        .map(|(name, metrics, predicted)| ((name, metrics), predicted))
+                        .unzip();
+                    Event::Wise {
+                        alpha,
+                        sets,
+                        predicted,
+                    }
+                }
+                Err(e) => Event::Failed(e.to_string()),
+            },
+            Request::Embed(alpha) => match self.embed(alpha) {
+                Ok(rows) => Event::EmbeddedAt { alpha, rows },
+                Err(e) => Event::Failed(e.to_string()),
+            },
+            Request::Export(dir, alpha) => Event::Exported(
+                self.export(&dir, alpha)
+                    .map(|()| dir)
+                    .map_err(|e| e.to_string()),
+            ),
+            Request::Classify(path, alpha) => match self.classify(&path, alpha) {
+                Ok(top) => Event::Classified { path, alpha, top },
+                Err(e) => Event::ImageFailed(e.to_string()),
+            },
+        }
+    }
+
+    fn embed(&self, alpha: f64) -> flyp::Result<Vec<Vec<f32>>> {
         let (clip, _) = self.ends.at(alpha)?;
-        clip.save(dir)
+        image_and_prompt_embeddings(
+            &clip,
+            &self.embedded,
+            &self.data.prompt_names,
+            &self.ends.templates,
+        )
+    }
+
+    /// The model at `alpha` as an HF folder (`flyp export`'s layout), with the classification
+    /// head as `head.safetensors` when the method has one (FT, LP-FT, LP).
+    fn export(&self, dir: &std::path::Path, alpha: f64) -> flyp::Result<()> {
+        let (clip, head) = self.ends.at(alpha)?;
+        clip.save(dir)?;
+        if self.ends.heads.is_some() {
+            flyp::model::weights::save_head(&dir.join("head.safetensors"), head)?;
+        }
+        Ok(())
     }
 
     /// The five most probable classes of one image (the same logits as evaluation).
@@ -278,121 +375,142 @@ impl Wise {
         top.truncate(5);
         Ok(top)
     }
-
-    fn evaluate(&self, alpha: f64) -> flyp::Result<Vec<(String, flyp::train::Metrics)>> {
-        self.ends.evaluate(alpha, &self.data.evals, 64)
-    }
 }
 
 fn run(
     spec: &RunSpec,
-    stop: Arc<AtomicBool>,
+    device: &ComputeDevice,
+    control: Control,
     tx: &Sender<Event>,
     ctx: &egui::Context,
-) -> flyp::Result<(Event, Wise)> {
+) -> flyp::Result<(Event, Finished)> {
     let started = std::time::Instant::now();
+    let send = |e: Event| {
+        let _ = tx.send(e);
+        ctx.request_repaint();
+    };
     let (data, _warnings) =
         TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
-    // The CPU backend: sharing eframe's wgpu device with burn is the next step (see README).
-    let device = ComputeDevice::flex();
-    let _ = tx.send(Event::Started {
+    send(Event::Started {
         device: device.description.clone(),
         classes: data.prompt_names.clone(),
         sets: data.evals.iter().map(|(n, _)| n.clone()).collect(),
+        samples: data
+            .evals
+            .iter()
+            .map(|(_, s)| s.iter().map(|s| (s.path.clone(), s.label)).collect())
+            .collect(),
         train_images: data.train.len(),
     });
-    ctx.request_repaint();
-    let step_tx = std::sync::Mutex::new(tx.clone());
-    let step_ctx = ctx.clone();
-    let config = TrainConfig {
-        method: spec.method.method(),
-        epochs: spec.epochs,
-        batch_size: spec.batch,
-        lr: spec.lr,
-        weight_decay: spec.wd,
-        seed: spec.seed,
-        templates: Templates::named(&spec.templates)?,
-        run_dir: spec.out.clone(),
-        resume: spec.resume,
-        hooks: Hooks {
-            on_step: Some(Arc::new(move |p: &StepProgress| {
-                if let Ok(tx) = step_tx.lock() {
-                    let _ = tx.send(Event::Step(*p));
-                }
-                step_ctx.request_repaint();
-            })),
-            stop: Some(stop),
-        },
-        ..TrainConfig::flyp()
+    let templates = Templates::named(&spec.templates)?;
+    let before = Clip::load(&spec.model, device)?;
+    let zero_shot = zero_shot_head(&before, &data.prompt_names, &templates)?;
+    let mut probe_head = None;
+    if spec.method.probes_first() {
+        let scale = before.model.logit_scale.val().into_scalar::<f32>() as f64;
+        let (probe, sets) = linear_probe::run(&before, &data, spec.seed, 64)?;
+        send(Event::Probed { l2: probe.l2, sets });
+        probe_head = Some(probe.as_head(scale));
+    }
+    let (tuned, heads, best_epoch) = match spec.method.method() {
+        // Zero-shot and the linear probe train no weights: WiSE-FT interpolates the heads.
+        None => (
+            before.for_inference(),
+            probe_head.map(|h| (zero_shot.clone(), h)),
+            0,
+        ),
+        Some(method) => {
+            let step_tx = std::sync::Mutex::new(tx.clone());
+            let step_ctx = ctx.clone();
+            let Control { stop, pause } = control;
+            let stop_flag = stop.clone();
+            let config = TrainConfig {
+                method,
+                epochs: spec.epochs,
+                batch_size: spec.batch,
+                lr: spec.lr,
+                weight_decay: spec.wd,
+                seed: spec.seed,
+                templates: templates.clone(),
+                run_dir: spec.out.clone(),
+                resume: spec.resume,
+                initial_head: probe_head,
+                hooks: Hooks {
+                    on_step: Some(Arc::new(move |p: &StepProgress| {
+                        if let Ok(tx) = step_tx.lock() {
+                            let _ = tx.send(Event::Step(*p));
+                        }
+                        step_ctx.request_repaint();
+                        // Paused: hold the training thread between steps until resumed or stopped.
+                        while pause.load(Ordering::Relaxed) && !stop_flag.load(Ordering::Relaxed) {
+                            std::thread::sleep(std::time::Duration::from_millis(30));
+                        }
+                    })),
+                    stop: Some(stop),
+                },
+                ..TrainConfig::flyp()
+            };
+            let clip = Clip::load(&spec.model, &device.autodiff())?;
+            let trained = train(clip, &data, &config, |report| {
+                send(Event::Epoch(report.clone()));
+            })?;
+            let tuned = Clip {
+                model: burn::module::Module::valid(&trained.best_model),
+                ..trained.clip.for_inference()
+            };
+            let heads = trained
+                .best_head
+                .as_ref()
+                .map(|h| (zero_shot.clone(), h.weight.val().without_autodiff()));
+            (tuned, heads, trained.best_epoch)
+        }
     };
-    let clip = Clip::load(&spec.model, &device.autodiff())?;
-    let trained = train(clip, &data, &config, |report| {
-        let _ = tx.send(Event::Epoch(report.clone()));
-        ctx.request_repaint();
-    })?;
-    let tuned = Clip {
-        model: burn::module::Module::valid(&trained.best_model),
-        ..trained.clip.for_inference()
-    };
-    let before = Clip::load(&spec.model, &device)?;
-    let _ = tx.send(Event::Embeddings(embeddings(
-        &data,
-        &config.templates,
-        &before,
-        &tuned,
-    )?));
-    ctx.request_repaint();
-    let heads = match &trained.best_head {
-        Some(h) => Some((
-            zero_shot_head(&before, &data.prompt_names, &config.templates)?,
-            h.weight.val().without_autodiff(),
-        )),
-        None => None,
-    };
-    let done = Event::Finished {
-        best_epoch: trained.best_epoch,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let wise = Wise {
+    let finished = Finished {
         ends: WiseFt {
             zero_shot: before,
             fine_tuned: tuned,
             heads,
             prompt_names: data.prompt_names.clone(),
-            templates: config.templates.clone(),
+            templates,
         },
+        embedded: Vec::new(),
         data,
     };
-    Ok((done, wise))
+    let (images, embedded) = embedded_images(&finished.data);
+    let finished = Finished {
+        embedded,
+        ..finished
+    };
+    let mut embeddings = Embeddings {
+        images,
+        paths: finished.embedded.clone(),
+        classes: finished.data.prompt_names.clone(),
+        frames: Vec::new(),
+    };
+    for alpha in [0.0, 1.0] {
+        embeddings.insert(alpha, finished.embed(alpha)?);
+    }
+    send(Event::Embeddings(embeddings));
+    let done = Event::Finished {
+        best_epoch,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((done, finished))
 }
 
-/// The test (else validation) and OOD images and the class prompts through both models.
-fn embeddings(
-    data: &TrainData,
-    templates: &Templates,
-    before: &Clip,
-    after: &Clip,
-) -> flyp::Result<Embeddings> {
-    let wanted = |name: &str| name == "test" || name == "ood";
+/// The images the embedding view shows: the test (else validation) set and every OOD set, as
+/// ((class, set name), path).
+fn embedded_images(data: &TrainData) -> (Vec<(usize, String)>, Vec<PathBuf>) {
     let has_test = data.evals.iter().any(|(n, _)| n == "test");
-    let mut images = Vec::new();
-    let mut paths = Vec::new();
-    for (name, samples) in &data.evals {
-        if wanted(name) || (!has_test && name == "val") {
-            for s in samples {
-                images.push((s.label, name.clone()));
-                paths.push(s.path.clone());
-            }
-        }
-    }
-    let rows =
-        |clip: &Clip| image_and_prompt_embeddings(clip, &paths, &data.prompt_names, templates);
-    Ok(Embeddings {
-        images,
-        classes: data.prompt_names.clone(),
-        before: rows(before)?,
-        after: rows(after)?,
-    })
+    data.evals
+        .iter()
+        .filter(|(name, _)| name != "val" || !has_test)
+        .flat_map(|(name, samples)| {
+            samples
+                .iter()
+                .map(move |s| ((s.label, name.clone()), s.path.clone()))
+        })
+        .unzip()
 }
 
 /// Scan a dataset folder on the thread "flyp-scan" (every file is decoded once, so it can take
@@ -406,6 +524,46 @@ pub fn scan(
         .name("flyp-scan".into())
         .spawn(move || {
             let _ = tx.send(flyp::data::Scan::folder(&path).map_err(|e| e.to_string()));
+            ctx.request_repaint();
+        })?;
+    Ok(rx)
+}
+
+/// What the download thread reports.
+#[derive(Debug, Clone)]
+pub enum Fetch {
+    Progress(flyp::hub::Progress),
+    /// The model's local folder, or the one-line reason.
+    Done(Result<PathBuf, String>),
+}
+
+/// Download Hub model `id` (`owner/name`) from `endpoint` into the cache on the thread
+/// "flyp-download"; progress and the outcome arrive on the returned channel and wake `ctx`.
+pub fn download(
+    id: String,
+    endpoint: String,
+    ctx: egui::Context,
+) -> std::io::Result<Receiver<Fetch>> {
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("flyp-download".into())
+        .spawn(move || {
+            let mut last = std::time::Instant::now();
+            let result = flyp::hub::download(
+                &endpoint,
+                &id,
+                &flyp::hub::default_cache(),
+                &mut |p| {
+                    // A few updates a second are enough for a progress bar.
+                    if last.elapsed().as_millis() > 100 || p.total == Some(p.done) {
+                        last = std::time::Instant::now();
+                        let _ = tx.send(Fetch::Progress(p.clone()));
+                        ctx.request_repaint();
+                    }
+                },
+                None,
+            );
+            let _ = tx.send(Fetch::Done(result.map_err(|e| e.to_string())));
             ctx.request_repaint();
         })?;
     Ok(rx)

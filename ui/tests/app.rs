@@ -8,13 +8,37 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use flyp_studio::app::Studio;
 
+/// The app as `flyp-studio` opens it: its window's wgpu device requested with what burn needs.
 fn harness() -> Harness<'static, Studio> {
+    let setup = flyp_studio::compute::share_with_burn(egui_kittest::wgpu::default_wgpu_setup());
     let mut harness = Harness::builder()
         .with_size(eframe::egui::Vec2::new(1200.0, 760.0))
-        .wgpu()
+        .wgpu_setup(setup)
         .build_eframe(|cc| Studio::new(cc));
     harness.run();
     harness
+}
+
+/// A folder dropped on the window (what winit hands eframe).
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder".into())
+    }
+}
+
+/// Run until the run reports its outcome (at most `secs` seconds).
+fn until_outcome(harness: &mut Harness<'_, Studio>, secs: u64) {
+    step_until(harness, secs, "the run did not end", |s| {
+        s.progress.outcome.is_some()
+    });
+    harness.run();
 }
 
 /// Step the app (the worker threads run meanwhile) until `done` holds, failing with `what` after
@@ -76,12 +100,45 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.get_by_label("Images per class").click();
     harness.run();
     harness.get_by_label("smileys and emotion");
+    // A few thumbnails per class, decoded on the "flyp-thumbs" thread.
+    harness.get_by_label("Thumbnails per class").click();
+    harness.step();
+    step_until(&mut harness, 60, "thumbnails did not arrive", |s| {
+        s.thumbs.settled()
+    });
+    harness.run();
     screenshot(&mut harness, "scan");
+    // Drop a second OOD folder on the window (the ID test folder itself: it must score exactly
+    // as the test set does): the app asks what it is.
+    let extra = flyp_studio::app::bundled("assets/emoji-subset/twemoji/test");
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(extra.clone())));
+    harness.run();
+    harness.get_by_label("A folder was dropped");
+    screenshot(&mut harness, "drop");
+    harness.get_by_label("Add as an OOD set").click();
+    harness.run();
+    assert_eq!(
+        harness.state().spec.evals,
+        [
+            (
+                "noto".to_string(),
+                flyp_studio::app::bundled("assets/emoji-subset/noto")
+            ),
+            ("test-2".to_string(), extra)
+        ]
+    );
+    assert!(harness.query_by_label("A folder was dropped").is_none());
     harness.state_mut().spec.epochs = 2;
     harness.get_by_label("Start").click();
     let started = Instant::now();
     let mut frames = Vec::new();
     let mut seen_steps_before_end = false;
+    // Pause after two steps: no step may arrive while paused (one already under way may finish).
+    let mut paused_at: Option<(Instant, usize)> = None;
+    let mut resumed = false;
     while harness.state().progress.outcome.is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(600),
@@ -91,21 +148,44 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         harness.step();
         frames.push(t.elapsed().as_secs_f64() * 1e3);
         let p = &harness.state().progress;
-        if !p.steps.is_empty() && p.epochs.len() < 2 {
+        let steps = p.steps.len();
+        if steps > 0 && p.epochs.len() < 2 {
             seen_steps_before_end = true;
+        }
+        match paused_at {
+            None if steps >= 2 && p.epochs.is_empty() => {
+                harness.get_by_label("Pause").click();
+                paused_at = Some((Instant::now(), usize::MAX));
+            }
+            Some((when, usize::MAX)) if when.elapsed() > Duration::from_millis(1500) => {
+                // Whatever step was under way has ended by now.
+                paused_at = Some((Instant::now(), steps));
+            }
+            Some((when, held)) if held != usize::MAX && !resumed => {
+                assert!(harness.state().is_paused());
+                assert_eq!(steps, held, "a step ran while paused");
+                if when.elapsed() > Duration::from_millis(1500) {
+                    harness.get_by_label_contains("paused");
+                    harness.get_by_label("Resume").click();
+                    resumed = true;
+                }
+            }
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(15));
     }
+    assert!(resumed, "the run ended before it could be paused and resumed");
     harness.run();
     let progress = harness.state().progress.clone();
     assert!(!progress.failed, "{:?}", progress.outcome);
     assert!(seen_steps_before_end, "no live step before the run ended");
     assert_eq!(progress.epochs.len(), 2, "two epoch reports");
-    assert_eq!(progress.sets, ["val", "test", "ood"]);
+    assert_eq!(progress.sets, ["val", "test", "noto", "test-2"]);
     let total = progress.steps.last().expect("steps").total;
     assert_eq!(progress.steps.len(), total, "one event per step");
     for report in &progress.epochs {
-        assert_eq!(report.evals.len(), 3);
+        assert_eq!(report.evals.len(), 4);
+        assert_eq!(report.evals[1].1.top1, report.evals[3].1.top1, "test vs test-2");
         assert!(
             report
                 .evals
@@ -121,14 +201,15 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .embeddings
         .clone()
         .expect("embeddings after the run");
-    let images = progress.epochs[0].evals[1].1.images + progress.epochs[0].evals[2].1.images;
+    let images: usize = progress.epochs[0].evals[1..].iter().map(|(_, m)| m.images).sum();
     assert_eq!(e.images.len(), images);
-    assert_eq!(e.before.len(), images + e.classes.len());
-    assert_eq!(e.after.len(), e.before.len());
-    let moved = e
-        .before
+    assert_eq!(e.paths.len(), images);
+    let (before, after) = (e.at(0.0).expect("α 0"), e.at(1.0).expect("α 1"));
+    assert_eq!(before.len(), images + e.classes.len());
+    assert_eq!(after.len(), before.len());
+    let moved = before
         .iter()
-        .zip(&e.after)
+        .zip(after)
         .filter(|(b, a)| b.iter().zip(a.iter()).any(|(x, y)| (x - y).abs() > 1e-4))
         .count();
     assert!(
@@ -137,13 +218,65 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     );
     harness.get_by_label("Embeddings").click();
     harness.run();
-    let (before, after) = flyp_studio::app::project(&e, false).expect("projection");
-    assert_eq!(before.len(), e.before.len());
-    assert_ne!(before, after);
+    // The embeddings at α = 0.1 … 0.9 follow in the background.
+    step_until(&mut harness, 300, "embeddings along α did not arrive", |s| {
+        s.progress.embeddings.as_ref().is_some_and(|e| e.frames.len() == 11)
+    });
+    harness.run();
+    let e = harness.state().progress.embeddings.clone().expect("embeddings");
+    let projected = flyp_studio::app::project(&e, false).expect("projection");
+    assert_eq!(projected.len(), 11);
+    let start = flyp_studio::app::positions_at(&projected, 0.0);
+    let end = flyp_studio::app::positions_at(&projected, 1.0);
+    assert_eq!(start.len(), e.at(0.0).expect("α 0").len());
+    assert_ne!(start, end);
+    // Halfway between two computed α, positions are the mean of theirs.
+    let (p, q) = (
+        flyp_studio::app::positions_at(&projected, 0.3),
+        flyp_studio::app::positions_at(&projected, 0.4),
+    );
+    let mid = flyp_studio::app::positions_at(&projected, 0.35);
+    assert!((mid[0][0] - (p[0][0] + q[0][0]) / 2.0).abs() < 1e-9);
+    // Play moves α from 0 towards 1.
+    harness.state_mut().embed_alpha = 1.0;
+    harness.get_by_label("Play").click();
+    for _ in 0..10 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alpha = harness.state().embed_alpha;
+    assert!(harness.state().playing && alpha > 0.0 && alpha < 1.0, "α {alpha}");
+    harness.get_by_label("Pause").click();
+    harness.state_mut().embed_alpha = 1.0;
+    harness.run();
+    // Hovering an image shows its thumbnail, class and set.
+    let at = harness.state().embed_points[0];
+    harness.hover_at(at);
+    harness.run();
+    let hovered = harness.state().hovered.expect("an image under the pointer");
+    assert!(harness.state().embed_points[hovered].distance(at) < 8.0);
+    step_until(&mut harness, 60, "hover thumbnail did not arrive", |s| {
+        s.thumbs.settled()
+    });
+    harness.run();
+    let (class, set) = e.images[hovered].clone();
+    harness.get_by_label(&format!("{} ({set})", e.classes[class]));
+    screenshot(&mut harness, "hover");
+    harness.remove_cursor();
     harness.get_by_label("Center each modality").click();
     harness.run();
     assert!(harness.state().center_modalities);
     screenshot(&mut harness, "embeddings");
+    // t-SNE of all 11 α frames together, fitted on its own thread.
+    harness.state_mut().projection = flyp_studio::app::Projection::Tsne;
+    harness.step();
+    step_until(&mut harness, 300, "t-SNE did not finish", |s| {
+        s.shown_projection() == Some(flyp_studio::app::Projection::Tsne)
+    });
+    harness.run();
+    screenshot(&mut harness, "tsne");
+    harness.state_mut().projection = flyp_studio::app::Projection::Pca;
+    harness.run();
     // Results: WiSE-FT at α = 1 is the fine-tuned (best-epoch) model: the same accuracies as
     // that epoch's report; moving the slider re-evaluates.
     harness.get_by_label("Results").click();
@@ -158,12 +291,12 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
             harness,
             300,
             &format!("no WiSE-FT answer for {alpha}"),
-            |s| s.progress.wise.iter().any(|(a, _)| *a == alpha),
+            |s| s.progress.wise.iter().any(|w| w.alpha == alpha),
         );
         harness.run();
     };
     wait_for(&mut harness, 1.0);
-    let at_one = harness.state().progress.wise[0].1.clone();
+    let at_one = harness.state().progress.wise[0].sets.clone();
     for ((name, m), (_, r)) in at_one.iter().zip(&best.evals) {
         assert!(
             (m.top1 - r.top1).abs() < 1e-9,
@@ -187,20 +320,48 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .progress
         .wise
         .iter()
-        .find(|(a, _)| *a == 0.55)
+        .find(|w| w.alpha == 0.55)
         .expect("0.55")
-        .1
         .clone();
-    assert_eq!(at_half.len(), 3);
+    let point = at_half.clone();
+    let at_half = at_half.sets;
+    assert_eq!(at_half.len(), 4);
+    // The ID-vs-OOD point: test top-1 against the mean of the two OOD sets.
+    let (id, ood) = point.id_ood().expect("ID and OOD");
+    assert!((id - 100.0 * at_half[1].1.top1).abs() < 1e-9);
+    assert!((ood - 50.0 * (at_half[2].1.top1 + at_half[3].1.top1)).abs() < 1e-9);
     assert!(at_half.iter().all(|(_, m)| m.top1 > 0.0 && m.top1 <= 1.0));
     harness
         .get_by_label("Confusion matrix and per-class precision / recall")
         .click();
     harness.run();
-    harness.get_by_label("ood: rows true, columns predicted");
+    harness.get_by_label("noto: rows true, columns predicted");
     // Each confusion row sums to the images of that class in the set.
     let ood = &at_half[2].1;
     assert_eq!(ood.confusion.iter().flatten().sum::<usize>(), ood.images);
+    // A cell opens its images: the most frequent confusion of the OOD set.
+    let (t, q, n) = (0..ood.confusion.len())
+        .flat_map(|t| (0..ood.confusion.len()).map(move |q| (t, q)))
+        .filter(|(t, q)| t != q)
+        .map(|(t, q)| (t, q, ood.confusion[t][q]))
+        .max_by_key(|c| c.2)
+        .expect("cells");
+    assert!(n > 0, "no OOD image misclassified");
+    harness.state_mut().open_cell = Some((2, t, q));
+    harness.run();
+    let classes = &harness.state().progress.classes.clone();
+    harness.get_by_label(&format!(
+        "noto: {n} image(s) of {} predicted as {} at α = 0.55",
+        classes[t], classes[q]
+    ));
+    let paths = flyp_studio::app::cell_paths(&harness.state().progress, &point, 2, t, q);
+    assert_eq!(paths.len(), n);
+    assert!(paths.iter().all(|p| p.starts_with(flyp_studio::app::bundled("assets/emoji-subset/noto"))));
+    step_until(&mut harness, 60, "cell thumbnails did not arrive", |s| {
+        s.thumbs.settled()
+    });
+    harness.run();
+    screenshot(&mut harness, "confusion");
     // Try an image: a Noto flag's top-5 at this α, most probable first, from the run's model.
     let flag = std::fs::read_dir(flyp_studio::app::bundled("assets/emoji-subset/noto/flags"))
         .expect("noto flags")
@@ -302,4 +463,134 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         frames.len()
     );
     assert!(max < 50.0, "slowest frame {max:.1} ms");
+}
+
+/// "Compute: GPU" trains on the window's own wgpu device (llvmpipe here): burn registers
+/// eframe's device instead of opening a second one, and the run's numbers match the same run on
+/// the CPU backend.
+#[test]
+fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
+    let mut harness = harness();
+    let gpu = harness.state().gpu.as_ref().expect("a wgpu window").name.clone();
+    let run = |harness: &mut Harness<'_, Studio>, choice: flyp::DeviceChoice| {
+        let studio = harness.state_mut();
+        studio.compute = choice;
+        studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.spec.templates = "simple".into();
+        studio.spec.method = flyp::methods::recipe::Recipe::Finetune;
+        studio.spec.epochs = 1;
+        studio.spec.batch = 72;
+        studio.spec.evals.clear();
+        harness.get_by_label("Start").click();
+        harness.step();
+        until_outcome(harness, 400);
+        let progress = harness.state().progress.clone();
+        assert!(!progress.failed, "{:?}", progress.outcome);
+        progress
+    };
+    let on_gpu = run(&mut harness, flyp::DeviceChoice::Gpu);
+    assert!(
+        on_gpu.device.contains(&gpu) && on_gpu.device.contains("shared with the window"),
+        "{}",
+        on_gpu.device
+    );
+    harness.get_by_label(&format!("Training on: {}", on_gpu.device));
+    let on_cpu = run(&mut harness, flyp::DeviceChoice::Cpu);
+    assert!(on_cpu.device.contains("Flex"), "{}", on_cpu.device);
+    // The same seed and data: the losses agree to float tolerance across backends.
+    assert_eq!(on_gpu.steps.len(), on_cpu.steps.len());
+    for (g, c) in on_gpu.steps.iter().zip(&on_cpu.steps) {
+        assert!(
+            (g.loss - c.loss).abs() < 1e-3 * c.loss.abs().max(1.0),
+            "step {}: wgpu {} vs Flex {}",
+            g.step,
+            g.loss,
+            c.loss
+        );
+    }
+}
+
+/// The linear probe in the app: its reported metrics are what WiSE-FT at α = 1 gives (the probe's
+/// head) and α = 0 is zero-shot; no weights train, so the curves view has no steps.
+#[test]
+fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
+    let mut harness = harness();
+    harness.state_mut().compute = flyp::DeviceChoice::Cpu;
+    harness.state_mut().spec.method = flyp::methods::recipe::Recipe::LinearProbe;
+    harness.get_by_label("Start").click();
+    harness.step();
+    until_outcome(&mut harness, 300);
+    let progress = harness.state().progress.clone();
+    assert!(!progress.failed, "{:?}", progress.outcome);
+    assert!(progress.steps.is_empty() && progress.epochs.is_empty());
+    let (_, probed) = progress.probe.clone().expect("probe metrics");
+    harness.get_by_label_contains("linear probe (L2");
+    harness.get_by_label("Results").click();
+    for alpha in [0.0, 1.0] {
+        step_until(&mut harness, 120, "no WiSE answer", |s| {
+            s.progress.wise.iter().any(|w| w.alpha == alpha)
+        });
+    }
+    harness.run();
+    let at = |alpha: f64| {
+        let p = &harness.state().progress;
+        p.wise
+            .iter()
+            .find(|w| w.alpha == alpha)
+            .expect("α")
+            .sets
+            .clone()
+    };
+    for ((name, m), (_, probe)) in at(1.0).iter().zip(&probed) {
+        assert!((m.top1 - probe.top1).abs() < 1e-9, "{name}: {} vs {}", m.top1, probe.top1);
+    }
+    // α = 0: the demo model's zero-shot accuracy on the Noto set (see the README: 55.8 %).
+    let zero = at(0.0);
+    let noto = zero.iter().find(|(n, _)| n == "noto").expect("noto").1.top1;
+    let device = flyp::ComputeDevice::flex();
+    let clip = flyp::Clip::load(&flyp_studio::app::bundled("assets/demo-model"), &device)
+        .expect("demo model");
+    let scan = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/twemoji"))
+        .expect("scan");
+    let (ood, _) = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/noto"))
+        .expect("scan noto")
+        .align_to(&scan.classes)
+        .expect("classes");
+    let head = flyp::methods::zeroshot::zero_shot_head(
+        &clip,
+        &scan.prompt_names,
+        &flyp::data::prompts::Templates::emoji(),
+    )
+    .expect("head");
+    let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
+    assert!((noto - m.top1).abs() < 1e-9, "α 0 {noto} vs zero-shot {}", m.top1);
+    screenshot(&mut harness, "linear-probe");
+}
+
+/// A Hub id with no network: the Download button reports one line saying so, and the model
+/// setting is left as it was.
+#[test]
+fn downloading_a_hub_model_offline_says_so() {
+    let mut harness = harness();
+    let model = harness.state().spec.model.clone();
+    // Nobody listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    harness.state_mut().hub_endpoint = format!("http://127.0.0.1:{port}");
+    harness.state_mut().hub_id = "openai/clip-vit-base-patch32".into();
+    harness.run();
+    harness.get_by_label("Download").click();
+    harness.step();
+    step_until(&mut harness, 60, "the download did not end", |s| {
+        s.download.is_some()
+    });
+    harness.run();
+    let error = harness.state().download.clone().expect("outcome").expect_err("offline");
+    assert!(error.contains("cannot reach") && error.contains("offline?"), "{error}");
+    harness.get_by_label_contains("error: openai/clip-vit-base-patch32");
+    assert_eq!(harness.state().spec.model, model);
+    screenshot(&mut harness, "offline");
 }

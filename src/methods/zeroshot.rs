@@ -64,13 +64,15 @@ pub fn evaluate(
         ..Default::default()
     };
     let loader = Loader::new(samples.to_vec(), clip.preprocess.clone(), size, config);
-    let scale = clip.model.logit_scale.val();
     let mut predicted = vec![0usize; samples.len()];
     for mut batch in loader.epoch(0) {
         let pixels = batch.take_pixels(size, &clip.device)?;
         let features = clip.model.encode_image(pixels);
-        let probs = crate::contrastive::class_probabilities(features, head.clone(), scale.clone());
-        let top: Vec<i64> = probs
+        // REFERENCE's logits, s·normalise(image)·headᵀ, with the head as given: FT, LP-FT and
+        // probe heads are not unit rows (the fused `class_probabilities` kernel normalises the
+        // class rows, which is right for prompt heads only). s > 0 leaves the argmax alone.
+        let logits = l2_normalize(features).matmul(head.clone().transpose());
+        let top: Vec<i64> = logits
             .argmax(1)
             .into_data()
             .try_into_vec_as::<i64>()

@@ -173,6 +173,8 @@ pub struct Studio {
     pub new_ood: PathBuf,
     /// A folder dropped on the window, waiting for the user to say what it is.
     pub dropped_folder: Option<PathBuf>,
+    /// The open folder picker.
+    pub browser: Option<Browser>,
     pub run: Option<Run>,
     /// Earlier finished runs of this session (for the ID-vs-OOD scatter).
     pub history: Vec<FinishedRun>,
@@ -217,6 +219,47 @@ pub struct Studio {
     /// and a t-SNE being fitted.
     projected: Option<(ProjectionKey, Projected)>,
     tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
+}
+
+/// What a chosen folder becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderRole {
+    Train,
+    Ood,
+    Model,
+}
+
+/// The in-app folder picker ("Browse…"): works the same on every platform and under Wayland, where
+/// winit delivers no dropped files.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub role: FolderRole,
+    pub dir: PathBuf,
+    /// The sub-folders of `dir`, sorted (read once per folder, not per frame), or why not.
+    pub entries: Result<Vec<PathBuf>, String>,
+}
+
+impl Browser {
+    pub fn open(role: FolderRole, dir: PathBuf) -> Self {
+        let entries = list_folders(&dir);
+        Self { role, dir, entries }
+    }
+}
+
+/// The sub-folders of `dir`, by name (hidden ones left out).
+fn list_folders(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    folders.sort();
+    Ok(folders)
 }
 
 /// How the embedding view maps embeddings to 2-D.
@@ -274,6 +317,7 @@ impl Studio {
             },
             new_ood: PathBuf::new(),
             dropped_folder: None,
+            browser: None,
             run: None,
             history: Vec::new(),
             progress: Progress::default(),
@@ -537,6 +581,7 @@ impl Studio {
             self.classify();
         }
         self.dropped_folder_question(ui.ctx());
+        self.browser_window(ui.ctx());
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let compute = if self.progress.device.is_empty() {
@@ -556,6 +601,11 @@ impl Studio {
             .resizable(false)
             .exact_size(340.0)
             .show(ui, |ui| {
+                ui.heading("flyp-studio");
+                ui.label("Fine-tune CLIP like you pretrain");
+                // The run's controls stay in view above the scrolling settings.
+                self.controls(ui);
+                ui.separator();
                 egui::ScrollArea::vertical().show(ui, |ui| self.settings(ui));
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -609,6 +659,104 @@ impl Studio {
         }
     }
 
+    /// Use `dir` as the training set (and scan it), an OOD set, or the model.
+    pub fn use_folder(&mut self, role: FolderRole, dir: PathBuf, ctx: &egui::Context) {
+        match role {
+            FolderRole::Train => {
+                self.spec.train = dir;
+                self.start_scan(ctx);
+            }
+            FolderRole::Ood => self.add_ood(dir),
+            FolderRole::Model => self.spec.model = dir,
+        }
+    }
+
+    /// The folder picker's window.
+    fn browser_window(&mut self, ctx: &egui::Context) {
+        let Some(browser) = &self.browser else {
+            return;
+        };
+        let mut go = None;
+        let mut chosen = None;
+        let mut close = false;
+        let title = match browser.role {
+            FolderRole::Train => "Choose the training folder",
+            FolderRole::Ood => "Choose an OOD folder",
+            FolderRole::Model => "Choose a CLIP model folder",
+        };
+        egui::Window::new(title)
+            .collapsible(false)
+            .default_size([460.0, 420.0])
+            .show(ctx, |ui| {
+                ui.label(browser.dir.display().to_string());
+                ui.horizontal(|ui| {
+                    if let Some(parent) = browser.dir.parent()
+                        && ui.button("Up").clicked()
+                    {
+                        go = Some(parent.to_path_buf());
+                    }
+                    if ui.button("Choose this folder").clicked() {
+                        chosen = Some(browser.dir.clone());
+                    }
+                    if ui.button("Cancel").clicked() {
+                        close = true;
+                    }
+                });
+                ui.separator();
+                egui::ScrollArea::vertical().max_height(320.0).show(ui, |ui| {
+                    match &browser.entries {
+                        Ok(folders) if folders.is_empty() => {
+                            ui.label("(no sub-folders)");
+                        }
+                        Ok(folders) => {
+                            for folder in folders {
+                                let name = folder
+                                    .file_name()
+                                    .map(|n| n.to_string_lossy().into_owned())
+                                    .unwrap_or_default();
+                                if ui.button(format!("{name}/")).clicked() {
+                                    go = Some(folder.clone());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                        }
+                    }
+                });
+            });
+        let role = browser.role;
+        if let Some(dir) = go {
+            self.browser = Some(Browser::open(role, dir));
+        }
+        if let Some(dir) = chosen {
+            self.browser = None;
+            self.use_folder(role, dir, ctx);
+        }
+        if close {
+            self.browser = None;
+        }
+    }
+
+    /// Open the folder picker for `role` at `start` (or its nearest existing parent).
+    pub fn browse(&mut self, role: FolderRole, start: &Path) {
+        let mut dir = if start.as_os_str().is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            start.to_path_buf()
+        };
+        while !dir.is_dir() {
+            match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+                _ => {
+                    dir = std::env::current_dir().unwrap_or_default();
+                    break;
+                }
+            }
+        }
+        self.browser = Some(Browser::open(role, dir));
+    }
+
     /// A folder was dropped: ask whether it is the training set or an OOD set.
     fn dropped_folder_question(&mut self, ctx: &egui::Context) {
         let Some(dir) = self.dropped_folder.clone() else {
@@ -634,17 +782,22 @@ impl Studio {
                     {
                         answer = Some(2);
                     }
+                    if dir.join("config.json").is_file()
+                        && ui
+                            .add_enabled(!self.is_running(), egui::Button::new("Use as the model"))
+                            .clicked()
+                    {
+                        answer = Some(3);
+                    }
                     if ui.button("Cancel").clicked() {
                         answer = Some(0);
                     }
                 });
             });
         match answer {
-            Some(1) => {
-                self.spec.train = dir;
-                self.start_scan(ctx);
-            }
-            Some(2) => self.add_ood(dir),
+            Some(1) => self.use_folder(FolderRole::Train, dir, ctx),
+            Some(2) => self.use_folder(FolderRole::Ood, dir, ctx),
+            Some(3) => self.use_folder(FolderRole::Model, dir, ctx),
             Some(_) => {}
             None => return,
         }
@@ -915,7 +1068,7 @@ impl Studio {
                 .on_hover_text("The embeddings of the model at this α; between computed α values, positions are blended");
             ui.add(egui::Slider::new(&mut self.embed_alpha, 0.0..=1.0))
                 .labelled_by(label.id);
-            let play = if self.playing { "Pause" } else { "Play" };
+            let play = if self.playing { "Stop playing" } else { "Play" };
             if ui
                 .button(play)
                 .on_hover_text("Move α from 0 to 1 over four seconds")
@@ -1061,14 +1214,17 @@ impl Studio {
     }
 
     fn settings(&mut self, ui: &mut egui::Ui) {
-        ui.heading("flyp-studio");
-        ui.label("Fine-tune CLIP like you pretrain");
-        ui.separator();
         let running = self.is_running();
         ui.add_enabled_ui(!running, |ui| {
             ui.strong("Data");
-            path_row(ui, "Training set", &mut self.spec.train)
-                .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
+            ui.horizontal(|ui| {
+                path_row(ui, "Training set", &mut self.spec.train)
+                    .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
+                if ui.button("Browse…").clicked() {
+                    let start = self.spec.train.clone();
+                    self.browse(FolderRole::Train, &start);
+                }
+            });
             ui.horizontal(|ui| {
                 if ui
                     .add_enabled(!self.is_scanning(), egui::Button::new("Scan"))
@@ -1102,6 +1258,9 @@ impl Studio {
                 if ui.button("Add").clicked() {
                     self.add_ood(std::mem::take(&mut path));
                 }
+                if ui.button("Browse…").clicked() {
+                    self.browse(FolderRole::Ood, &self.spec.train.clone());
+                }
                 self.new_ood = path;
             });
             if ui.button("Use the bundled demo data").clicked() {
@@ -1113,8 +1272,14 @@ impl Studio {
             }
             ui.separator();
             ui.strong("Model");
-            path_row(ui, "CLIP folder", &mut self.spec.model)
-                .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors)");
+            ui.horizontal(|ui| {
+                path_row(ui, "CLIP folder", &mut self.spec.model)
+                    .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors): drop one on the window");
+                if ui.button("Browse…").clicked() {
+                    let start = self.spec.model.clone();
+                    self.browse(FolderRole::Model, &start);
+                }
+            });
             if ui
                 .button("Use the bundled demo model")
                 .on_hover_text("A 4-million-parameter CLIP this project pretrained on emoji captions")
@@ -1184,7 +1349,11 @@ impl Studio {
                 ui.end_row();
             });
         });
-        ui.separator();
+    }
+
+    /// Start, Pause / Resume, Stop.
+    fn controls(&mut self, ui: &mut egui::Ui) {
+        let running = self.is_running();
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(!running, egui::Button::new("Start"))

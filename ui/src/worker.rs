@@ -192,7 +192,19 @@ impl Run {
                     ctx.request_repaint();
                 };
                 let stop = worker_control.stop.clone();
-                match run(&spec, &device, worker_control, &tx, &ctx) {
+                // A panic in the library must not leave the UI waiting for an outcome.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(&spec, &device, worker_control, &tx, &ctx)
+                }))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(flyp::Error::Invalid(format!("internal error (a bug): {what}")))
+                });
+                match outcome {
                     Ok((done, finished)) => {
                         send(done);
                         // Then answer the UI's requests until the run is dropped (requests

@@ -35,9 +35,20 @@ impl eframe::egui::DroppedFile for Dropped {
 
 /// Run until the run reports its outcome (at most `secs` seconds).
 fn until_outcome(harness: &mut Harness<'_, Studio>, secs: u64) {
-    step_until(harness, secs, "the run did not end", |s| {
-        s.progress.outcome.is_some()
-    });
+    let started = Instant::now();
+    while harness.state().progress.outcome.is_none() {
+        let p = &harness.state().progress;
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "the run did not end: running {}, device {:?}, {} steps, {} epochs",
+            harness.state().is_running(),
+            p.device,
+            p.steps.len(),
+            p.epochs.len()
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
     harness.run();
 }
 
@@ -246,7 +257,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     }
     let alpha = harness.state().embed_alpha;
     assert!(harness.state().playing && alpha > 0.0 && alpha < 1.0, "α {alpha}");
-    harness.get_by_label("Pause").click();
+    harness.get_by_label("Stop playing").click();
     harness.state_mut().embed_alpha = 1.0;
     harness.run();
     // Hovering an image shows its thumbnail, class and set.
@@ -488,7 +499,9 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         assert!(!progress.failed, "{:?}", progress.outcome);
         progress
     };
+    let t = Instant::now();
     let on_gpu = run(&mut harness, flyp::DeviceChoice::Gpu);
+    eprintln!("on the window's wgpu device: {:.1} s", t.elapsed().as_secs_f64());
     assert!(
         on_gpu.device.contains(&gpu) && on_gpu.device.contains("shared with the window"),
         "{}",
@@ -593,4 +606,29 @@ fn downloading_a_hub_model_offline_says_so() {
     harness.get_by_label_contains("error: openai/clip-vit-base-patch32");
     assert_eq!(harness.state().spec.model, model);
     screenshot(&mut harness, "offline");
+}
+
+/// "Browse…": the in-app folder picker goes into a sub-folder and chooses it as the training set,
+/// which is then scanned.
+#[test]
+fn the_folder_picker_chooses_a_training_folder() {
+    let mut harness = harness();
+    harness.state_mut().spec.train = std::path::PathBuf::new();
+    let subset = flyp_studio::app::bundled("assets/emoji-subset");
+    harness
+        .state_mut()
+        .browse(flyp_studio::app::FolderRole::Train, &subset);
+    harness.run();
+    harness.get_by_label("Choose the training folder");
+    harness.get_by_label("noto/");
+    harness.get_by_label("twemoji/").click();
+    harness.run();
+    screenshot(&mut harness, "browse");
+    harness.get_by_label("Choose this folder").click();
+    harness.step();
+    assert_eq!(harness.state().spec.train, subset.join("twemoji"));
+    assert!(harness.state().browser.is_none());
+    step_until(&mut harness, 120, "scan did not finish", |s| !s.is_scanning());
+    harness.run();
+    harness.get_by_label_contains("9 classes · 216 train");
 }

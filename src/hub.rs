@@ -100,12 +100,18 @@ pub fn download(
         .build()
         .into();
     for (file, required) in FILES {
-        let url = format!("{}/{id}/resolve/main/{file}", endpoint.trim_end_matches('/'));
+        let url = format!(
+            "{}/{id}/resolve/main/{file}",
+            endpoint.trim_end_matches('/')
+        );
         let failed = |reason: String| Error::Download {
             what: format!("{id} ({file})"),
             reason,
         };
-        let response = agent.get(&url).call().map_err(|e| failed(unreachable(endpoint, &e)))?;
+        let response = agent
+            .get(&url)
+            .call()
+            .map_err(|e| failed(unreachable(endpoint, &e)))?;
         let status = response.status().as_u16();
         match status {
             200 => {}
@@ -153,7 +159,9 @@ pub fn download(
                 Err(e) => {
                     drop(out);
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(failed(format!("the connection broke after {done} bytes: {e}")));
+                    return Err(failed(format!(
+                        "the connection broke after {done} bytes: {e}"
+                    )));
                 }
             };
             out.write_all(&buffer[..n])

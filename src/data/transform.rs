@@ -360,6 +360,16 @@ fn over_white(c: u8, a: u8) -> u8 {
     ((((tmp >> 8) + tmp) >> 8) >> PRECISION) as u8
 }
 
+/// A small RGB copy of an image file for display (the app's thumbnails): decoded as
+/// [`decode_image`] does, scaled to fit `size`×`size` with its aspect kept (never enlarged).
+pub fn thumbnail(path: &Path, size: u32) -> Result<RgbImage> {
+    let image = decode_image(path)?;
+    let (w, h) = image.dimensions();
+    let scale = (size as f64 / w.max(h).max(1) as f64).min(1.0);
+    let fit = |v: u32| ((v as f64 * scale).round() as u32).max(1);
+    Ok(image::imageops::thumbnail(&image, fit(w), fit(h)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,14 +402,4 @@ mod tests {
         assert!((out[0] - zero).abs() < 1e-6); // corner is padding
         assert!((out[4 + 1] - one).abs() < 1e-5); // (1,1) is the image
     }
-}
-
-/// A small RGB copy of an image file for display (the app's thumbnails): decoded as
-/// [`decode_image`] does, scaled to fit `size`×`size` with its aspect kept (never enlarged).
-pub fn thumbnail(path: &Path, size: u32) -> Result<RgbImage> {
-    let image = decode_image(path)?;
-    let (w, h) = image.dimensions();
-    let scale = (size as f64 / w.max(h).max(1) as f64).min(1.0);
-    let fit = |v: u32| ((v as f64 * scale).round() as u32).max(1);
-    Ok(image::imageops::thumbnail(&image, fit(w), fit(h)))
 }

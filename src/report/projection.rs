@@ -136,7 +136,9 @@ pub fn tsne(rows: &[Vec<f32>], perplexity: f64, iterations: usize) -> Vec<[f64; 
             .collect(),
         None => (0..n).map(|i| [i as f64, 0.0]).collect(),
     };
-    let sd = (y.iter().map(|v| v[0] * v[0]).sum::<f64>() / n as f64).sqrt().max(1e-12);
+    let sd = (y.iter().map(|v| v[0] * v[0]).sum::<f64>() / n as f64)
+        .sqrt()
+        .max(1e-12);
     for v in &mut y {
         v[0] *= 1e-4 / sd;
         v[1] *= 1e-4 / sd;
@@ -227,7 +229,11 @@ fn affinities(rows: &[Vec<f32>], perplexity: f64) -> Vec<f64> {
             }
             if entropy > target {
                 lo = beta;
-                beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
+                beta = if hi.is_finite() {
+                    (beta + hi) / 2.0
+                } else {
+                    beta * 2.0
+                };
             } else {
                 hi = beta;
                 beta = (beta + lo) / 2.0;

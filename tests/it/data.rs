@@ -367,3 +367,16 @@ fn evaluation_sets_must_use_training_classes() {
         "{err}"
     );
 }
+
+#[test]
+fn thumbnails_fit_the_box_keep_the_aspect_and_never_enlarge() {
+    let images = crate::common::fixtures().join("images");
+    let tall = flyp::data::transform::thumbnail(&images.join("tall80x120.jpg"), 64).expect("jpeg");
+    assert_eq!(tall.dimensions(), (43, 64)); // 80·64/120 = 42.7
+    let wide = flyp::data::transform::thumbnail(&images.join("wide57x43.png"), 64).expect("png");
+    assert_eq!(wide.dimensions(), (57, 43)); // already inside the box: kept
+    let error = flyp::data::transform::thumbnail(&crate::common::fixtures().join("README.md"), 64)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("README.md"), "{error}");
+}

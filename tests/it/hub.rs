@@ -93,15 +93,22 @@ fn a_model_id_downloads_into_a_loadable_folder_with_progress_then_comes_from_the
     let served = ["config.json", "model.safetensors", "tokenizer.json"];
     for file in served {
         let want = std::fs::read(fixtures().join("tiny-a").join(file)).expect("fixture");
-        assert_eq!(std::fs::read(dir.join(file)).expect("downloaded"), want, "{file}");
+        assert_eq!(
+            std::fs::read(dir.join(file)).expect("downloaded"),
+            want,
+            "{file}"
+        );
         let p = last.iter().find(|p| p.file == file).expect("progress");
-        assert_eq!((p.done, p.total), (want.len() as u64, Some(want.len() as u64)));
+        assert_eq!(
+            (p.done, p.total),
+            (want.len() as u64, Some(want.len() as u64))
+        );
     }
     let device = flyp::ComputeDevice::flex();
     flyp::Clip::load(&dir, &device).expect("the downloaded folder loads");
     // The fake Hub has answered its 4 requests and is gone: a second call uses the cache.
-    let again = hub::download(&endpoint, "test/tiny-a", &cache, &mut |_| {}, None)
-        .expect("from the cache");
+    let again =
+        hub::download(&endpoint, "test/tiny-a", &cache, &mut |_| {}, None).expect("from the cache");
     assert_eq!(again, dir);
 }
 
@@ -123,20 +130,35 @@ fn offline_unknown_and_broken_downloads_say_so_in_one_line_and_leave_no_model() 
     )
     .unwrap_err()
     .to_string();
-    assert!(offline.contains("cannot reach") && offline.contains("offline?"), "{offline}");
+    assert!(
+        offline.contains("cannot reach") && offline.contains("offline?"),
+        "{offline}"
+    );
     assert!(!offline.contains('\n'), "{offline}");
     let endpoint = fake_hub(Mode::Serve, 1);
-    let unknown = hub::download(&endpoint, "test/no-such-model", &cache_dir, &mut |_| {}, None)
-        .unwrap_err()
-        .to_string();
-    assert!(unknown.contains("test/no-such-model") && unknown.contains("not found"), "{unknown}");
+    let unknown = hub::download(
+        &endpoint,
+        "test/no-such-model",
+        &cache_dir,
+        &mut |_| {},
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unknown.contains("test/no-such-model") && unknown.contains("not found"),
+        "{unknown}"
+    );
     let endpoint = fake_hub(Mode::BreakSafetensors, 2);
     let broken = hub::download(&endpoint, "test/tiny-a", &cache_dir, &mut |_| {}, None)
         .unwrap_err()
         .to_string();
     assert!(broken.contains("model.safetensors"), "{broken}");
     let dir = hub::folder(&cache_dir, "test/tiny-a");
-    assert!(!dir.join("model.safetensors").exists(), "a half file was kept");
+    assert!(
+        !dir.join("model.safetensors").exists(),
+        "a half file was kept"
+    );
     assert!(flyp::Clip::load(&dir, &flyp::ComputeDevice::flex()).is_err());
     assert!(!hub::is_model_id("../etc/passwd") && !hub::is_model_id("a/b/c"));
     assert!(hub::is_model_id("openai/clip-vit-base-patch32"));

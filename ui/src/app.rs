@@ -139,7 +139,12 @@ impl WisePoint {
     /// (ID top-1, mean OOD top-1) in %: ID is the test set (else validation), OOD every other
     /// named set.
     pub fn id_ood(&self) -> Option<(f64, f64)> {
-        let top1 = |name: &str| self.sets.iter().find(|(n, _)| n == name).map(|(_, m)| m.top1);
+        let top1 = |name: &str| {
+            self.sets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| m.top1)
+        };
         let id = top1("test").or_else(|| top1("val"))?;
         let ood: Vec<f64> = self
             .sets
@@ -147,7 +152,12 @@ impl WisePoint {
             .filter(|(n, _)| n != "val" && n != "test")
             .map(|(_, m)| m.top1)
             .collect();
-        (!ood.is_empty()).then(|| (100.0 * id, 100.0 * ood.iter().sum::<f64>() / ood.len() as f64))
+        (!ood.is_empty()).then(|| {
+            (
+                100.0 * id,
+                100.0 * ood.iter().sum::<f64>() / ood.len() as f64,
+            )
+        })
     }
 }
 
@@ -413,7 +423,8 @@ impl Studio {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "ood".into());
         let taken = |name: &str| {
-            ["train", "val", "test"].contains(&name) || self.spec.evals.iter().any(|(n, _)| n == name)
+            ["train", "val", "test"].contains(&name)
+                || self.spec.evals.iter().any(|(n, _)| n == name)
         };
         let mut name = base.clone();
         let mut k = 2;
@@ -703,8 +714,9 @@ impl Studio {
                     }
                 });
                 ui.separator();
-                egui::ScrollArea::vertical().max_height(320.0).show(ui, |ui| {
-                    match &browser.entries {
+                egui::ScrollArea::vertical()
+                    .max_height(320.0)
+                    .show(ui, |ui| match &browser.entries {
                         Ok(folders) if folders.is_empty() => {
                             ui.label("(no sub-folders)");
                         }
@@ -722,8 +734,7 @@ impl Studio {
                         Err(e) => {
                             ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
                         }
-                    }
-                });
+                    });
             });
         let role = browser.role;
         if let Some(dir) = go {
@@ -771,7 +782,10 @@ impl Studio {
                 ui.label(dir.display().to_string());
                 ui.horizontal(|ui| {
                     if ui
-                        .add_enabled(!self.is_running(), egui::Button::new("Use as the training set"))
+                        .add_enabled(
+                            !self.is_running(),
+                            egui::Button::new("Use as the training set"),
+                        )
                         .clicked()
                     {
                         answer = Some(1);
@@ -936,37 +950,46 @@ impl Studio {
                             }
                         });
                     });
-                    self.cell_images(ui, w);
                 });
+            self.cell_images(ui.ctx(), w);
         }
     }
 
-    /// The images of the open confusion cell at the current α.
-    fn cell_images(&mut self, ui: &mut egui::Ui, w: &WisePoint) {
+    /// The images of the open confusion cell at the current α, in a window of their own.
+    fn cell_images(&mut self, ctx: &egui::Context, w: &WisePoint) {
         let Some((set, t, q)) = self.open_cell else {
             return;
         };
         let images = cell_paths(&self.progress, w, set, t, q);
         let class = |k: usize| self.progress.classes.get(k).cloned().unwrap_or_default();
         let set_name = self.progress.sets.get(set).cloned().unwrap_or_default();
-        ui.separator();
-        ui.horizontal(|ui| {
-            ui.strong(format!(
-                "{set_name}: {} image(s) of {} predicted as {} at α = {:.2}",
-                images.len(),
-                class(t),
-                class(q),
-                w.alpha
-            ));
-            if ui.button("Close").clicked() {
-                self.open_cell = None;
-            }
-        });
-        ui.horizontal_wrapped(|ui| {
-            for path in images.iter().take(60) {
-                self.thumbs.show(ui, path, 64.0).on_hover_text(path.display().to_string());
-            }
-        });
+        let title = format!(
+            "{set_name}: {} image(s) of {} predicted as {} at α = {:.2}",
+            images.len(),
+            class(t),
+            class(q),
+            w.alpha
+        );
+        let mut open = true;
+        egui::Window::new(title)
+            .id(egui::Id::unique("confusion-cell"))
+            .open(&mut open)
+            .default_size([420.0, 300.0])
+            .anchor(egui::Align2::RIGHT_BOTTOM, [-16.0, -40.0])
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.horizontal_wrapped(|ui| {
+                        for path in &images {
+                            self.thumbs
+                                .show(ui, path, 64.0)
+                                .on_hover_text(path.display().to_string());
+                        }
+                    });
+                });
+            });
+        if !open {
+            self.open_cell = None;
+        }
     }
 
     /// This run's WiSE-FT curve and earlier runs' curves: mean OOD top-1 against ID top-1.
@@ -991,9 +1014,7 @@ impl Studio {
             .y_axis_label("OOD top-1 (%)")
             .show(ui, |plot| {
                 let runs = self.history.iter().map(|r| (r.label.clone(), &r.curve));
-                for (k, (name, curve)) in runs
-                    .chain(std::iter::once((label, &current)))
-                    .enumerate()
+                for (k, (name, curve)) in runs.chain(std::iter::once((label, &current))).enumerate()
                 {
                     let colour = class_colour(k);
                     let xy: Vec<[f64; 2]> = curve.iter().map(|c| [c.1, c.2]).collect();
@@ -1079,7 +1100,6 @@ impl Studio {
                 }
                 self.playing = !self.playing;
             }
-            ui.label(format!("{} of 11 α computed", e.frames.len()));
         });
         if self.playing {
             let dt = ui.ctx().input(|i| i.stable_dt).min(0.1) as f64;
@@ -1133,7 +1153,8 @@ impl Studio {
             (SHAPES[k % SHAPES.len()], set == "test" || set == "val")
         };
         ui.label(format!(
-            "markers: {}; stars: class prompts",
+            "{} of 11 α computed · markers: {}; stars: class prompts",
+            e.frames.len(),
             sets.iter()
                 .map(|s| format!("{s} {}", shape_name(marker(s).0, marker(s).1)))
                 .collect::<Vec<_>>()
@@ -1444,15 +1465,18 @@ impl Studio {
             Some(Ok(scan)) => scan.clone(),
         };
         let count = |v: &Option<Vec<flyp::data::Sample>>| v.as_ref().map_or(0, Vec::len);
-        ui.label(format!(
-            "{} classes · {} train, {} val, {} test images · {} skipped ({})",
-            scan.classes.len(),
-            scan.train.len(),
-            count(&scan.val),
-            count(&scan.test),
-            scan.skipped.len(),
-            scan.layout
-        ));
+        ui.add(
+            egui::Label::new(format!(
+                "{} classes · {} train, {} val, {} test images · {} skipped ({})",
+                scan.classes.len(),
+                scan.train.len(),
+                count(&scan.val),
+                count(&scan.test),
+                scan.skipped.len(),
+                scan.layout
+            ))
+            .wrap(),
+        );
         egui::CollapsingHeader::new("Images per class")
             .id_salt("per-class")
             .show(ui, |ui| {
@@ -1724,7 +1748,6 @@ fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Respons
     })
     .response
 }
-
 
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

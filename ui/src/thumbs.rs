@@ -103,8 +103,7 @@ impl Thumbnails {
                 .add(egui::Image::new((texture.id(), size * scale)))
                 .on_hover_text(name);
         }
-        let (rect, response) =
-            ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+        let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
         ui.painter()
             .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
         match self.textures.get(path) {

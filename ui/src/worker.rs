@@ -55,7 +55,9 @@ pub fn method_tooltip(recipe: Recipe) -> &'static str {
         Recipe::LinearProbe => {
             "A logistic-regression head on the frozen image features; the strength of its L2 penalty is chosen on validation"
         }
-        Recipe::ZeroShot => "No training: each class's prompts, through the text tower, are the classifier",
+        Recipe::ZeroShot => {
+            "No training: each class's prompts, through the text tower, are the classifier"
+        }
         Recipe::CeAblation => "FLYP's ablation: both towers trained with cross-entropy",
     }
 }
@@ -150,7 +152,10 @@ pub struct Embeddings {
 impl Embeddings {
     /// The rows at `alpha`, if computed.
     pub fn at(&self, alpha: f64) -> Option<&Vec<Vec<f32>>> {
-        self.frames.iter().find(|(a, _)| *a == alpha).map(|(_, r)| r)
+        self.frames
+            .iter()
+            .find(|(a, _)| *a == alpha)
+            .map(|(_, r)| r)
     }
 
     /// Add (or replace) the rows at `alpha`, keeping the frames sorted.
@@ -179,7 +184,11 @@ pub struct Run {
 
 impl Run {
     /// Start `spec` on `device` on the thread "flyp-train"; `ctx` is woken after every event.
-    pub fn start(spec: RunSpec, device: ComputeDevice, ctx: egui::Context) -> std::io::Result<Self> {
+    pub fn start(
+        spec: RunSpec,
+        device: ComputeDevice,
+        ctx: egui::Context,
+    ) -> std::io::Result<Self> {
         let (tx, events) = channel();
         let (requests, request_rx) = channel::<Request>();
         let control = Control::default();
@@ -202,7 +211,9 @@ impl Run {
                         .cloned()
                         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                         .unwrap_or_default();
-                    Err(flyp::Error::Invalid(format!("internal error (a bug): {what}")))
+                    Err(flyp::Error::Invalid(format!(
+                        "internal error (a bug): {what}"
+                    )))
                 });
                 match outcome {
                     Ok((done, finished)) => {

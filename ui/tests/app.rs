@@ -185,7 +185,10 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         }
         std::thread::sleep(Duration::from_millis(15));
     }
-    assert!(resumed, "the run ended before it could be paused and resumed");
+    assert!(
+        resumed,
+        "the run ended before it could be paused and resumed"
+    );
     harness.run();
     let progress = harness.state().progress.clone();
     assert!(!progress.failed, "{:?}", progress.outcome);
@@ -196,7 +199,10 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     assert_eq!(progress.steps.len(), total, "one event per step");
     for report in &progress.epochs {
         assert_eq!(report.evals.len(), 4);
-        assert_eq!(report.evals[1].1.top1, report.evals[3].1.top1, "test vs test-2");
+        assert_eq!(
+            report.evals[1].1.top1, report.evals[3].1.top1,
+            "test vs test-2"
+        );
         assert!(
             report
                 .evals
@@ -212,7 +218,10 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .embeddings
         .clone()
         .expect("embeddings after the run");
-    let images: usize = progress.epochs[0].evals[1..].iter().map(|(_, m)| m.images).sum();
+    let images: usize = progress.epochs[0].evals[1..]
+        .iter()
+        .map(|(_, m)| m.images)
+        .sum();
     assert_eq!(e.images.len(), images);
     assert_eq!(e.paths.len(), images);
     let (before, after) = (e.at(0.0).expect("α 0"), e.at(1.0).expect("α 1"));
@@ -230,11 +239,24 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     harness.get_by_label("Embeddings").click();
     harness.run();
     // The embeddings at α = 0.1 … 0.9 follow in the background.
-    step_until(&mut harness, 300, "embeddings along α did not arrive", |s| {
-        s.progress.embeddings.as_ref().is_some_and(|e| e.frames.len() == 11)
-    });
+    step_until(
+        &mut harness,
+        300,
+        "embeddings along α did not arrive",
+        |s| {
+            s.progress
+                .embeddings
+                .as_ref()
+                .is_some_and(|e| e.frames.len() == 11)
+        },
+    );
     harness.run();
-    let e = harness.state().progress.embeddings.clone().expect("embeddings");
+    let e = harness
+        .state()
+        .progress
+        .embeddings
+        .clone()
+        .expect("embeddings");
     let projected = flyp_studio::app::project(&e, false).expect("projection");
     assert_eq!(projected.len(), 11);
     let start = flyp_studio::app::positions_at(&projected, 0.0);
@@ -256,8 +278,13 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let alpha = harness.state().embed_alpha;
-    assert!(harness.state().playing && alpha > 0.0 && alpha < 1.0, "α {alpha}");
+    assert!(
+        harness.state().playing && alpha > 0.0 && alpha < 1.0,
+        "α {alpha}"
+    );
     harness.get_by_label("Stop playing").click();
+    harness.step();
+    assert!(!harness.state().playing);
     harness.state_mut().embed_alpha = 1.0;
     harness.run();
     // Hovering an image shows its thumbnail, class and set.
@@ -367,7 +394,11 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     ));
     let paths = flyp_studio::app::cell_paths(&harness.state().progress, &point, 2, t, q);
     assert_eq!(paths.len(), n);
-    assert!(paths.iter().all(|p| p.starts_with(flyp_studio::app::bundled("assets/emoji-subset/noto"))));
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with(flyp_studio::app::bundled("assets/emoji-subset/noto")))
+    );
     step_until(&mut harness, 60, "cell thumbnails did not arrive", |s| {
         s.thumbs.settled()
     });
@@ -482,7 +513,13 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
 #[test]
 fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
     let mut harness = harness();
-    let gpu = harness.state().gpu.as_ref().expect("a wgpu window").name.clone();
+    let gpu = harness
+        .state()
+        .gpu
+        .as_ref()
+        .expect("a wgpu window")
+        .name
+        .clone();
     let run = |harness: &mut Harness<'_, Studio>, choice: flyp::DeviceChoice| {
         let studio = harness.state_mut();
         studio.compute = choice;
@@ -501,7 +538,10 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
     };
     let t = Instant::now();
     let on_gpu = run(&mut harness, flyp::DeviceChoice::Gpu);
-    eprintln!("on the window's wgpu device: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "on the window's wgpu device: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     assert!(
         on_gpu.device.contains(&gpu) && on_gpu.device.contains("shared with the window"),
         "{}",
@@ -555,7 +595,12 @@ fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
             .clone()
     };
     for ((name, m), (_, probe)) in at(1.0).iter().zip(&probed) {
-        assert!((m.top1 - probe.top1).abs() < 1e-9, "{name}: {} vs {}", m.top1, probe.top1);
+        assert!(
+            (m.top1 - probe.top1).abs() < 1e-9,
+            "{name}: {} vs {}",
+            m.top1,
+            probe.top1
+        );
     }
     // α = 0: the demo model's zero-shot accuracy on the Noto set (see the README: 55.8 %).
     let zero = at(0.0);
@@ -576,7 +621,11 @@ fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
     )
     .expect("head");
     let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
-    assert!((noto - m.top1).abs() < 1e-9, "α 0 {noto} vs zero-shot {}", m.top1);
+    assert!(
+        (noto - m.top1).abs() < 1e-9,
+        "α 0 {noto} vs zero-shot {}",
+        m.top1
+    );
     screenshot(&mut harness, "linear-probe");
 }
 
@@ -601,8 +650,16 @@ fn downloading_a_hub_model_offline_says_so() {
         s.download.is_some()
     });
     harness.run();
-    let error = harness.state().download.clone().expect("outcome").expect_err("offline");
-    assert!(error.contains("cannot reach") && error.contains("offline?"), "{error}");
+    let error = harness
+        .state()
+        .download
+        .clone()
+        .expect("outcome")
+        .expect_err("offline");
+    assert!(
+        error.contains("cannot reach") && error.contains("offline?"),
+        "{error}"
+    );
     harness.get_by_label_contains("error: openai/clip-vit-base-patch32");
     assert_eq!(harness.state().spec.model, model);
     screenshot(&mut harness, "offline");
@@ -628,7 +685,9 @@ fn the_folder_picker_chooses_a_training_folder() {
     harness.step();
     assert_eq!(harness.state().spec.train, subset.join("twemoji"));
     assert!(harness.state().browser.is_none());
-    step_until(&mut harness, 120, "scan did not finish", |s| !s.is_scanning());
+    step_until(&mut harness, 120, "scan did not finish", |s| {
+        !s.is_scanning()
+    });
     harness.run();
     harness.get_by_label_contains("9 classes · 216 train");
 }

@@ -610,7 +610,7 @@ impl Studio {
         });
         egui::Panel::left("settings")
             .resizable(false)
-            .exact_size(340.0)
+            .exact_size(360.0)
             .show(ui, |ui| {
                 ui.heading("flyp-studio");
                 ui.label("Fine-tune CLIP like you pretrain");
@@ -1266,7 +1266,8 @@ impl Studio {
                     if ui.small_button("Remove").clicked() {
                         remove = Some(k);
                     }
-                    ui.label(format!("{name}: {}", dir.display()));
+                    ui.add(egui::Label::new(format!("{name}: {}", dir.display())).truncate())
+                        .on_hover_text(dir.display().to_string());
                 });
             }
             if let Some(k) = remove {
@@ -1414,7 +1415,7 @@ impl Studio {
             ui.add(
                 egui::TextEdit::singleline(&mut self.hub_id)
                     .hint_text("openai/clip-vit-base-patch32")
-                    .desired_width(170.0),
+                    .desired_width(160.0),
             )
             .labelled_by(label.id);
             let ready = flyp::hub::is_model_id(self.hub_id.trim()) && !self.is_downloading();
@@ -1738,8 +1739,9 @@ fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Respons
     ui.horizontal(|ui| {
         let label = ui.label(label);
         let mut text = path.display().to_string();
+        // Narrow enough for a button beside it in the settings panel; long paths scroll.
         if ui
-            .text_edit_singleline(&mut text)
+            .add(egui::TextEdit::singleline(&mut text).desired_width(160.0))
             .labelled_by(label.id)
             .changed()
         {

@@ -33,6 +33,15 @@ impl eframe::egui::DroppedFile for Dropped {
     }
 }
 
+/// Let the frame ask for its thumbnails, wait for them, then run until nothing repaints.
+fn settle(harness: &mut Harness<'_, Studio>) {
+    harness.step();
+    step_until(harness, 60, "thumbnails did not arrive", |s| {
+        s.thumbs.settled()
+    });
+    harness.run();
+}
+
 /// Run until the run reports its outcome (at most `secs` seconds).
 fn until_outcome(harness: &mut Harness<'_, Studio>, secs: u64) {
     let started = Instant::now();
@@ -290,13 +299,9 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     // Hovering an image shows its thumbnail, class and set.
     let at = harness.state().embed_points[0];
     harness.hover_at(at);
-    harness.run();
+    settle(&mut harness);
     let hovered = harness.state().hovered.expect("an image under the pointer");
     assert!(harness.state().embed_points[hovered].distance(at) < 8.0);
-    step_until(&mut harness, 60, "hover thumbnail did not arrive", |s| {
-        s.thumbs.settled()
-    });
-    harness.run();
     let (class, set) = e.images[hovered].clone();
     harness.get_by_label(&format!("{} ({set})", e.classes[class]));
     screenshot(&mut harness, "hover");
@@ -386,7 +391,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .expect("cells");
     assert!(n > 0, "no OOD image misclassified");
     harness.state_mut().open_cell = Some((2, t, q));
-    harness.run();
+    settle(&mut harness);
     let classes = &harness.state().progress.classes.clone();
     harness.get_by_label(&format!(
         "noto: {n} image(s) of {} predicted as {} at α = 0.55",
@@ -399,10 +404,6 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
             .iter()
             .all(|p| p.starts_with(flyp_studio::app::bundled("assets/emoji-subset/noto")))
     );
-    step_until(&mut harness, 60, "cell thumbnails did not arrive", |s| {
-        s.thumbs.settled()
-    });
-    harness.run();
     screenshot(&mut harness, "confusion");
     // Try an image: a Noto flag's top-5 at this α, most probable first, from the run's model.
     let flag = std::fs::read_dir(flyp_studio::app::bundled("assets/emoji-subset/noto/flags"))
@@ -417,7 +418,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     step_until(&mut harness, 120, "no answer to Classify", |s| {
         s.progress.classified.is_some()
     });
-    harness.run();
+    settle(&mut harness);
     let (path, alpha, top) = harness
         .state()
         .progress

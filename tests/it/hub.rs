@@ -121,38 +121,23 @@ fn offline_unknown_and_broken_downloads_say_so_in_one_line_and_leave_no_model() 
         .expect("addr")
         .port();
     let cache_dir = cache("fail");
-    let offline = hub::download(
-        &format!("http://127.0.0.1:{port}"),
-        "test/tiny-a",
-        &cache_dir,
-        &mut |_| {},
-        None,
-    )
-    .unwrap_err()
-    .to_string();
+    let fail = |endpoint: &str, id: &str| {
+        hub::download(endpoint, id, &cache_dir, &mut |_| {}, None)
+            .unwrap_err()
+            .to_string()
+    };
+    let offline = fail(&format!("http://127.0.0.1:{port}"), "test/tiny-a");
     assert!(
         offline.contains("cannot reach") && offline.contains("offline?"),
         "{offline}"
     );
     assert!(!offline.contains('\n'), "{offline}");
-    let endpoint = fake_hub(Mode::Serve, 1);
-    let unknown = hub::download(
-        &endpoint,
-        "test/no-such-model",
-        &cache_dir,
-        &mut |_| {},
-        None,
-    )
-    .unwrap_err()
-    .to_string();
+    let unknown = fail(&fake_hub(Mode::Serve, 1), "test/no-such-model");
     assert!(
         unknown.contains("test/no-such-model") && unknown.contains("not found"),
         "{unknown}"
     );
-    let endpoint = fake_hub(Mode::BreakSafetensors, 2);
-    let broken = hub::download(&endpoint, "test/tiny-a", &cache_dir, &mut |_| {}, None)
-        .unwrap_err()
-        .to_string();
+    let broken = fail(&fake_hub(Mode::BreakSafetensors, 2), "test/tiny-a");
     assert!(broken.contains("model.safetensors"), "{broken}");
     let dir = hub::folder(&cache_dir, "test/tiny-a");
     assert!(

@@ -113,6 +113,17 @@ impl Progress {
         }
     }
 
+    /// The WiSE-FT points received so far as (α, ID top-1 %, mean OOD top-1 %), by α.
+    pub fn id_ood_curve(&self) -> Vec<(f64, f64, f64)> {
+        let mut curve: Vec<(f64, f64, f64)> = self
+            .wise
+            .iter()
+            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
+            .collect();
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        curve
+    }
+
     /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
     pub fn status_line(&self, epochs: usize) -> String {
         match self.steps.last() {
@@ -395,14 +406,8 @@ impl Studio {
 
     /// Keep the finished run's WiSE-FT curve for the ID-vs-OOD scatter of later runs.
     fn remember_finished_run(&mut self) {
-        let mut curve: Vec<(f64, f64, f64)> = self
-            .progress
-            .wise
-            .iter()
-            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
-            .collect();
+        let curve = self.progress.id_ood_curve();
         if self.progress.finished && !curve.is_empty() {
-            curve.sort_by(|a, b| a.0.total_cmp(&b.0));
             let label = format!(
                 "run {}: {}",
                 self.history.len() + 1,
@@ -994,13 +999,7 @@ impl Studio {
 
     /// This run's WiSE-FT curve and earlier runs' curves: mean OOD top-1 against ID top-1.
     fn id_ood_scatter(&self, ui: &mut egui::Ui) {
-        let mut current: Vec<(f64, f64, f64)> = self
-            .progress
-            .wise
-            .iter()
-            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
-            .collect();
-        current.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let current = self.progress.id_ood_curve();
         if current.is_empty() {
             ui.label("Needs a test set and an OOD set.");
             return;
@@ -1009,7 +1008,8 @@ impl Studio {
         let alpha = self.alpha;
         Plot::new("id-ood")
             .height(260.0)
-            .legend(Legend::default())
+            // Curves run from lower left to upper right: the upper left stays free.
+            .legend(Legend::default().position(egui_plot::Corner::LeftTop))
             .x_axis_label("ID (test) top-1 (%)")
             .y_axis_label("OOD top-1 (%)")
             .show(ui, |plot| {

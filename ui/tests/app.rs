@@ -42,6 +42,26 @@ fn settle(harness: &mut Harness<'_, Studio>) {
     harness.run();
 }
 
+/// The prompt-head (emoji templates) top-1 of the CLIP folder `model` on the bundled Noto set,
+/// computed by the library directly, to check the app's numbers against.
+fn noto_zero_shot_top1(model: &std::path::Path) -> f64 {
+    let clip = flyp::Clip::load(model, &flyp::ComputeDevice::flex()).expect("model loads");
+    let scan = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/twemoji"))
+        .expect("scan");
+    let (ood, _) = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/noto"))
+        .expect("scan noto")
+        .align_to(&scan.classes)
+        .expect("classes");
+    let head = flyp::methods::zeroshot::zero_shot_head(
+        &clip,
+        &scan.prompt_names,
+        &flyp::data::prompts::Templates::emoji(),
+    )
+    .expect("head");
+    let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
+    m.top1
+}
+
 /// Run until the run reports its outcome (at most `secs` seconds).
 fn until_outcome(harness: &mut Harness<'_, Studio>, secs: u64) {
     let started = Instant::now();
@@ -475,25 +495,11 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     .expect("json");
     assert_eq!(results["epochs"].as_array().map(Vec::len), Some(2));
     assert_eq!(results["alpha"], 0.55);
-    let device = flyp::ComputeDevice::flex();
-    let clip = flyp::Clip::load(&out.join("model"), &device).expect("exported model loads");
-    let scan = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/twemoji"))
-        .expect("scan");
-    let (ood, _) = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/noto"))
-        .expect("scan noto")
-        .align_to(&scan.classes)
-        .expect("classes");
-    let head = flyp::methods::zeroshot::zero_shot_head(
-        &clip,
-        &scan.prompt_names,
-        &flyp::data::prompts::Templates::emoji(),
-    )
-    .expect("head");
-    let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
+    let top1 = noto_zero_shot_top1(&out.join("model"));
     assert!(
-        (m.top1 - at_half[2].1.top1).abs() < 1e-9,
+        (top1 - at_half[2].1.top1).abs() < 1e-9,
         "exported {} vs slider {}",
-        m.top1,
+        top1,
         at_half[2].1.top1
     );
     screenshot(&mut harness, "results");
@@ -606,27 +612,8 @@ fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
     // α = 0: the demo model's zero-shot accuracy on the Noto set (see the README: 55.8 %).
     let zero = at(0.0);
     let noto = zero.iter().find(|(n, _)| n == "noto").expect("noto").1.top1;
-    let device = flyp::ComputeDevice::flex();
-    let clip = flyp::Clip::load(&flyp_studio::app::bundled("assets/demo-model"), &device)
-        .expect("demo model");
-    let scan = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/twemoji"))
-        .expect("scan");
-    let (ood, _) = flyp::data::Scan::folder(&flyp_studio::app::bundled("assets/emoji-subset/noto"))
-        .expect("scan noto")
-        .align_to(&scan.classes)
-        .expect("classes");
-    let head = flyp::methods::zeroshot::zero_shot_head(
-        &clip,
-        &scan.prompt_names,
-        &flyp::data::prompts::Templates::emoji(),
-    )
-    .expect("head");
-    let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, &ood, 64).expect("eval");
-    assert!(
-        (noto - m.top1).abs() < 1e-9,
-        "α 0 {noto} vs zero-shot {}",
-        m.top1
-    );
+    let top1 = noto_zero_shot_top1(&flyp_studio::app::bundled("assets/demo-model"));
+    assert!((noto - top1).abs() < 1e-9, "α 0 {noto} vs zero-shot {top1}");
     screenshot(&mut harness, "linear-probe");
 }
 

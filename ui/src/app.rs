@@ -382,7 +382,14 @@ impl Studio {
     /// Start a run with the current settings (the Start button), on the device "Compute" names.
     pub fn start(&mut self, ctx: &egui::Context) {
         self.remember_finished_run();
-        self.run = None;
+        // The previous run's worker may be answering a request: let it end on its own thread
+        // (dropping a run joins its worker) so this frame does not wait for it.
+        if let Some(old) = self.run.take() {
+            old.stop();
+            let _ = std::thread::Builder::new()
+                .name("flyp-cleanup".into())
+                .spawn(move || drop(old));
+        }
         self.progress = Progress::default();
         self.projected = None;
         self.requested.clear();

@@ -1,0 +1,312 @@
+//! The Embeddings screen: images and class prompts in one 2-D map (PCA or t-SNE) along WiSE-FT α,
+//! with play, hover thumbnails and per-modality centring; the projections are plain functions.
+
+use super::*;
+
+impl Studio {
+    /// The method of the projection the embedding view shows now (`None` before the first).
+    pub fn shown_projection(&self) -> Option<Projection> {
+        self.projected.as_ref().map(|p| p.0.2)
+    }
+
+    /// Take a finished t-SNE, or start one for `key` on the thread "flyp-tsne" (one at a time).
+    fn fit_tsne(&mut self, e: &Embeddings, key: ProjectionKey, ctx: &egui::Context) {
+        if let Some((asked, rx)) = &self.tsne_rx {
+            match rx.try_recv() {
+                Ok(result) => {
+                    let asked = *asked;
+                    self.tsne_rx = None;
+                    if let Some(frames) = result {
+                        self.projected = Some((asked, frames));
+                    }
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.tsne_rx = None,
+            }
+        }
+        if self.projected.as_ref().is_some_and(|p| p.0 == key) || self.tsne_rx.is_some() {
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (e, center, ctx) = (e.clone(), key.0, ctx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("flyp-tsne".into())
+            .spawn(move || {
+                let _ = tx.send(project_tsne(&e, center));
+                ctx.request_repaint();
+            });
+        if spawned.is_ok() {
+            self.tsne_rx = Some((key, rx));
+        }
+    }
+
+    /// Image embeddings (colour = class; marker = set) and class prompts (labelled stars) in one
+    /// 2-D PCA fitted once on the starting model's embeddings and reused for every α; α plays
+    /// from the starting model (0) to the fine-tuned one (1); hovering an image shows it.
+    pub(super) fn embedding_view(&mut self, ui: &mut egui::Ui) {
+        let Some(e) = self.progress.embeddings.clone() else {
+            ui.label("The embeddings appear here when a run has finished.");
+            return;
+        };
+        ui.horizontal(|ui| {
+            let label = ui.label("Projection");
+            egui::ComboBox::from_id_salt("projection")
+                .selected_text(match self.projection {
+                    Projection::Pca => "PCA",
+                    Projection::Tsne => "t-SNE",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.projection, Projection::Pca, "PCA")
+                        .on_hover_text("Linear: the two directions of largest spread of the starting model's embeddings, kept for every α");
+                    ui.selectable_value(&mut self.projection, Projection::Tsne, "t-SNE")
+                        .on_hover_text("Non-linear: keeps neighbours together; fitted once on every α's embeddings at once");
+                })
+                .response
+                .labelled_by(label.id);
+            ui.checkbox(&mut self.center_modalities, "Center each modality")
+                .on_hover_text("Subtract the mean image and the mean prompt: hides the gap between the two modalities");
+            let label = ui
+                .label("WiSE-FT α (0 = before, 1 = after fine-tuning)")
+                .on_hover_text("The embeddings of the model at this α; between computed α values, positions are blended");
+            ui.add(egui::Slider::new(&mut self.embed_alpha, 0.0..=1.0))
+                .labelled_by(label.id);
+            let play = if self.playing { "Stop playing" } else { "Play" };
+            if ui
+                .button(play)
+                .on_hover_text("Move α from 0 to 1 over four seconds")
+                .clicked()
+            {
+                if !self.playing && self.embed_alpha >= 1.0 {
+                    self.embed_alpha = 0.0;
+                }
+                self.playing = !self.playing;
+            }
+        });
+        if self.playing {
+            let dt = ui.ctx().input(|i| i.stable_dt).min(0.1) as f64;
+            self.embed_alpha = (self.embed_alpha + dt / 4.0).min(1.0);
+            self.playing = self.embed_alpha < 1.0;
+            ui.ctx().request_repaint();
+        }
+        let key = (self.center_modalities, e.frames.len(), self.projection);
+        if self.projected.as_ref().is_none_or(|p| p.0 != key) {
+            match self.projection {
+                Projection::Pca => {
+                    self.projected = project(&e, self.center_modalities).map(|p| (key, p));
+                }
+                Projection::Tsne => self.fit_tsne(&e, key, ui.ctx()),
+            }
+        }
+        if self.tsne_rx.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("fitting t-SNE on every α's embeddings…");
+            });
+        }
+        let Some((shown, frames)) = &self.projected else {
+            ui.label("No embeddings to show.");
+            return;
+        };
+        if shown.2 != self.projection {
+            return;
+        }
+        let positions = positions_at(frames, self.embed_alpha);
+        let n = e.images.len();
+        // Marker per set: the ID test set filled circles, each OOD set another shape.
+        let sets: Vec<String> = {
+            let mut names: Vec<String> = Vec::new();
+            for (_, set) in &e.images {
+                if !names.contains(set) {
+                    names.push(set.clone());
+                }
+            }
+            names
+        };
+        let marker = |set: &str| {
+            const SHAPES: [egui_plot::MarkerShape; 5] = [
+                egui_plot::MarkerShape::Circle,
+                egui_plot::MarkerShape::Square,
+                egui_plot::MarkerShape::Diamond,
+                egui_plot::MarkerShape::Up,
+                egui_plot::MarkerShape::Cross,
+            ];
+            let k = sets.iter().position(|s| s == set).unwrap_or(0);
+            (SHAPES[k % SHAPES.len()], set == "test" || set == "val")
+        };
+        ui.label(format!(
+            "{} of 11 α computed · markers: {}; stars: class prompts",
+            e.frames.len(),
+            sets.iter()
+                .map(|s| format!("{s} {}", shape_name(marker(s).0, marker(s).1)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let response = Plot::new("embeddings")
+            .legend(Legend::default())
+            .data_aspect(1.0)
+            .x_axis_label("component 1")
+            .y_axis_label("component 2")
+            .show(ui, |plot| {
+                for (class, name) in e.classes.iter().enumerate() {
+                    for set in &sets {
+                        let points: PlotPoints = (0..n)
+                            .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
+                            .map(|i| positions[i])
+                            .collect();
+                        let (shape, filled) = marker(set);
+                        // One legend entry per class: its images, prompt and label share the name.
+                        plot.points(
+                            egui_plot::Points::new(name.clone(), points)
+                                .color(class_colour(class))
+                                .shape(shape)
+                                .filled(filled)
+                                .radius(3.0),
+                        );
+                    }
+                    let star = positions[n + class];
+                    plot.points(
+                        egui_plot::Points::new(name.clone(), vec![star])
+                            .color(class_colour(class))
+                            .shape(egui_plot::MarkerShape::Asterisk)
+                            .radius(9.0),
+                    );
+                    plot.text(
+                        egui_plot::Text::new(
+                            name.clone(),
+                            egui_plot::PlotPoint::new(star[0], star[1]),
+                            egui::RichText::new(format!("   {name}")).strong(),
+                        )
+                        .color(class_colour(class)),
+                    );
+                }
+            });
+        // Where each image is on screen; the one under the pointer (within 8 points) is shown.
+        self.embed_points = (0..n)
+            .map(|i| {
+                let [x, y] = positions[i];
+                response
+                    .transform
+                    .position_from_point(&egui_plot::PlotPoint::new(x, y))
+            })
+            .collect();
+        self.hovered = response.response.hover_pos().and_then(|pointer| {
+            self.embed_points
+                .iter()
+                .enumerate()
+                .map(|(i, at)| (i, at.distance(pointer)))
+                .filter(|(_, d)| *d < 8.0)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = self.hovered {
+            let path = e.paths[i].clone();
+            let (class, set) = e.images[i].clone();
+            let class = e.classes.get(class).cloned().unwrap_or_default();
+            let thumbs = &mut self.thumbs;
+            response.response.on_hover_ui_at_pointer(|ui| {
+                thumbs.show(ui, &path, 96.0);
+                ui.label(format!("{class} ({set})"));
+                ui.label(
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                );
+            });
+        }
+    }
+}
+
+/// 2-D positions of every row of [`Embeddings`] for each computed α: (α, positions).
+pub type Projected = Vec<(f64, Vec<[f64; 2]>)>;
+
+/// What a projection was made from: (centred per modality, number of α frames, method).
+pub(super) type ProjectionKey = (bool, usize, Projection);
+
+/// Every frame of `e` in 2-D: PCA fitted once on the α = 0 rows (the starting model; centred per
+/// modality when asked), then applied to every α.
+pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
+    let start = e.at(0.0)?;
+    let groups: Vec<usize> = (0..start.len())
+        .map(|i| usize::from(i >= e.images.len()))
+        .collect();
+    let prepare = |rows: &Vec<Vec<f32>>| {
+        if center {
+            center_groups(rows, &groups)
+        } else {
+            rows.clone()
+        }
+    };
+    let pca = Pca::fit(&prepare(start), 2)?;
+    Some(
+        e.frames
+            .iter()
+            .map(|(alpha, rows)| {
+                let xy = prepare(rows)
+                    .iter()
+                    .map(|r| {
+                        let p = pca.project(r);
+                        [p[0], p.get(1).copied().unwrap_or(0.0)]
+                    })
+                    .collect();
+                (*alpha, xy)
+            })
+            .collect(),
+    )
+}
+
+/// Every frame of `e` in 2-D by one t-SNE of all frames' rows together (perplexity 30, 500
+/// iterations), so positions at different α are comparable.
+pub fn project_tsne(e: &Embeddings, center: bool) -> Option<Projected> {
+    let first = e.frames.first()?;
+    let per_frame = first.1.len();
+    let groups: Vec<usize> = (0..per_frame)
+        .map(|i| usize::from(i >= e.images.len()))
+        .collect();
+    let mut rows = Vec::with_capacity(per_frame * e.frames.len());
+    for (_, frame) in &e.frames {
+        if center {
+            rows.extend(center_groups(frame, &groups));
+        } else {
+            rows.extend(frame.iter().cloned());
+        }
+    }
+    let xy = flyp::report::projection::tsne(&rows, 30.0, 500);
+    Some(
+        e.frames
+            .iter()
+            .zip(xy.chunks(per_frame))
+            .map(|((alpha, _), chunk)| (*alpha, chunk.to_vec()))
+            .collect(),
+    )
+}
+
+/// Positions at `alpha`: the computed frame there, else a blend of the two computed frames
+/// around it (frames sorted by α).
+pub fn positions_at(frames: &Projected, alpha: f64) -> Vec<[f64; 2]> {
+    let below = frames.iter().rev().find(|(a, _)| *a <= alpha);
+    let above = frames.iter().find(|(a, _)| *a >= alpha);
+    match (below, above) {
+        (Some((a, p)), Some((b, q))) if b > a => {
+            let t = (alpha - a) / (b - a);
+            p.iter()
+                .zip(q)
+                .map(|(p, q)| [p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])])
+                .collect()
+        }
+        (Some((_, p)), _) | (None, Some((_, p))) => p.clone(),
+        (None, None) => Vec::new(),
+    }
+}
+
+/// How a marker looks, in words (for the legend line above the plot).
+fn shape_name(shape: egui_plot::MarkerShape, filled: bool) -> String {
+    let fill = if filled { "filled" } else { "hollow" };
+    let name = match shape {
+        egui_plot::MarkerShape::Circle => "circles",
+        egui_plot::MarkerShape::Square => "squares",
+        egui_plot::MarkerShape::Diamond => "diamonds",
+        egui_plot::MarkerShape::Up => "triangles",
+        _ => "crosses",
+    };
+    format!("{fill} {name}")
+}

@@ -1,0 +1,730 @@
+//! The application state and its screens: the run settings on the left; training curves,
+//! embeddings and results in the middle; the devices in the status bar.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+use flyp::train::engine::{EpochReport, StepProgress};
+
+mod embeddings;
+mod results;
+mod settings;
+mod training;
+
+use embeddings::ProjectionKey;
+pub use embeddings::{Projected, positions_at, project, project_tsne};
+pub use results::cell_paths;
+
+use crate::compute::WindowGpu;
+use crate::thumbs::Thumbnails;
+use crate::worker::{Embeddings, Event, METHODS, Run, RunSpec, method_label, method_tooltip};
+use flyp::DeviceChoice;
+use flyp::methods::recipe::Recipe;
+use flyp::report::projection::{Pca, center_groups};
+use flyp::train::Metrics;
+
+/// A bundled file of the flyp checkout this app was built from.
+pub fn bundled(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
+/// An answer to "try an image": the file, the α, and the top classes (class, probability,
+/// similarity), most probable first.
+pub type Classified = (PathBuf, f64, Vec<(String, f64, f64)>);
+
+/// What a run has reported so far.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    pub device: String,
+    pub classes: Vec<String>,
+    pub sets: Vec<String>,
+    /// Each evaluation set's images (path, true class), in the order of `sets`.
+    pub samples: Vec<Vec<(PathBuf, usize)>>,
+    pub train_images: usize,
+    /// The linear probe's L2 strength and metrics (LP, LP-FT).
+    pub probe: Option<(f64, Vec<(String, Metrics)>)>,
+    pub steps: Vec<StepProgress>,
+    pub epochs: Vec<EpochReport>,
+    pub embeddings: Option<Embeddings>,
+    /// The last export's outcome.
+    pub exported: Option<Result<PathBuf, String>>,
+    /// "Try an image": the last answer (path, α, top classes) or the error line.
+    pub classified: Option<Result<Classified, String>>,
+    /// WiSE-FT evaluations received, in arrival order.
+    pub wise: Vec<WisePoint>,
+    /// Training ended well (the WiSE-FT slider works).
+    pub finished: bool,
+    /// The last line: finished, stopped, or the error.
+    pub outcome: Option<String>,
+    pub failed: bool,
+}
+
+impl Progress {
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Started {
+                device,
+                classes,
+                sets,
+                samples,
+                train_images,
+            } => {
+                self.device = device;
+                self.classes = classes;
+                self.sets = sets;
+                self.samples = samples;
+                self.train_images = train_images;
+            }
+            Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
+            Event::Step(p) => self.steps.push(p),
+            Event::Epoch(r) => self.epochs.push(r),
+            Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::EmbeddedAt { alpha, rows } => {
+                if let Some(e) = &mut self.embeddings {
+                    e.insert(alpha, rows);
+                }
+            }
+            Event::Classified { path, alpha, top } => {
+                self.classified = Some(Ok((path, alpha, top)))
+            }
+            Event::ImageFailed(line) => self.classified = Some(Err(line)),
+            Event::Exported(result) => self.exported = Some(result),
+            Event::Wise {
+                alpha,
+                sets,
+                predicted,
+            } => {
+                self.wise.retain(|w| w.alpha != alpha);
+                self.wise.push(WisePoint {
+                    alpha,
+                    sets,
+                    predicted,
+                });
+            }
+            Event::Finished {
+                best_epoch,
+                seconds,
+            } => {
+                self.finished = true;
+                self.outcome = Some(format!(
+                    "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
+                ))
+            }
+            Event::Stopped(line) => self.outcome = Some(line),
+            Event::Failed(line) => {
+                self.outcome = Some(format!("error: {line}"));
+                self.failed = true;
+            }
+        }
+    }
+
+    /// The WiSE-FT points received so far as (α, ID top-1 %, mean OOD top-1 %), by α.
+    pub fn id_ood_curve(&self) -> Vec<(f64, f64, f64)> {
+        let mut curve: Vec<(f64, f64, f64)> = self
+            .wise
+            .iter()
+            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
+            .collect();
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        curve
+    }
+
+    /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
+    pub fn status_line(&self, epochs: usize) -> String {
+        match self.steps.last() {
+            Some(p) => format!(
+                "epoch {}/{epochs} · step {}/{} · {:.0} images/s · ETA {:.0} s",
+                p.epoch, p.step, p.total, p.images_per_s, p.eta_s
+            ),
+            None if self.device.is_empty() => "loading the data and the model…".into(),
+            None if self.finished => "no training steps (this method trains no weights)".into(),
+            None => format!("{} training images; first step…", self.train_images),
+        }
+    }
+}
+
+/// WiSE-FT at one α: every set's metrics and each image's predicted class.
+#[derive(Debug, Clone)]
+pub struct WisePoint {
+    pub alpha: f64,
+    pub sets: Vec<(String, Metrics)>,
+    pub predicted: Vec<Vec<usize>>,
+}
+
+impl WisePoint {
+    /// (ID top-1, mean OOD top-1) in %: ID is the test set (else validation), OOD every other
+    /// named set.
+    pub fn id_ood(&self) -> Option<(f64, f64)> {
+        let top1 = |name: &str| {
+            self.sets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| m.top1)
+        };
+        let id = top1("test").or_else(|| top1("val"))?;
+        let ood: Vec<f64> = self
+            .sets
+            .iter()
+            .filter(|(n, _)| n != "val" && n != "test")
+            .map(|(_, m)| m.top1)
+            .collect();
+        (!ood.is_empty()).then(|| {
+            (
+                100.0 * id,
+                100.0 * ood.iter().sum::<f64>() / ood.len() as f64,
+            )
+        })
+    }
+}
+
+/// A finished run of this session, for the ID-vs-OOD scatter: its method and its WiSE-FT curve
+/// (α, ID top-1 %, OOD top-1 %).
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub label: String,
+    pub curve: Vec<(f64, f64, f64)>,
+}
+
+/// The app: settings, the current run and what it reported.
+pub struct Studio {
+    /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
+    pub adapter: Option<String>,
+    /// The window's wgpu device, which training can share.
+    pub gpu: Option<WindowGpu>,
+    /// Where to train ("Compute" in the settings).
+    pub compute: DeviceChoice,
+    /// The run's settings; `spec.evals` are the OOD sets (name, folder).
+    pub spec: RunSpec,
+    /// The OOD folder being typed, before "Add".
+    pub new_ood: PathBuf,
+    /// A folder dropped on the window, waiting for the user to say what it is.
+    pub dropped_folder: Option<PathBuf>,
+    /// The open folder picker.
+    pub browser: Option<Browser>,
+    pub run: Option<Run>,
+    /// Earlier finished runs of this session (for the ID-vs-OOD scatter).
+    pub history: Vec<FinishedRun>,
+    pub progress: Progress,
+    pub view: View,
+    /// Embedding view: remove each modality's mean (hides the modality gap).
+    pub center_modalities: bool,
+    /// Embedding view: the WiSE-FT α whose embeddings are shown (0 = before fine-tuning, 1 = after).
+    pub embed_alpha: f64,
+    /// Embedding view: α is playing from 0 to 1.
+    pub playing: bool,
+    /// Embedding view: the image row under the pointer, and each image's place on screen.
+    pub hovered: Option<usize>,
+    pub embed_points: Vec<egui::Pos2>,
+    /// Results: the confusion cell (set, true class, predicted class) whose images are shown.
+    pub open_cell: Option<(usize, usize, usize)>,
+    pub thumbs: Thumbnails,
+    /// WiSE-FT α of the Results view (0 = the starting weights, 1 = the fine-tuned ones).
+    pub alpha: f64,
+    /// α values asked of the worker (each is evaluated once, in order), and embedded.
+    requested: Vec<f64>,
+    embed_requested: Vec<f64>,
+    /// The α slider is being dragged: ask only when it is let go.
+    alpha_dragging: bool,
+    /// Where "Export" writes (`model/` at the current α and `results.json`).
+    pub export_dir: PathBuf,
+    /// "Try an image": the image to classify with the finished run's model at the current α.
+    pub try_image: PathBuf,
+    /// "Hub model id" and its download: the last progress, then the outcome.
+    pub hub_id: String,
+    /// The Hub's address (`HF_ENDPOINT`, else huggingface.co).
+    pub hub_endpoint: String,
+    pub download: Option<Result<PathBuf, String>>,
+    pub download_progress: Option<flyp::hub::Progress>,
+    download_rx: Option<std::sync::mpsc::Receiver<crate::worker::Fetch>>,
+    /// The training folder's scan report (or the error), and a scan in flight.
+    pub scan: Option<Result<flyp::data::Scan, String>>,
+    scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
+    /// Embedding view: PCA or t-SNE.
+    pub projection: Projection,
+    /// The projected frames and what they were made from (centring, number of frames, method),
+    /// and a t-SNE being fitted.
+    projected: Option<(ProjectionKey, Projected)>,
+    tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
+}
+
+/// What a chosen folder becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderRole {
+    Train,
+    Ood,
+    Model,
+}
+
+/// The in-app folder picker ("Browse…"): works the same on every platform and under Wayland, where
+/// winit delivers no dropped files.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub role: FolderRole,
+    pub dir: PathBuf,
+    /// The sub-folders of `dir`, sorted (read once per folder, not per frame), or why not.
+    pub entries: Result<Vec<PathBuf>, String>,
+}
+
+impl Browser {
+    pub fn open(role: FolderRole, dir: PathBuf) -> Self {
+        let entries = list_folders(&dir);
+        Self { role, dir, entries }
+    }
+}
+
+/// The sub-folders of `dir`, by name (hidden ones left out).
+fn list_folders(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    folders.sort();
+    Ok(folders)
+}
+
+/// How the embedding view maps embeddings to 2-D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Principal components of the starting model's embeddings, applied to every α.
+    Pca,
+    /// One t-SNE of every α's embeddings together (fitted on a worker thread).
+    Tsne,
+}
+
+/// The central panel's screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Training,
+    Embeddings,
+    Results,
+}
+
+/// A colour per class (Tableau 10, as the report pictures).
+fn class_colour(class: usize) -> egui::Color32 {
+    const HEX: [u32; 10] = [
+        0x4e79a7, 0xf28e2b, 0xe15759, 0x76b7b2, 0x59a14f, 0xedc948, 0xb07aa1, 0xff9da7, 0x9c755f,
+        0xbab0ac,
+    ];
+    let h = HEX[class % HEX.len()];
+    egui::Color32::from_rgb((h >> 16) as u8, (h >> 8) as u8, h as u8)
+}
+
+impl Studio {
+    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+        let adapter = cc.wgpu_render_state.as_ref().map(|rs| {
+            let info = rs.adapter.get_info();
+            format!("{} ({:?})", info.name, info.backend)
+        });
+        Self {
+            adapter,
+            gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
+            compute: DeviceChoice::Auto,
+            spec: RunSpec {
+                method: Recipe::Flyp {
+                    mask_collisions: false,
+                },
+                model: bundled("assets/demo-model"),
+                train: bundled("assets/emoji-subset/twemoji"),
+                evals: vec![("noto".into(), bundled("assets/emoji-subset/noto"))],
+                epochs: 10,
+                batch: 32,
+                lr: 1e-4,
+                wd: 0.1,
+                seed: 0,
+                templates: "emoji".into(),
+                out: None,
+                resume: false,
+            },
+            new_ood: PathBuf::new(),
+            dropped_folder: None,
+            browser: None,
+            run: None,
+            history: Vec::new(),
+            progress: Progress::default(),
+            view: View::Training,
+            center_modalities: false,
+            embed_alpha: 1.0,
+            playing: false,
+            hovered: None,
+            embed_points: Vec::new(),
+            open_cell: None,
+            thumbs: Thumbnails::new(&cc.egui_ctx),
+            alpha: 1.0,
+            requested: Vec::new(),
+            embed_requested: Vec::new(),
+            alpha_dragging: false,
+            hub_id: String::new(),
+            hub_endpoint: flyp::hub::default_endpoint(),
+            download: None,
+            download_progress: None,
+            download_rx: None,
+            scan: None,
+            scan_rx: None,
+            try_image: PathBuf::new(),
+            export_dir: PathBuf::from("flyp-studio-export"),
+            projection: Projection::Pca,
+            projected: None,
+            tsne_rx: None,
+        }
+    }
+
+    /// A run is training (its worker stays to answer WiSE-FT requests afterwards).
+    pub fn is_running(&self) -> bool {
+        self.run.is_some() && self.progress.outcome.is_none()
+    }
+
+    /// The running run is held between steps.
+    pub fn is_paused(&self) -> bool {
+        self.is_running() && self.run.as_ref().is_some_and(Run::is_paused)
+    }
+
+    /// Start a run with the current settings (the Start button), on the device "Compute" names.
+    pub fn start(&mut self, ctx: &egui::Context) {
+        self.remember_finished_run();
+        // The previous run's worker may be answering a request: let it end on its own thread
+        // (dropping a run joins its worker) so this frame does not wait for it.
+        if let Some(old) = self.run.take() {
+            old.stop();
+            let _ = std::thread::Builder::new()
+                .name("flyp-cleanup".into())
+                .spawn(move || drop(old));
+        }
+        self.progress = Progress::default();
+        self.projected = None;
+        self.requested.clear();
+        self.embed_requested.clear();
+        self.open_cell = None;
+        self.hovered = None;
+        let device = match crate::compute::resolve(self.compute, self.gpu.as_mut()) {
+            Ok(device) => device,
+            Err(e) => return self.fail(e.to_string()),
+        };
+        match Run::start(self.spec.clone(), device, ctx.clone()) {
+            Ok(run) => self.run = Some(run),
+            Err(e) => self.fail(format!("cannot start the worker thread: {e}")),
+        }
+    }
+
+    fn fail(&mut self, line: String) {
+        self.progress.outcome = Some(format!("error: {line}"));
+        self.progress.failed = true;
+    }
+
+    /// Keep the finished run's WiSE-FT curve for the ID-vs-OOD scatter of later runs.
+    fn remember_finished_run(&mut self) {
+        let curve = self.progress.id_ood_curve();
+        if self.progress.finished && !curve.is_empty() {
+            let label = format!(
+                "run {}: {}",
+                self.history.len() + 1,
+                method_label(self.spec.method)
+            );
+            self.history.push(FinishedRun { label, curve });
+        }
+    }
+
+    /// Add an OOD set (named after its folder; a number is added to repeated names).
+    pub fn add_ood(&mut self, dir: PathBuf) {
+        if dir.as_os_str().is_empty() || self.spec.evals.iter().any(|(_, d)| *d == dir) {
+            return;
+        }
+        let base = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "ood".into());
+        let taken = |name: &str| {
+            ["train", "val", "test"].contains(&name)
+                || self.spec.evals.iter().any(|(n, _)| n == name)
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while taken(&name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        self.spec.evals.push((name, dir));
+    }
+
+    /// Scan the training folder on a worker thread (the Scan button; also after a drop).
+    pub fn start_scan(&mut self, ctx: &egui::Context) {
+        match crate::worker::scan(self.spec.train.clone(), ctx.clone()) {
+            Ok(rx) => {
+                self.scan = None;
+                self.scan_rx = Some(rx);
+            }
+            Err(e) => self.scan = Some(Err(format!("cannot start the scan thread: {e}"))),
+        }
+    }
+
+    /// Classify `try_image` with the finished run's model at the current α.
+    pub fn classify(&mut self) {
+        if let Some(run) = &self.run {
+            self.progress.classified = None;
+            run.classify(self.try_image.clone(), self.alpha);
+        }
+    }
+
+    /// Export the finished run: `export_dir/results.json` now (epochs, WiSE-FT points so far) and
+    /// `export_dir/model/` at the current α on the worker.
+    pub fn export(&mut self) {
+        let Some(run) = &self.run else { return };
+        self.progress.exported = None;
+        let p = &self.progress;
+        let results = serde_json::json!({
+            "schema": 1,
+            "method": self.spec.method.name(),
+            "model": self.spec.model, "train": self.spec.train,
+            "evals": self.spec.evals,
+            "device": p.device,
+            "classes": p.classes,
+            "alpha": self.alpha,
+            "probe": p.probe.as_ref().map(|(l2, sets)| serde_json::json!({"l2": l2, "sets": sets})),
+            "epochs": p.epochs,
+            "wise": p.wise.iter().map(|w| serde_json::json!({"alpha": w.alpha, "sets": w.sets})).collect::<Vec<_>>(),
+        });
+        let written = std::fs::create_dir_all(&self.export_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| serde_json::to_vec_pretty(&results).map_err(|e| e.to_string()))
+            .and_then(|bytes| {
+                flyp::model::weights::write_atomic(&self.export_dir.join("results.json"), &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        match written {
+            Ok(()) => run.export(self.export_dir.join("model"), self.alpha),
+            Err(e) => {
+                self.progress.exported = Some(Err(format!("{}: {e}", self.export_dir.display())))
+            }
+        }
+    }
+
+    /// Download `hub_id` from the Hub on a worker thread (the Download button); the model folder
+    /// becomes the run's model when it is complete.
+    pub fn start_download(&mut self, ctx: &egui::Context) {
+        self.download = None;
+        self.download_progress = None;
+        match crate::worker::download(
+            self.hub_id.trim().to_string(),
+            self.hub_endpoint.clone(),
+            ctx.clone(),
+        ) {
+            Ok(rx) => self.download_rx = Some(rx),
+            Err(e) => self.download = Some(Err(format!("cannot start the download thread: {e}"))),
+        }
+    }
+
+    /// Whether a download is running.
+    pub fn is_downloading(&self) -> bool {
+        self.download_rx.is_some()
+    }
+
+    /// Whether a scan is running.
+    pub fn is_scanning(&self) -> bool {
+        self.scan_rx.is_some()
+    }
+
+    /// Take what the workers sent since the last frame (never blocks).
+    fn drain(&mut self, ctx: &egui::Context) {
+        self.thumbs.receive(ctx);
+        if let Some(rx) = &self.scan_rx
+            && let Ok(result) = rx.try_recv()
+        {
+            self.scan = Some(result);
+            self.scan_rx = None;
+        }
+        if let Some(rx) = &self.download_rx {
+            while let Ok(fetch) = rx.try_recv() {
+                match fetch {
+                    crate::worker::Fetch::Progress(p) => self.download_progress = Some(p),
+                    crate::worker::Fetch::Done(result) => {
+                        if let Ok(dir) = &result {
+                            self.spec.model = dir.clone();
+                            self.spec.templates = "openai".into();
+                        }
+                        self.download = Some(result);
+                    }
+                }
+            }
+            if self.download.is_some() {
+                self.download_rx = None;
+            }
+        }
+        let Some(run) = &self.run else { return };
+        while let Ok(event) = run.events.try_recv() {
+            self.progress.apply(event);
+        }
+        if !self.progress.finished {
+            return;
+        }
+        // The slider's α first, then the whole curve (0, 0.1, …, 1) in the background, then
+        // the embeddings along the same grid (for the embedding view's α).
+        let grid: Vec<f64> = (0..=10).map(|k| k as f64 / 10.0).collect();
+        let first = self.requested.is_empty();
+        let wanted: Vec<f64> = if first {
+            std::iter::once(self.alpha).chain(grid.clone()).collect()
+        } else if !self.alpha_dragging {
+            vec![self.alpha]
+        } else {
+            Vec::new()
+        };
+        for alpha in wanted {
+            if !self.requested.contains(&alpha) {
+                run.wise(alpha);
+                self.requested.push(alpha);
+            }
+        }
+        if self.embed_requested.is_empty() {
+            for alpha in grid.into_iter().filter(|a| *a != 0.0 && *a != 1.0) {
+                run.embed(alpha);
+                self.embed_requested.push(alpha);
+            }
+        }
+    }
+
+    /// Draw the whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.drain(ui.ctx());
+        let dropped = ui.ctx().input(|i| i.raw.dropped_files.clone());
+        if let Some(dir) = dropped
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .find(|p| p.is_dir())
+        {
+            self.dropped_folder = Some(dir);
+        }
+        // A dropped file, once a run has finished: "try an image".
+        if let Some(file) = dropped
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .find(|p| p.is_file())
+            && self.progress.finished
+        {
+            self.try_image = file;
+            self.classify();
+        }
+        self.dropped_folder_question(ui.ctx());
+        self.browser_window(ui.ctx());
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                let compute = if self.progress.device.is_empty() {
+                    crate::compute::label(self.compute, self.gpu.as_ref())
+                } else {
+                    self.progress.device.clone()
+                };
+                ui.label(format!("Training on: {compute}"));
+                ui.separator();
+                ui.label(match &self.adapter {
+                    Some(name) => format!("Drawing on: {name}"),
+                    None => "Drawing on: (no wgpu adapter reported)".to_string(),
+                });
+            });
+        });
+        egui::Panel::left("settings")
+            .resizable(false)
+            .exact_size(360.0)
+            .show(ui, |ui| {
+                ui.heading("flyp-studio");
+                ui.label("Fine-tune CLIP like you pretrain");
+                // The run's controls stay in view above the scrolling settings.
+                self.controls(ui);
+                ui.separator();
+                egui::ScrollArea::vertical().show(ui, |ui| self.settings(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.view, View::Training, "Training");
+                ui.selectable_value(&mut self.view, View::Embeddings, "Embeddings");
+                ui.selectable_value(&mut self.view, View::Results, "Results");
+            });
+            ui.separator();
+            match self.view {
+                View::Training => self.curves(ui),
+                View::Embeddings => self.embedding_view(ui),
+                View::Results => self.results_view(ui),
+            }
+        });
+    }
+
+    /// A folder was dropped: ask whether it is the training set or an OOD set.
+    fn dropped_folder_question(&mut self, ctx: &egui::Context) {
+        let Some(dir) = self.dropped_folder.clone() else {
+            return;
+        };
+        let mut answer = None;
+        egui::Window::new("A folder was dropped")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .show(ctx, |ui| {
+                ui.label(dir.display().to_string());
+                ui.horizontal(|ui| {
+                    if ui
+                        .add_enabled(
+                            !self.is_running(),
+                            egui::Button::new("Use as the training set"),
+                        )
+                        .clicked()
+                    {
+                        answer = Some(1);
+                    }
+                    if ui
+                        .add_enabled(!self.is_running(), egui::Button::new("Add as an OOD set"))
+                        .clicked()
+                    {
+                        answer = Some(2);
+                    }
+                    if dir.join("config.json").is_file()
+                        && ui
+                            .add_enabled(!self.is_running(), egui::Button::new("Use as the model"))
+                            .clicked()
+                    {
+                        answer = Some(3);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(0);
+                    }
+                });
+            });
+        match answer {
+            Some(1) => self.use_folder(FolderRole::Train, dir, ctx),
+            Some(2) => self.use_folder(FolderRole::Ood, dir, ctx),
+            Some(3) => self.use_folder(FolderRole::Model, dir, ctx),
+            Some(_) => {}
+            None => return,
+        }
+        self.dropped_folder = None;
+    }
+}
+
+/// A label and an editable path.
+fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Response {
+    ui.horizontal(|ui| {
+        let label = ui.label(label);
+        let mut text = path.display().to_string();
+        // Narrow enough for a button beside it in the settings panel; long paths scroll.
+        if ui
+            .add(egui::TextEdit::singleline(&mut text).desired_width(160.0))
+            .labelled_by(label.id)
+            .changed()
+        {
+            *path = PathBuf::from(text);
+        }
+    })
+    .response
+}
+
+impl eframe::App for Studio {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}

@@ -1,0 +1,385 @@
+//! The left panel: run controls, data (scan report, thumbnails, OOD sets, folder picker), model
+//! (folder, bundled, Hub download), method and hyper-parameters, compute device.
+
+use super::*;
+
+impl Studio {
+    /// Use `dir` as the training set (and scan it), an OOD set, or the model.
+    pub fn use_folder(&mut self, role: FolderRole, dir: PathBuf, ctx: &egui::Context) {
+        match role {
+            FolderRole::Train => {
+                self.spec.train = dir;
+                self.start_scan(ctx);
+            }
+            FolderRole::Ood => self.add_ood(dir),
+            FolderRole::Model => self.spec.model = dir,
+        }
+    }
+
+    /// The folder picker's window.
+    pub(super) fn browser_window(&mut self, ctx: &egui::Context) {
+        let Some(browser) = &self.browser else {
+            return;
+        };
+        let mut go = None;
+        let mut chosen = None;
+        let mut close = false;
+        let title = match browser.role {
+            FolderRole::Train => "Choose the training folder",
+            FolderRole::Ood => "Choose an OOD folder",
+            FolderRole::Model => "Choose a CLIP model folder",
+        };
+        egui::Window::new(title)
+            .collapsible(false)
+            .default_size([460.0, 420.0])
+            .show(ctx, |ui| {
+                ui.label(browser.dir.display().to_string());
+                ui.horizontal(|ui| {
+                    if let Some(parent) = browser.dir.parent()
+                        && ui.button("Up").clicked()
+                    {
+                        go = Some(parent.to_path_buf());
+                    }
+                    if ui.button("Choose this folder").clicked() {
+                        chosen = Some(browser.dir.clone());
+                    }
+                    if ui.button("Cancel").clicked() {
+                        close = true;
+                    }
+                });
+                ui.separator();
+                egui::ScrollArea::vertical()
+                    .max_height(320.0)
+                    .show(ui, |ui| match &browser.entries {
+                        Ok(folders) if folders.is_empty() => {
+                            ui.label("(no sub-folders)");
+                        }
+                        Ok(folders) => {
+                            for folder in folders {
+                                let name = folder
+                                    .file_name()
+                                    .map(|n| n.to_string_lossy().into_owned())
+                                    .unwrap_or_default();
+                                if ui.button(format!("{name}/")).clicked() {
+                                    go = Some(folder.clone());
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                        }
+                    });
+            });
+        let role = browser.role;
+        if let Some(dir) = go {
+            self.browser = Some(Browser::open(role, dir));
+        }
+        if let Some(dir) = chosen {
+            self.browser = None;
+            self.use_folder(role, dir, ctx);
+        }
+        if close {
+            self.browser = None;
+        }
+    }
+
+    /// Open the folder picker for `role` at `start` (or its nearest existing parent).
+    pub fn browse(&mut self, role: FolderRole, start: &Path) {
+        let mut dir = if start.as_os_str().is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            start.to_path_buf()
+        };
+        while !dir.is_dir() {
+            match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p.to_path_buf(),
+                _ => {
+                    dir = std::env::current_dir().unwrap_or_default();
+                    break;
+                }
+            }
+        }
+        self.browser = Some(Browser::open(role, dir));
+    }
+
+    pub(super) fn settings(&mut self, ui: &mut egui::Ui) {
+        let running = self.is_running();
+        ui.add_enabled_ui(!running, |ui| {
+            ui.strong("Data");
+            ui.horizontal(|ui| {
+                path_row(ui, "Training set", &mut self.spec.train)
+                    .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
+                if ui.button("Browse…").clicked() {
+                    let start = self.spec.train.clone();
+                    self.browse(FolderRole::Train, &start);
+                }
+            });
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!self.is_scanning(), egui::Button::new("Scan"))
+                    .on_hover_text("Count the images per class and list every file that cannot be used, and why")
+                    .clicked()
+                {
+                    self.start_scan(ui.ctx());
+                }
+                if self.is_scanning() {
+                    ui.spinner();
+                }
+            });
+            self.scan_report(ui);
+            ui.label("OOD sets (same classes, another style; never trained on):");
+            let mut remove = None;
+            for (k, (name, dir)) in self.spec.evals.iter().enumerate() {
+                ui.horizontal(|ui| {
+                    if ui.small_button("Remove").clicked() {
+                        remove = Some(k);
+                    }
+                    ui.add(egui::Label::new(format!("{name}: {}", dir.display())).truncate())
+                        .on_hover_text(dir.display().to_string());
+                });
+            }
+            if let Some(k) = remove {
+                self.spec.evals.remove(k);
+            }
+            ui.horizontal(|ui| {
+                let mut path = std::mem::take(&mut self.new_ood);
+                path_row(ui, "OOD folder", &mut path)
+                    .on_hover_text("Another folder of the same class folders (or drop one on the window)");
+                if ui.button("Add").clicked() {
+                    self.add_ood(std::mem::take(&mut path));
+                }
+                if ui.button("Browse…").clicked() {
+                    self.browse(FolderRole::Ood, &self.spec.train.clone());
+                }
+                self.new_ood = path;
+            });
+            if ui.button("Use the bundled demo data").clicked() {
+                self.spec.train = bundled("assets/emoji-subset/twemoji");
+                self.spec.evals = vec![("noto".into(), bundled("assets/emoji-subset/noto"))];
+                self.spec.model = bundled("assets/demo-model");
+                self.spec.templates = "emoji".into();
+                self.start_scan(ui.ctx());
+            }
+            ui.separator();
+            ui.strong("Model");
+            ui.horizontal(|ui| {
+                path_row(ui, "CLIP folder", &mut self.spec.model)
+                    .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors): drop one on the window");
+                if ui.button("Browse…").clicked() {
+                    let start = self.spec.model.clone();
+                    self.browse(FolderRole::Model, &start);
+                }
+            });
+            if ui
+                .button("Use the bundled demo model")
+                .on_hover_text("A 4-million-parameter CLIP this project pretrained on emoji captions")
+                .clicked()
+            {
+                self.spec.model = bundled("assets/demo-model");
+                self.spec.templates = "emoji".into();
+            }
+            self.hub_row(ui);
+            ui.horizontal(|ui| {
+                let label = ui.label("Prompts").on_hover_text(
+                    "The templates that turn a class name into captions: openai (CLIP's 80 ImageNet templates), simple (\"a photo of a {}.\"), emoji (the demo model's)",
+                );
+                egui::ComboBox::from_id_salt("templates")
+                    .selected_text(self.spec.templates.clone())
+                    .show_ui(ui, |ui| {
+                        for t in ["openai", "simple", "emoji"] {
+                            ui.selectable_value(&mut self.spec.templates, t.to_string(), t);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.separator();
+            let label = ui.strong("Method");
+            egui::ComboBox::from_id_salt("method")
+                .selected_text(method_label(self.spec.method))
+                .show_ui(ui, |ui| {
+                    for m in METHODS {
+                        ui.selectable_value(&mut self.spec.method, m, method_label(m))
+                            .on_hover_text(method_tooltip(m));
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text(method_tooltip(self.spec.method));
+            egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
+                let label = ui.label("Epochs").on_hover_text("Passes over the training set");
+                ui.add(egui::DragValue::new(&mut self.spec.epochs).range(1..=1000)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Batch").on_hover_text("Images per step (FLYP's default: 256)");
+                ui.add(egui::DragValue::new(&mut self.spec.batch).range(1..=4096)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Learning rate")
+                    .on_hover_text("AdamW peak rate after warmup; cosine decay (FLYP's default for CLIP ViT-B: 1e-5)");
+                ui.add(egui::DragValue::new(&mut self.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Weight decay").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
+                ui.add(egui::DragValue::new(&mut self.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut self.spec.seed)).labelled_by(label.id);
+                ui.end_row();
+                let label = ui.label("Compute").on_hover_text(
+                    "Auto: the window's GPU when it is a hardware GPU (shared with the window, no second device), else the CPU backend",
+                );
+                egui::ComboBox::from_id_salt("compute")
+                    .selected_text(crate::compute::label(self.compute, self.gpu.as_ref()))
+                    .show_ui(ui, |ui| {
+                        for choice in [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu] {
+                            let text = crate::compute::label(choice, self.gpu.as_ref());
+                            ui.selectable_value(&mut self.compute, choice, text);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+            });
+        });
+    }
+
+    /// Start, Pause / Resume, Stop.
+    pub(super) fn controls(&mut self, ui: &mut egui::Ui) {
+        let running = self.is_running();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .clicked()
+            {
+                self.start(ui.ctx());
+            }
+            let paused = self.is_paused();
+            let (text, tip) = if paused {
+                ("Resume", "Go on from the step where the run was paused")
+            } else {
+                ("Pause", "Hold the run after its current step")
+            };
+            if ui
+                .add_enabled(running, egui::Button::new(text))
+                .on_hover_text(tip)
+                .clicked()
+                && let Some(run) = &self.run
+            {
+                run.pause(!paused);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Stop"))
+                .on_hover_text("End the run after its current step")
+                .clicked()
+                && let Some(run) = &self.run
+            {
+                run.stop();
+            }
+        });
+    }
+
+    /// "Hub model id" with Download, a progress bar while it runs, and its outcome.
+    fn hub_row(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Hub model id");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.hub_id)
+                    .hint_text("openai/clip-vit-base-patch32")
+                    .desired_width(160.0),
+            )
+            .labelled_by(label.id);
+            let ready = flyp::hub::is_model_id(self.hub_id.trim()) && !self.is_downloading();
+            if ui
+                .add_enabled(ready, egui::Button::new("Download"))
+                .on_hover_text("Fetch config.json, model.safetensors and the tokenizer from huggingface.co (HF_ENDPOINT) into the cache, once")
+                .clicked()
+            {
+                self.start_download(ui.ctx());
+            }
+        });
+        if self.is_downloading() {
+            let (text, fraction) = match &self.download_progress {
+                Some(p) => {
+                    let mb = |b: u64| b as f64 / 1e6;
+                    match p.total {
+                        Some(t) if t > 0 => (
+                            format!("{} {:.1}/{:.1} MB", p.file, mb(p.done), mb(t)),
+                            p.done as f32 / t as f32,
+                        ),
+                        _ => (format!("{} {:.1} MB", p.file, mb(p.done)), 0.0),
+                    }
+                }
+                None => ("connecting…".to_string(), 0.0),
+            };
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+        }
+        match &self.download {
+            Some(Ok(dir)) => {
+                ui.label(format!("downloaded: {}", dir.display()));
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+            }
+            None => {}
+        }
+    }
+
+    /// The scan report: counts per class per split, a few thumbnails per class, skipped files
+    /// with reasons, warnings.
+    fn scan_report(&mut self, ui: &mut egui::Ui) {
+        let scan = match &self.scan {
+            None => return,
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("error: {e}"));
+                return;
+            }
+            Some(Ok(scan)) => scan.clone(),
+        };
+        let count = |v: &Option<Vec<flyp::data::Sample>>| v.as_ref().map_or(0, Vec::len);
+        ui.add(
+            egui::Label::new(format!(
+                "{} classes · {} train, {} val, {} test images · {} skipped ({})",
+                scan.classes.len(),
+                scan.train.len(),
+                count(&scan.val),
+                count(&scan.test),
+                scan.skipped.len(),
+                scan.layout
+            ))
+            .wrap(),
+        );
+        egui::CollapsingHeader::new("Images per class")
+            .id_salt("per-class")
+            .show(ui, |ui| {
+                egui::Grid::new("counts").striped(true).show(ui, |ui| {
+                    for (class, n) in scan.prompt_names.iter().zip(scan.counts()) {
+                        ui.label(class);
+                        ui.label(n.to_string());
+                        ui.end_row();
+                    }
+                });
+            });
+        egui::CollapsingHeader::new("Thumbnails per class")
+            .id_salt("thumbnails")
+            .show(ui, |ui| {
+                for (k, class) in scan.prompt_names.iter().enumerate() {
+                    ui.label(class);
+                    ui.horizontal_wrapped(|ui| {
+                        for sample in scan.train.iter().filter(|s| s.label == k).take(6) {
+                            self.thumbs.show(ui, &sample.path, 40.0);
+                        }
+                    });
+                }
+            });
+        if !scan.skipped.is_empty() {
+            egui::CollapsingHeader::new(format!("Skipped files ({})", scan.skipped.len()))
+                .id_salt("skipped")
+                .show(ui, |ui| {
+                    for s in &scan.skipped {
+                        ui.label(format!("{}: {}", s.path.display(), s.reason));
+                    }
+                });
+        }
+        for w in &scan.warnings {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
+        }
+    }
+}

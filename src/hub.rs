@@ -136,53 +136,67 @@ pub fn download(
             .and_then(|v| v.parse::<u64>().ok());
         let target = dir.join(file);
         let tmp = dir.join(format!(".{file}.part"));
-        let mut out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut body = response.into_body();
-        let mut reader = body.as_reader();
-        let mut buffer = vec![0u8; 1 << 16];
-        let mut done = 0u64;
         let mut state = Progress {
             file: file.into(),
-            done,
+            done: 0,
             total,
         };
-        progress(&state);
-        loop {
-            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                drop(out);
-                let _ = std::fs::remove_file(&tmp);
-                return Err(failed("download cancelled".into()));
-            }
-            let n = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    drop(out);
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(failed(format!(
-                        "the connection broke after {done} bytes: {e}"
-                    )));
-                }
-            };
-            out.write_all(&buffer[..n])
-                .map_err(|e| Error::io(&tmp, e))?;
-            done += n as u64;
-            state.done = done;
-            progress(&state);
-        }
-        if let Some(total) = total
-            && done != total
-        {
-            drop(out);
+        // Whatever goes wrong, the partial file goes; only a whole file is renamed into place.
+        if let Err(e) = write_part(
+            &mut body.as_reader(),
+            &tmp,
+            &mut state,
+            progress,
+            stop,
+            &failed,
+        ) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(failed(format!("got {done} of {total} bytes")));
+            return Err(e);
         }
-        out.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(out);
         std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
     }
     crate::model::weights::write_atomic(&dir.join(COMPLETE), id.as_bytes())?;
     Ok(dir)
+}
+
+/// Copy a response body into `tmp` with progress, checking its length against what the server
+/// announced; `failed` turns a reason into the download's error.
+fn write_part(
+    reader: &mut impl Read,
+    tmp: &Path,
+    state: &mut Progress,
+    progress: &mut dyn FnMut(&Progress),
+    stop: Option<&AtomicBool>,
+    failed: &dyn Fn(String) -> Error,
+) -> Result<()> {
+    let mut out = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+    let mut buffer = vec![0u8; 1 << 16];
+    progress(state);
+    loop {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(failed("download cancelled".into()));
+        }
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                return Err(failed(format!(
+                    "the connection broke after {} bytes: {e}",
+                    state.done
+                )));
+            }
+        };
+        out.write_all(&buffer[..n]).map_err(|e| Error::io(tmp, e))?;
+        state.done += n as u64;
+        progress(state);
+    }
+    if let Some(total) = state.total
+        && state.done != total
+    {
+        return Err(failed(format!("got {} of {total} bytes", state.done)));
+    }
+    out.sync_all().map_err(|e| Error::io(tmp, e))
 }
 
 /// One line for a request that got no answer.

@@ -1,6 +1,8 @@
 //! The contrastive core of FLYP and CLIP: L2-normalise image and text features, logits =
 //! exp(logit_scale)·I·Tᵀ, cross-entropy over rows and over columns against the diagonal, averaged
-//! (see `../shared/REFERENCE.md`); and the same core for classification.
+//! (see `../shared/REFERENCE.md`); and the same core for classification against prompt heads
+//! (class rows are L2-normalised here, so heads with rows of other norms — FT, LP-FT, probes — are
+//! scored by `methods::zeroshot::evaluate` with REFERENCE's plain logits instead).
 //!
 //! Two implementations of exactly the same functions, chosen in one place ([`Implementation::for_device`]):
 //! - wgpu devices: hand-written WGSL kernels (`shaders/`) launched as a burn backend extension with

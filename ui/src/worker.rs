@@ -488,6 +488,7 @@ fn run(
             (tuned, heads, trained.best_epoch)
         }
     };
+    let (images, embedded) = embedded_images(&data);
     let finished = Finished {
         ends: WiseFt {
             zero_shot: before,
@@ -496,13 +497,8 @@ fn run(
             prompt_names: data.prompt_names.clone(),
             templates,
         },
-        embedded: Vec::new(),
-        data,
-    };
-    let (images, embedded) = embedded_images(&finished.data);
-    let finished = Finished {
         embedded,
-        ..finished
+        data,
     };
     let mut embeddings = Embeddings {
         images,

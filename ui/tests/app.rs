@@ -106,6 +106,19 @@ fn step_until(
     }
 }
 
+/// Click the button `label`, let the click be handled (it clears the previous answer), then step
+/// until `answered` holds (at most `secs` seconds).
+fn click_and_wait(
+    harness: &mut Harness<'_, Studio>,
+    label: &str,
+    secs: u64,
+    answered: impl Fn(&Studio) -> bool,
+) {
+    harness.get_by_label(label).click();
+    harness.step();
+    step_until(harness, secs, &format!("no answer to {label}"), answered);
+}
+
 /// With FLYP_SCREENSHOTS=DIR, save what the window shows as DIR/NAME.png (for docs/).
 fn screenshot(harness: &mut Harness<'_, Studio>, name: &str) {
     if let Ok(dir) = std::env::var("FLYP_SCREENSHOTS") {
@@ -438,9 +451,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
         .expect("entry")
         .path();
     harness.state_mut().try_image = flag.clone();
-    harness.get_by_label("Classify").click();
-    harness.step(); // the click is handled: the previous answer is cleared
-    step_until(&mut harness, 120, "no answer to Classify", |s| {
+    click_and_wait(&mut harness, "Classify", 120, |s| {
         s.progress.classified.is_some()
     });
     settle(&mut harness);
@@ -460,9 +471,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     screenshot(&mut harness, "try");
     // A file that is not an image: one line naming it, and the run stays usable.
     harness.state_mut().try_image = flyp_studio::app::bundled("README.md");
-    harness.get_by_label("Classify").click();
-    harness.step(); // the click is handled: the previous answer is cleared
-    step_until(&mut harness, 60, "no answer to Classify", |s| {
+    click_and_wait(&mut harness, "Classify", 60, |s| {
         s.progress.classified.is_some()
     });
     harness.run();
@@ -480,9 +489,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     let out = std::env::temp_dir().join(format!("flyp-studio-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     harness.state_mut().export_dir = out.clone();
-    harness.get_by_label("Export").click();
-    harness.step();
-    step_until(&mut harness, 120, "no answer to Export", |s| {
+    click_and_wait(&mut harness, "Export", 120, |s| {
         s.progress.exported.is_some()
     });
     harness.run();
@@ -637,11 +644,7 @@ fn downloading_a_hub_model_offline_says_so() {
     harness.state_mut().hub_endpoint = format!("http://127.0.0.1:{port}");
     harness.state_mut().hub_id = "openai/clip-vit-base-patch32".into();
     harness.run();
-    harness.get_by_label("Download").click();
-    harness.step();
-    step_until(&mut harness, 60, "the download did not end", |s| {
-        s.download.is_some()
-    });
+    click_and_wait(&mut harness, "Download", 60, |s| s.download.is_some());
     harness.run();
     let error = harness
         .state()

@@ -106,14 +106,15 @@ impl Studio {
         let running = self.is_running();
         ui.add_enabled_ui(!running, |ui| {
             ui.strong("Data");
-            ui.horizontal(|ui| {
-                path_row(ui, "Training set", &mut self.spec.train)
-                    .on_hover_text("A folder of class folders, or train/val/test folders: drop one on the window");
-                if ui.button("Browse…").clicked() {
-                    let start = self.spec.train.clone();
-                    self.browse(FolderRole::Train, &start);
-                }
-            });
+            if browse_row(
+                ui,
+                "Training set",
+                &mut self.spec.train,
+                "A folder of class folders, or train/val/test folders: drop one on the window",
+            ) {
+                let start = self.spec.train.clone();
+                self.browse(FolderRole::Train, &start);
+            }
             ui.horizontal(|ui| {
                 if ui
                     .add_enabled(!self.is_scanning(), egui::Button::new("Scan"))
@@ -162,14 +163,15 @@ impl Studio {
             }
             ui.separator();
             ui.strong("Model");
-            ui.horizontal(|ui| {
-                path_row(ui, "CLIP folder", &mut self.spec.model)
-                    .on_hover_text("A Hugging Face CLIP folder (config.json + model.safetensors): drop one on the window");
-                if ui.button("Browse…").clicked() {
-                    let start = self.spec.model.clone();
-                    self.browse(FolderRole::Model, &start);
-                }
-            });
+            if browse_row(
+                ui,
+                "CLIP folder",
+                &mut self.spec.model,
+                "A Hugging Face CLIP folder (config.json + model.safetensors): drop one on the window",
+            ) {
+                let start = self.spec.model.clone();
+                self.browse(FolderRole::Model, &start);
+            }
             if ui
                 .button("Use the bundled demo model")
                 .on_hover_text("A 4-million-parameter CLIP this project pretrained on emoji captions")
@@ -382,4 +384,13 @@ impl Studio {
             ui.colored_label(ui.visuals().warn_fg_color, format!("warning: {w}"));
         }
     }
+}
+
+/// A path row with a "Browse…" button after it; true when the button was clicked.
+fn browse_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf, tip: &str) -> bool {
+    ui.horizontal(|ui| {
+        path_row(ui, label, path).on_hover_text(tip);
+        ui.button("Browse…").clicked()
+    })
+    .inner
 }

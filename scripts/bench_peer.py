@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `flyp bench step`: the same training steps — same shapes, random weights,
-loss, optimizer, fp32 — with transformers' CLIPModel (the architecture flyp mirrors key by key),
-timed the same way (median after 2 warm-up steps). Prints the same table.
+loss, optimizer, precision — with transformers' CLIPModel (the architecture flyp mirrors key by
+key), timed the same way (median after 2 warm-up steps). Prints the same table.
 
 The eval step is the image tower's forward pass in inference mode, features read back.
+"mixed" is torch.autocast(float16) around the towers with a GradScaler, the loss in f32: what
+flyp's --precision mixed does. "dev MiB" is torch.cuda.max_memory_reserved().
 Usage: bench_peer.py --config tiny|vit-b-32|vit-b-16 --step flyp,finetune,eval --batch 32 --steps 5
-       [--device cpu|cuda] [--threads N]
+       [--precision f32,mixed] [--device cpu|cuda] [--threads N]
 Run it through scripts/bench-vs-pytorch, which makes its virtual environment (pinned versions).
 """
 import argparse
@@ -31,7 +33,11 @@ def config(name):
     raise SystemExit(f"unknown config {name}")
 
 
-def time_eval(cfg, batch, steps, device):
+def autocast(device, precision):
+    return torch.autocast(device_type=device, dtype=torch.float16, enabled=precision == "mixed")
+
+
+def time_eval(cfg, batch, steps, device, precision):
     model = CLIPModel(cfg).to(device).eval()
     s = cfg.vision_config.image_size
     pixels = torch.randn(batch, 3, s, s, device=device)
@@ -41,8 +47,9 @@ def time_eval(cfg, batch, steps, device):
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            img = model.get_image_features(pixel_values=pixels)
-            img = F.normalize(getattr(img, "pooler_output", img), dim=-1)
+            with autocast(device, precision):
+                img = model.get_image_features(pixel_values=pixels)
+            img = F.normalize(getattr(img, "pooler_output", img).float(), dim=-1)
             img.cpu()  # read back, as evaluation does
             if i >= 2:
                 times.append(time.perf_counter() - start)
@@ -51,9 +58,9 @@ def time_eval(cfg, batch, steps, device):
     return median, batch / median
 
 
-def time_steps(cfg, kind, batch, steps, device):
+def time_steps(cfg, kind, batch, steps, device, precision):
     if kind == "eval":
-        return time_eval(cfg, batch, steps, device)
+        return time_eval(cfg, batch, steps, device, precision)
     model = CLIPModel(cfg).to(device).train()
     s = cfg.vision_config.image_size
     ctx = cfg.text_config.max_position_embeddings
@@ -66,6 +73,7 @@ def time_steps(cfg, kind, batch, steps, device):
     labels = torch.arange(batch, device=device) % 1000
     params = list(model.parameters()) + ([head] if kind == "finetune" else [])
     opt = torch.optim.AdamW(params, lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    scaler = torch.amp.GradScaler(device, enabled=precision == "mixed")
     times = []
     for i in range(2 + steps):
         if device == "cuda":
@@ -73,21 +81,24 @@ def time_steps(cfg, kind, batch, steps, device):
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         if kind == "flyp":
-            img = model.get_image_features(pixel_values=pixels)
-            txt = model.get_text_features(input_ids=ids)
-            img = getattr(img, "pooler_output", img)
-            txt = getattr(txt, "pooler_output", txt)
+            with autocast(device, precision):
+                img = model.get_image_features(pixel_values=pixels)
+                txt = model.get_text_features(input_ids=ids)
+            img = getattr(img, "pooler_output", img).float()
+            txt = getattr(txt, "pooler_output", txt).float()
             img = F.normalize(img, dim=-1)
             txt = F.normalize(txt, dim=-1)
             logits = model.logit_scale.exp() * img @ txt.t()
             target = torch.arange(batch, device=device)
             loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
         else:
-            img = model.get_image_features(pixel_values=pixels)
-            img = F.normalize(getattr(img, "pooler_output", img), dim=-1)
+            with autocast(device, precision):
+                img = model.get_image_features(pixel_values=pixels)
+            img = F.normalize(getattr(img, "pooler_output", img).float(), dim=-1)
             loss = F.cross_entropy(img @ head.t() * 100.0, labels)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         if device == "cuda":
             torch.cuda.synchronize()
         if i >= 2:
@@ -105,20 +116,28 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--precision", default="f32")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    print(f"training step, fp32, median of {a.steps} after 2 warm-up steps; device: PyTorch {torch.__version__} "
+    print(f"training step, median of {a.steps} after 2 warm-up steps; device: PyTorch {torch.__version__} "
           f"{a.device} ({torch.get_num_threads()} threads)")
-    print(f"{'config':<9} {'step':<9} {'batch':>6} {'ms/step':>10} {'images/s':>10} {'peak MiB':>10}")
+    print(f"{'config':<9} {'step':<9} {'precision':<9} {'batch':>6} {'ms/step':>10} {'images/s':>10} "
+          f"{'host MiB':>10} {'dev MiB':>10}")
     for name in a.config.split(","):
         cfg = config(name)
         for kind in a.step.split(","):
-            for b in map(int, a.batch.split(",")):
-                secs, rate = time_steps(cfg, kind, b, a.steps, a.device)
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                print(f"{name:<9} {kind:<9} {b:>6} {secs * 1e3:>10.1f} {rate:>10.1f} {peak:>10.0f}")
+            for precision in a.precision.split(","):
+                for b in map(int, a.batch.split(",")):
+                    if a.device == "cuda":
+                        torch.cuda.empty_cache()
+                        torch.cuda.reset_peak_memory_stats()
+                    secs, rate = time_steps(cfg, kind, b, a.steps, a.device, precision)
+                    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    dev = f"{torch.cuda.max_memory_reserved() / 2**20:.0f}" if a.device == "cuda" else "-"
+                    print(f"{name:<9} {kind:<9} {precision:<9} {b:>6} {secs * 1e3:>10.1f} {rate:>10.1f} "
+                          f"{host:>10.0f} {dev:>10}")
 
 
 if __name__ == "__main__":

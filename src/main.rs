@@ -188,6 +188,15 @@ struct TrainArgs {
     /// Clamp logit_scale to [0, ln 100] after every step (open_clip; FLYP's code does not).
     #[arg(long)]
     clamp_logit_scale: bool,
+    /// f32, or mixed: the towers' blocks in f16 (GPUs with f16 shaders; the CPU backend), with
+    /// weights, optimizer state and the contrastive loss in f32 and a dynamic loss scale.
+    #[arg(long, default_value = "f32", value_parser = precision_arg)]
+    precision: flyp::model::Precision,
+}
+
+fn precision_arg(name: &str) -> Result<flyp::model::Precision, String> {
+    flyp::model::Precision::from_name(name)
+        .ok_or_else(|| format!("unknown precision '{name}': f32 or mixed"))
 }
 
 #[derive(Subcommand)]
@@ -218,6 +227,12 @@ enum Bench {
         /// Timed steps (median reported) after 2 warm-up steps.
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// f32 and/or mixed (f16 blocks, f32 weights, loss and optimizer; a loss scale).
+        #[arg(long, value_delimiter = ',', default_values_t = [flyp::model::Precision::F32], value_parser = precision_arg)]
+        precision: Vec<flyp::model::Precision>,
+        /// Also time forward, backward and the optimizer step apart (a device sync between them).
+        #[arg(long)]
+        phases: bool,
     },
     /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
     Loader {
@@ -307,17 +322,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             step,
             batch,
             steps,
+            precision,
+            phases,
         }) => {
-            use flyp::train::bench::{StepKind, time_steps, tiny_config};
+            use flyp::train::bench::{StepBench, StepKind, time_steps, tiny_config};
             let device = open_device(cli.device)?;
+            for p in &precision {
+                p.check(&device.device, &device.description)?;
+            }
             println!(
-                "training step, fp32, median of {steps} after 2 warm-up steps; device: {}",
+                "training step, median of {steps} after 2 warm-up steps; device: {}",
                 device.description
             );
-            println!(
-                "{:<9} {:<9} {:>6} {:>10} {:>10} {:>10}",
-                "config", "step", "batch", "ms/step", "images/s", "peak MiB"
+            print!(
+                "{:<9} {:<9} {:<9} {:>6} {:>10} {:>10} {:>10} {:>10}",
+                "config",
+                "step",
+                "precision",
+                "batch",
+                "ms/step",
+                "images/s",
+                "host MiB",
+                "dev MiB"
             );
+            if phases {
+                print!(" {:>8} {:>8} {:>8}", "fwd ms", "bwd ms", "opt ms");
+            }
+            println!();
+            let mib = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.0}"));
             for name in &config {
                 let cfg = match name.as_str() {
                     "tiny" => tiny_config(),
@@ -334,15 +366,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             anyhow::bail!("unknown --step '{other}': flyp, finetune or eval")
                         }
                     };
-                    for &b in &batch {
-                        let (secs, rate) =
-                            time_steps(&cfg, kind, b, 2, steps.max(1), &device.device)?;
-                        let rss = flyp::train::bench::peak_rss_mib()
-                            .map_or("-".to_string(), |m| format!("{m:.0}"));
-                        println!(
-                            "{name:<9} {kind_name:<9} {b:>6} {:>10.1} {rate:>10.1} {rss:>10}",
-                            secs * 1e3
-                        );
+                    for &p in &precision {
+                        for &b in &batch {
+                            let bench = StepBench {
+                                config: cfg.clone(),
+                                kind,
+                                batch: b,
+                                precision: p,
+                                phases,
+                            };
+                            let t = time_steps(&bench, 2, steps.max(1), &device.device)?;
+                            print!(
+                                "{name:<9} {kind_name:<9} {:<9} {b:>6} {:>10.1} {:>10.1} {:>10} {:>10}",
+                                p.name(),
+                                t.seconds * 1e3,
+                                t.images_per_s,
+                                mib(flyp::train::bench::peak_rss_mib()),
+                                mib(t.device_mib)
+                            );
+                            if let Some(ph) = t.phases {
+                                print!(
+                                    " {:>8.1} {:>8.1} {:>8.1}",
+                                    ph[0] * 1e3,
+                                    ph[1] * 1e3,
+                                    ph[2] * 1e3
+                                );
+                            }
+                            println!();
+                        }
                     }
                 }
             }
@@ -491,6 +542,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         resume,
         clip_grad_norm,
         clamp_logit_scale,
+        precision,
     } = args;
     use flyp::train::engine::{Method, TrainConfig};
     let recipe = flyp::methods::recipe::Recipe::from_name(&method, mask_collisions)?;
@@ -516,6 +568,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         initial_head: None,
         clip_grad_norm,
         clamp_logit_scale,
+        precision,
         progress: true,
         hooks: Default::default(),
     };
@@ -526,6 +579,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         );
     }
     let device = open_device(device_choice)?;
+    precision.check(&device.device, &device.description)?;
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
     let run_config = serde_json::json!({

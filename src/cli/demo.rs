@@ -172,6 +172,7 @@ fn report(
         resume: false,
         clip_grad_norm: None,
         clamp_logit_scale: false,
+        precision: flyp::model::Precision::F32,
     };
     let methods: Vec<String> = ["zeroshot", "linear-probe", "finetune", "lp-ft", "flyp"]
         .map(String::from)

@@ -105,6 +105,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         initial_head: None,
         clip_grad_norm: None,
         clamp_logit_scale: true,
+        precision: flyp::model::Precision::F32,
         progress: true,
         hooks: Default::default(),
     };

@@ -8,6 +8,7 @@ use burn::tensor::activation;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use super::Precision;
 use super::config::Activation;
 
 /// Sizes of one stack of blocks.
@@ -73,9 +74,9 @@ impl Attention {
             t.reshape([batch, seq, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(self.q_proj.forward(x.clone())); // [b, h, n, hd]
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let q = split(linear_as_input(&self.q_proj, x.clone())); // [b, h, n, hd]
+        let k = split(linear_as_input(&self.k_proj, x.clone()));
+        let v = split(linear_as_input(&self.v_proj, x));
         // Default scale is 1/sqrt(head_dim), as in CLIPAttention.
         let options = AttentionModuleOptions {
             scale: None,
@@ -83,8 +84,10 @@ impl Attention {
             is_causal: causal,
         };
         let out = attention(q, k, v, None, None, options); // [b, h, n, hd]
-        self.out_proj
-            .forward(out.swap_dims(1, 2).reshape([batch, seq, hidden]))
+        linear_as_input(
+            &self.out_proj,
+            out.swap_dims(1, 2).reshape([batch, seq, hidden]),
+        )
     }
 }
 
@@ -107,9 +110,21 @@ impl Mlp {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2
-            .forward(apply_activation(self.act, self.fc1.forward(x)))
+        let hidden = apply_activation(self.act, linear_as_input(&self.fc1, x));
+        linear_as_input(&self.fc2, hidden)
     }
+}
+
+/// `linear.forward(x)` in `x`'s float type: under mixed precision the f32 weights are cast to f16
+/// on use (their gradients come back f32 through the cast).
+fn linear_as_input<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    let weight = linear.weight.val();
+    if weight.dtype() == x.dtype() {
+        return linear.forward(x);
+    }
+    let dtype = burn::tensor::FloatDType::from(x.dtype());
+    let bias = linear.bias.as_ref().map(|b| b.val().cast(dtype));
+    burn::tensor::module::linear(x, weight.cast(dtype), bias)
 }
 
 /// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x).
@@ -140,11 +155,20 @@ impl EncoderLayer {
         }
     }
 
+    /// LayerNorm and the residual stream in f32; attention and the MLP in `precision`.
+    ///
     /// # Shapes
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), causal);
-        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+    pub fn forward(&self, x: Tensor<3>, causal: bool, precision: Precision) -> Tensor<3> {
+        let attn = self.self_attn.forward(
+            precision.compute(self.layer_norm1.forward(x.clone())),
+            causal,
+        );
+        let x = x + precision.store(attn);
+        let mlp = self
+            .mlp
+            .forward(precision.compute(self.layer_norm2.forward(x.clone())));
+        x + precision.store(mlp)
     }
 }
 
@@ -152,6 +176,8 @@ impl EncoderLayer {
 #[derive(Module, Debug)]
 pub struct Encoder {
     pub layers: Vec<EncoderLayer>,
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl Encoder {
@@ -160,13 +186,14 @@ impl Encoder {
             layers: (0..dims.layers)
                 .map(|_| EncoderLayer::new(dims, device))
                 .collect(),
+            precision: Precision::F32,
         }
     }
 
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         self.layers
             .iter()
-            .fold(x, |x, layer| layer.forward(x, causal))
+            .fold(x, |x, layer| layer.forward(x, causal, self.precision))
     }
 }
 

@@ -13,6 +13,8 @@ pub mod weights;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
+use serde::{Deserialize, Serialize};
 
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 use text::TextTransformer;
@@ -74,6 +76,81 @@ impl ClipModel {
     /// The device the parameters live on.
     pub fn device(&self) -> Device {
         self.logit_scale.val().device()
+    }
+
+    /// The same model computing its towers' blocks in `precision` (weights stay f32).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.text_model.encoder.precision = precision;
+        self.vision_model.encoder.precision = precision;
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.vision_model.encoder.precision
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The float type the towers' residual blocks compute in.
+///
+/// `Mixed` is PyTorch autocast's split: the blocks' matrix products, attention and activations in
+/// f16 (weights cast on use), while LayerNorm, the residual stream, the patch embedding, the
+/// projections, the contrastive core, the parameters and the optimizer state stay f32. Train with a
+/// loss scale (`train::loss_scale`) so that small f16 gradients do not flush to zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Mixed,
+}
+
+impl Precision {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "f32" | "fp32" => Some(Self::F32),
+            "mixed" | "f16" | "fp16" => Some(Self::Mixed),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// Whether `device` computes in this precision; `Mixed` needs f16 arithmetic (wgpu adapters
+    /// with SHADER_F16, the Flex CPU backend).
+    pub fn check(self, device: &Device, description: &str) -> crate::error::Result<()> {
+        if self == Self::Mixed && !device.supports_dtype(FloatDType::F16) {
+            return Err(crate::error::Error::Invalid(format!(
+                "mixed precision needs f16 arithmetic, which {description} does not offer: use --precision f32"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Into the blocks' compute type.
+    pub fn compute<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::F32 => x,
+            Self::Mixed => x.cast(FloatDType::F16),
+        }
+    }
+
+    /// Back to f32, for the residual stream.
+    pub fn store<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::F32 => x,
+            Self::Mixed => x.cast(FloatDType::F32),
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use burn::tensor::Distribution;
 
 use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
-use crate::model::{ClipConfig, ClipModel, l2_normalize};
+use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
 use crate::train::engine::cross_entropy;
+use crate::train::loss_scale::LossScale;
 
 /// The step to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,20 +44,60 @@ pub fn tiny_config() -> ClipConfig {
     c
 }
 
+/// What one benchmark measures: a step of `kind` on `batch` images of `config`'s shapes, computed
+/// in `precision`.
+#[derive(Debug, Clone)]
+pub struct StepBench {
+    pub config: ClipConfig,
+    pub kind: StepKind,
+    pub batch: usize,
+    pub precision: Precision,
+    /// Also time the forward pass, the backward pass and the optimizer step on their own (a device
+    /// sync between them).
+    pub phases: bool,
+}
+
+/// Medians over the timed steps.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTiming {
+    pub seconds: f64,
+    pub images_per_s: f64,
+    /// Forward (to the loss), backward, optimizer step (with the loss scale's check), seconds.
+    pub phases: Option<[f64; 3]>,
+    /// What the device's allocator holds after the steps (its pools keep their pages: about the
+    /// peak), MiB; `None` where the backend does not say (Flex).
+    pub device_mib: Option<f64>,
+}
+
+fn reserved_mib(device: &Device) -> Option<f64> {
+    device
+        .memory_pool_usage()
+        .map(|u| u.bytes_reserved as f64 / (1024.0 * 1024.0))
+}
+
 /// Median seconds per step of `steps` timed steps after `warmup`, and images per second.
+/// Mixed precision steps scale the loss and unscale and check the gradients, as the training loop
+/// (and PyTorch's GradScaler) does.
 pub fn time_steps(
-    config: &ClipConfig,
-    kind: StepKind,
-    batch: usize,
+    bench: &StepBench,
     warmup: usize,
     steps: usize,
     device: &Device,
-) -> Result<(f64, f64)> {
+) -> Result<StepTiming> {
+    let StepBench {
+        config,
+        kind,
+        batch,
+        precision,
+        phases,
+    } = bench.clone();
     if kind == StepKind::Eval {
-        return time_eval(config, batch, warmup, steps, device);
+        return time_eval(&config, batch, precision, warmup, steps, device);
     }
+    let config = &config;
     let device = device.clone().autodiff();
-    let mut model = ClipModel::new(config, &device);
+    let mut model = ClipModel::new(config, &device).with_precision(precision);
+    let mut loss_scale = (precision == Precision::Mixed).then(LossScale::default);
     let s = config.vision_config.image_size;
     let ctx = config.text_config.max_position_embeddings;
     let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
@@ -84,49 +125,96 @@ pub fn time_steps(
         .init();
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
+    let mut phase_times: [Vec<f64>; 3] = Default::default();
     for i in 0..warmup + steps {
         sync()?;
         let start = Instant::now();
+        let mut last = start;
+        let mut lap = |phase: usize| -> Result<()> {
+            if phases {
+                sync()?;
+                let now = Instant::now();
+                if i >= warmup {
+                    phase_times[phase].push((now - last).as_secs_f64());
+                }
+                last = now;
+            }
+            Ok(())
+        };
         match kind {
             StepKind::Flyp => {
                 let image = model.encode_image(pixels.clone());
                 let text = model.encode_text(ids.clone(), &pool_at);
                 let loss = contrastive_loss(image, text, model.logit_scale.val(), None);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(1e-5, model, grads);
+                let loss = scaled(&loss_scale, loss);
+                lap(0)?;
+                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                lap(1)?;
+                if loss_scale
+                    .as_mut()
+                    .is_none_or(|s| s.unscale(&model, &mut grads))
+                {
+                    model = optim.step(1e-5, model, grads);
+                }
             }
             StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
                 let image = l2_normalize(model.encode_image(pixels.clone()));
                 let logits = image.matmul(head.val().transpose()) * 100.0;
-                let loss = cross_entropy(logits, labels.clone());
+                let loss = scaled(&loss_scale, cross_entropy(logits, labels.clone()));
+                lap(0)?;
                 let mut pair = Pair { model, head };
-                let grads = GradientsParams::from_grads(loss.backward(), &pair);
-                pair = optim.step(1e-5, pair, grads);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &pair);
+                lap(1)?;
+                if loss_scale
+                    .as_mut()
+                    .is_none_or(|s| s.unscale(&pair, &mut grads))
+                {
+                    pair = optim.step(1e-5, pair, grads);
+                }
                 model = pair.model;
                 head = pair.head;
             }
         }
+        lap(2)?;
         sync()?;
         if i >= warmup {
             times.push(start.elapsed().as_secs_f64());
         }
     }
+    let seconds = median(times);
+    let [f, b, o] = phase_times.map(median);
+    Ok(StepTiming {
+        seconds,
+        images_per_s: batch as f64 / seconds,
+        phases: phases.then_some([f, b, o]),
+        device_mib: reserved_mib(&device),
+    })
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
-    Ok((median, batch as f64 / median))
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn scaled(loss_scale: &Option<LossScale>, loss: Tensor<1>) -> Tensor<1> {
+    match loss_scale {
+        Some(s) => s.scale_loss(loss),
+        None => loss,
+    }
 }
 
 /// The evaluation forward pass: normalised image features of a batch, autodiff off.
 fn time_eval(
     config: &ClipConfig,
     batch: usize,
+    precision: Precision,
     warmup: usize,
     steps: usize,
     device: &Device,
-) -> Result<(f64, f64)> {
+) -> Result<StepTiming> {
     let device = device.clone().without_autodiff();
-    let model = ClipModel::new(config, &device);
+    let model = ClipModel::new(config, &device).with_precision(precision);
     let s = config.vision_config.image_size;
     let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
@@ -140,9 +228,13 @@ fn time_eval(
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
-    Ok((median, batch as f64 / median))
+    let seconds = median(times);
+    Ok(StepTiming {
+        seconds,
+        images_per_s: batch as f64 / seconds,
+        phases: None,
+        device_mib: reserved_mib(&device),
+    })
 }
 
 #[derive(Module, Debug)]

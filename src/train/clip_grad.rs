@@ -38,11 +38,21 @@ impl ModuleVisitor for Scale<'_> {
     }
 }
 
-/// Scale `grads` (of `module`'s parameters) so their global L2 norm is at most `max_norm`.
-pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) {
+/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients).
+pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
     let mut norm = SquaredNorm { grads, total: None };
     module.visit(&mut norm);
-    let Some(total) = norm.total else {
+    norm.total
+}
+
+/// Multiply every gradient of `module`'s parameters by `factor` (`[1]`).
+pub(crate) fn scale_grads<M: Module>(module: &M, grads: &mut GradientsParams, factor: Tensor<1>) {
+    module.visit(&mut Scale { grads, factor });
+}
+
+/// Scale `grads` (of `module`'s parameters) so their global L2 norm is at most `max_norm`.
+pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f64) {
+    let Some(total) = squared_norm(module, grads) else {
         return;
     };
     // min(1, max / (norm + 1e-6)), as torch.
@@ -50,5 +60,5 @@ pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_
         .recip()
         .mul_scalar(max_norm)
         .clamp_max(1.0);
-    module.visit(&mut Scale { grads, factor });
+    scale_grads(module, grads, factor);
 }

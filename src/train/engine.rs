@@ -19,10 +19,11 @@ use crate::data::{Sample, Scan, SplitMix64};
 use crate::embed::{Clip, text_batch};
 use crate::error::{Error, Result};
 use crate::methods::zeroshot::{evaluate, zero_shot_head};
-use crate::model::{ClipModel, l2_normalize};
+use crate::model::{ClipModel, Precision, l2_normalize};
 use crate::train::Metrics;
 use crate::train::checkpoint;
 use crate::train::clip_grad::clip_global_norm;
+use crate::train::loss_scale::LossScale;
 use crate::train::schedule::warmup_cosine;
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,9 @@ pub struct TrainConfig {
     /// Clamp logit_scale to [0, ln 100] after every step (open_clip); off by default, as in the
     /// FLYP code.
     pub clamp_logit_scale: bool,
+    /// The towers' compute type; `Mixed` (f16 blocks) trains with a dynamic loss scale.
+    #[serde(default)]
+    pub precision: Precision,
     /// Print a progress line (step, images/s, ETA) to stderr when it is a terminal.
     #[serde(skip)]
     pub progress: bool,
@@ -141,6 +145,7 @@ impl TrainConfig {
             initial_head: None,
             clip_grad_norm: None,
             clamp_logit_scale: false,
+            precision: Precision::F32,
             progress: false,
             hooks: Hooks::default(),
         }
@@ -209,6 +214,9 @@ pub struct EpochReport {
     pub last_lr: f64,
     pub logit_scale: f64,
     pub evals: Vec<(String, Metrics)>,
+    /// Mixed precision: steps skipped because a gradient overflowed f16 (the loss scale halves).
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
 
 /// The fine-tuning head of FT (logits = s · normalise(features) · weightᵀ).
@@ -272,6 +280,9 @@ pub fn train(
         .init();
     let mut clip = clip;
     let device = clip.device.clone();
+    config.precision.check(&device, "this device")?;
+    clip.model = clip.model.with_precision(config.precision);
+    let mut loss_scale = (config.precision == Precision::Mixed).then(LossScale::default);
     let mut head = match config.method {
         Method::Finetune => {
             let start = match &config.initial_head {
@@ -295,7 +306,7 @@ pub fn train(
     {
         {
             let saved = checkpoint::load(dir, clip.model.clone(), head.clone(), optim)?;
-            clip.model = saved.model;
+            clip.model = saved.model.with_precision(config.precision);
             head = saved.head;
             optim = saved.optim;
             let best_saved = checkpoint::load_best(dir, clip.model.clone(), head.clone())?;
@@ -323,6 +334,7 @@ pub fn train(
     let first_step = step;
     for epoch in start_epoch..config.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
+        let mut skipped_steps = 0;
         for batch in loader.epoch(epoch as u64) {
             // lr
             lr = warmup_cosine(step, total, warmup, config.lr);
@@ -408,8 +420,11 @@ pub fn train(
                     epoch + 1
                 )));
             }
-            // backward + step
-            let grads = loss.backward();
+            // backward + step (a mixed-precision step whose gradients overflowed is skipped)
+            let grads = match &loss_scale {
+                Some(s) => s.scale_loss(loss).backward(),
+                None => loss.backward(),
+            };
             match head.take() {
                 Some(h) => {
                     // FT: the image tower and the head train; text tower and logit_scale do not.
@@ -418,19 +433,30 @@ pub fn train(
                         head: h,
                     };
                     let mut g = GradientsParams::from_grads(grads, &pair);
-                    if let Some(max) = config.clip_grad_norm {
-                        clip_global_norm(&pair, &mut g, max);
+                    if loss_scale.as_mut().is_none_or(|s| s.unscale(&pair, &mut g)) {
+                        if let Some(max) = config.clip_grad_norm {
+                            clip_global_norm(&pair, &mut g, max);
+                        }
+                        pair = optim.step(lr, pair, g);
+                    } else {
+                        skipped_steps += 1;
                     }
-                    pair = optim.step(lr, pair, g);
                     clip.model = pair.vision;
                     head = Some(pair.head);
                 }
                 None => {
                     let mut g = GradientsParams::from_grads(grads, &clip.model);
-                    if let Some(max) = config.clip_grad_norm {
-                        clip_global_norm(&clip.model, &mut g, max);
+                    if loss_scale
+                        .as_mut()
+                        .is_none_or(|s| s.unscale(&clip.model, &mut g))
+                    {
+                        if let Some(max) = config.clip_grad_norm {
+                            clip_global_norm(&clip.model, &mut g, max);
+                        }
+                        clip.model = optim.step(lr, clip.model, g);
+                    } else {
+                        skipped_steps += 1;
                     }
-                    clip.model = optim.step(lr, clip.model, g);
                     if config.clamp_logit_scale {
                         let scale = clip.model.logit_scale;
                         clip.model.logit_scale =
@@ -506,6 +532,7 @@ pub fn train(
             last_lr: lr,
             logit_scale,
             evals,
+            skipped_steps,
         };
         on_epoch(&report);
         let score = report

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod clip_grad;
 pub mod engine;
+pub mod loss_scale;
 pub mod metrics;
 pub mod schedule;
 

@@ -10,6 +10,7 @@ mod data;
 mod demo;
 mod hub;
 mod parity;
+mod precision;
 mod training;
 mod weights;
 mod zeroshot;

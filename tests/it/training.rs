@@ -10,7 +10,7 @@ use flyp::train::engine::{Method, TrainConfig, TrainData, train};
 
 use crate::common::{devices, fixtures};
 
-fn emoji_data() -> TrainData {
+pub fn emoji_data() -> TrainData {
     let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/emoji-subset");
     let id = Scan::folder(&assets.join("twemoji")).expect("twemoji");
     let (ood, _) = Scan::folder(&assets.join("noto"))
@@ -60,6 +60,7 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
             initial_head,
             clip_grad_norm: None,
             clamp_logit_scale: false,
+            precision: Default::default(),
             progress: false,
             hooks: Default::default(),
         };
@@ -239,6 +240,7 @@ fn the_logit_scale_clamp_holds_it_at_ln_100() {
         initial_head: None,
         clip_grad_norm: Some(1.0),
         clamp_logit_scale: true,
+        precision: Default::default(),
         progress: false,
         hooks: Default::default(),
     };

@@ -81,6 +81,8 @@ pub struct RunSpec {
     pub out: Option<PathBuf>,
     /// Continue the run in `out` from its checkpoint.
     pub resume: bool,
+    /// f32, or mixed (f16 blocks; f32 weights, loss and optimizer) where the device has f16.
+    pub precision: flyp::model::Precision,
 }
 
 /// What the worker tells the UI.
@@ -414,8 +416,17 @@ fn run(
     };
     let (data, _warnings) =
         TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
+    let trains = spec.method.method().is_some();
+    let mixed = trains && spec.precision == flyp::model::Precision::Mixed;
+    if mixed {
+        spec.precision.check(&device.device, &device.description)?;
+    }
     send(Event::Started {
-        device: device.description.clone(),
+        device: if mixed {
+            format!("{}, mixed precision (f16)", device.description)
+        } else {
+            device.description.clone()
+        },
         classes: data.prompt_names.clone(),
         sets: data.evals.iter().map(|(n, _)| n.clone()).collect(),
         samples: data
@@ -458,6 +469,7 @@ fn run(
                 run_dir: spec.out.clone(),
                 resume: spec.resume,
                 initial_head: probe_head,
+                precision: spec.precision,
                 hooks: Hooks {
                     on_step: Some(Arc::new(move |p: &StepProgress| {
                         if let Ok(tx) = step_tx.lock() {

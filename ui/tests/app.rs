@@ -539,9 +539,12 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         .expect("a wgpu window")
         .name
         .clone();
-    let run = |harness: &mut Harness<'_, Studio>, choice: flyp::DeviceChoice| {
+    let run = |harness: &mut Harness<'_, Studio>,
+               choice: flyp::DeviceChoice,
+               precision: flyp::model::Precision| {
         let studio = harness.state_mut();
         studio.compute = choice;
+        studio.spec.precision = precision;
         studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
         studio.spec.templates = "simple".into();
         studio.spec.method = flyp::methods::recipe::Recipe::Finetune;
@@ -556,7 +559,11 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         progress
     };
     let t = Instant::now();
-    let on_gpu = run(&mut harness, flyp::DeviceChoice::Gpu);
+    let on_gpu = run(
+        &mut harness,
+        flyp::DeviceChoice::Gpu,
+        flyp::model::Precision::F32,
+    );
     eprintln!(
         "on the window's wgpu device: {:.1} s",
         t.elapsed().as_secs_f64()
@@ -567,8 +574,32 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         on_gpu.device
     );
     harness.get_by_label(&format!("Training on: {}", on_gpu.device));
-    let on_cpu = run(&mut harness, flyp::DeviceChoice::Cpu);
+    let on_cpu = run(
+        &mut harness,
+        flyp::DeviceChoice::Cpu,
+        flyp::model::Precision::F32,
+    );
     assert!(on_cpu.device.contains("Flex"), "{}", on_cpu.device);
+    // The Precision setting reaches the loop: mixed precision follows f32 to f16 rounding.
+    harness.get_by_label("Precision");
+    let mixed = run(
+        &mut harness,
+        flyp::DeviceChoice::Cpu,
+        flyp::model::Precision::Mixed,
+    );
+    assert!(
+        mixed.device.contains("Flex") && mixed.device.contains("mixed precision"),
+        "{}",
+        mixed.device
+    );
+    assert_eq!(mixed.steps.len(), on_cpu.steps.len());
+    let first = (mixed.steps[0].loss - on_cpu.steps[0].loss).abs();
+    assert!(
+        first > 0.0 && first < 1e-2 * on_cpu.steps[0].loss.abs().max(1.0),
+        "first step: mixed {} vs f32 {}",
+        mixed.steps[0].loss,
+        on_cpu.steps[0].loss
+    );
     // The same seed and data: the losses agree to float tolerance across backends.
     assert_eq!(on_gpu.steps.len(), on_cpu.steps.len());
     for (g, c) in on_gpu.steps.iter().zip(&on_cpu.steps) {

@@ -344,6 +344,7 @@ impl Studio {
                 templates: "emoji".into(),
                 out: None,
                 resume: false,
+                precision: flyp::model::Precision::F32,
             },
             new_ood: PathBuf::new(),
             dropped_folder: None,

@@ -239,6 +239,19 @@ impl Studio {
                     .response
                     .labelled_by(label.id);
                 ui.end_row();
+                let label = ui.label("Precision").on_hover_text(
+                    "mixed: the towers' blocks in f16 (faster and lighter on GPUs with f16 shaders), weights, loss and optimizer in f32, with a loss scale; slower on the CPU backend",
+                );
+                egui::ComboBox::from_id_salt("precision")
+                    .selected_text(self.spec.precision.name())
+                    .show_ui(ui, |ui| {
+                        for p in [flyp::model::Precision::F32, flyp::model::Precision::Mixed] {
+                            ui.selectable_value(&mut self.spec.precision, p, p.name());
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
             });
         });
     }

@@ -46,6 +46,11 @@ fn current(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.join("state.json").is_file() || p.join("model.bpk").is_file())
 }
 
+/// Whether `dir` holds a checkpoint a run can continue from (looks at files only).
+pub fn exists(dir: &Path) -> bool {
+    current(dir, "checkpoint").is_some()
+}
+
 /// The state of the last checkpoint, if there is one.
 pub fn read_state(dir: &Path) -> Result<Option<State>> {
     let Some(folder) = current(dir, "checkpoint") else {

@@ -322,7 +322,7 @@ pub fn train(
             reports = state.reports;
             if start_epoch >= config.epochs {
                 return Err(Error::Invalid(format!(
-                    "{}: the run already finished {start_epoch} epochs; ask for more with --epochs",
+                    "{}: the run already finished {start_epoch} epochs; ask for more epochs",
                     dir.display()
                 )));
             }

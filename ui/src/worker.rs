@@ -436,6 +436,14 @@ fn run(
             .collect(),
         train_images: data.train.len(),
     });
+    // A continued run: show the epochs its checkpoint already holds.
+    if let (Some(dir), true) = (&spec.out, spec.resume)
+        && let Some(state) = flyp::train::checkpoint::read_state(dir)?
+    {
+        for report in state.reports {
+            send(Event::Epoch(report));
+        }
+    }
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;
     let zero_shot = zero_shot_head(&before, &data.prompt_names, &templates)?;

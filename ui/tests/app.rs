@@ -718,3 +718,70 @@ fn the_folder_picker_chooses_a_training_folder() {
     harness.run();
     harness.get_by_label_contains("9 classes · 216 train");
 }
+
+/// A run folder keeps checkpoints: Start refuses to overwrite a saved run, and a stopped run
+/// continues from its last finished epoch to the same first epochs and all of the rest.
+#[test]
+fn a_stopped_run_continues_from_its_run_folder() {
+    let dir = std::env::temp_dir().join(format!("flyp-app-run-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut harness = harness();
+    let epochs = 8;
+    {
+        let studio = harness.state_mut();
+        studio.compute = flyp::DeviceChoice::Cpu;
+        studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.spec.templates = "simple".into();
+        studio.spec.method = flyp::methods::recipe::Recipe::Finetune;
+        studio.spec.epochs = epochs;
+        studio.spec.batch = 72;
+        studio.spec.evals.clear();
+        studio.spec.out = Some(dir.clone());
+    }
+    harness.get_by_label("Start").click();
+    harness.step();
+    step_until(&mut harness, 300, "no first epoch", |s| {
+        !s.progress.epochs.is_empty()
+    });
+    harness.get_by_label("Stop").click();
+    harness.step();
+    until_outcome(&mut harness, 120);
+    let stopped = harness.state().progress.clone();
+    let outcome = stopped.outcome.clone().unwrap_or_default();
+    assert!(outcome.starts_with("stopped"), "{outcome}");
+    let done = stopped.epochs.len();
+    assert!((1..epochs).contains(&done), "{done} epochs before the stop");
+    assert!(flyp::train::checkpoint::exists(&dir));
+
+    // Start again without "Continue": refused, the checkpoint left as it was.
+    let state = dir.join("checkpoint/state.json");
+    let saved = std::fs::read(&state).expect("state.json");
+    harness.get_by_label("Start").click();
+    harness.run();
+    let refused = harness.state().progress.clone();
+    assert!(refused.failed, "{:?}", refused.outcome);
+    assert!(
+        refused
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.contains("already holds a run")),
+        "{:?}",
+        refused.outcome
+    );
+    assert_eq!(std::fs::read(&state).expect("state.json"), saved);
+
+    harness.get_by_label("Continue the run saved there").click();
+    harness.run();
+    assert!(harness.state().spec.resume);
+    harness.get_by_label("Start").click();
+    harness.step();
+    until_outcome(&mut harness, 300);
+    let resumed = harness.state().progress.clone();
+    assert!(!resumed.failed, "{:?}", resumed.outcome);
+    let numbers: Vec<usize> = resumed.epochs.iter().map(|r| r.epoch).collect();
+    assert_eq!(numbers, (1..=epochs).collect::<Vec<_>>());
+    for (before, after) in stopped.epochs.iter().zip(&resumed.epochs) {
+        assert_eq!(before.mean_loss, after.mean_loss, "epoch {}", before.epoch);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -257,6 +257,8 @@ pub enum FolderRole {
     Train,
     Ood,
     Model,
+    /// Where checkpoints go (and a stopped run continues from).
+    Run,
 }
 
 /// The in-app folder picker ("Browse…"): works the same on every platform and under Wayland, where
@@ -406,6 +408,15 @@ impl Studio {
         self.embed_requested.clear();
         self.open_cell = None;
         self.hovered = None;
+        if let Some(dir) = &self.spec.out
+            && !self.spec.resume
+            && flyp::train::checkpoint::exists(dir)
+        {
+            return self.fail(format!(
+                "{} already holds a run: tick \"Continue the run saved there\" or choose another run folder",
+                dir.display()
+            ));
+        }
         let device = match crate::compute::resolve(self.compute, self.gpu.as_mut()) {
             Ok(device) => device,
             Err(e) => return self.fail(e.to_string()),

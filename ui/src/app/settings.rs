@@ -13,6 +13,7 @@ impl Studio {
             }
             FolderRole::Ood => self.add_ood(dir),
             FolderRole::Model => self.spec.model = dir,
+            FolderRole::Run => self.spec.out = Some(dir),
         }
     }
 
@@ -28,6 +29,7 @@ impl Studio {
             FolderRole::Train => "Choose the training folder",
             FolderRole::Ood => "Choose an OOD folder",
             FolderRole::Model => "Choose a CLIP model folder",
+            FolderRole::Run => "Choose the run folder",
         };
         egui::Window::new(title)
             .collapsible(false)
@@ -253,6 +255,26 @@ impl Studio {
                     .labelled_by(label.id);
                 ui.end_row();
             });
+            ui.separator();
+            ui.strong("Run folder");
+            let mut dir = self.spec.out.clone().unwrap_or_default();
+            if browse_row(
+                ui,
+                "Keep checkpoints in",
+                &mut dir,
+                "Empty: keep nothing on disk. Otherwise every epoch's checkpoint and the best epoch are written there, and a stopped run can continue from it",
+            ) {
+                let start = if dir.as_os_str().is_empty() { self.spec.train.clone() } else { dir.clone() };
+                self.browse(FolderRole::Run, &start);
+            }
+            self.spec.out = (!dir.as_os_str().is_empty()).then_some(dir);
+            match &self.spec.out {
+                Some(dir) if flyp::train::checkpoint::exists(dir) => {
+                    ui.checkbox(&mut self.spec.resume, "Continue the run saved there")
+                        .on_hover_text("From its last finished epoch, with the same settings; without this, Start refuses to overwrite it");
+                }
+                _ => self.spec.resume = false,
+            }
         });
     }
 

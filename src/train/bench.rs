@@ -13,7 +13,7 @@ use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
 use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
 use crate::train::engine::cross_entropy;
-use crate::train::loss_scale::LossScale;
+use crate::train::loss_scale::{LossScale, optimizer_step};
 
 /// The step to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,14 +148,9 @@ pub fn time_steps(
                 let loss = contrastive_loss(image, text, model.logit_scale.val(), None);
                 let loss = scaled(&loss_scale, loss);
                 lap(0)?;
-                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
                 lap(1)?;
-                if loss_scale
-                    .as_mut()
-                    .is_none_or(|s| s.unscale(&model, &mut grads))
-                {
-                    model = optim.step(1e-5, model, grads);
-                }
+                model = optimizer_step(&mut optim, 1e-5, model, grads, loss_scale.as_mut(), None).0;
             }
             StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
@@ -163,15 +158,11 @@ pub fn time_steps(
                 let logits = image.matmul(head.val().transpose()) * 100.0;
                 let loss = scaled(&loss_scale, cross_entropy(logits, labels.clone()));
                 lap(0)?;
-                let mut pair = Pair { model, head };
-                let mut grads = GradientsParams::from_grads(loss.backward(), &pair);
+                let pair = Pair { model, head };
+                let grads = GradientsParams::from_grads(loss.backward(), &pair);
                 lap(1)?;
-                if loss_scale
-                    .as_mut()
-                    .is_none_or(|s| s.unscale(&pair, &mut grads))
-                {
-                    pair = optim.step(1e-5, pair, grads);
-                }
+                let pair =
+                    optimizer_step(&mut optim, 1e-5, pair, grads, loss_scale.as_mut(), None).0;
                 model = pair.model;
                 head = pair.head;
             }

@@ -22,8 +22,7 @@ use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::{ClipModel, Precision, l2_normalize};
 use crate::train::Metrics;
 use crate::train::checkpoint;
-use crate::train::clip_grad::clip_global_norm;
-use crate::train::loss_scale::LossScale;
+use crate::train::loss_scale::{LossScale, optimizer_step};
 use crate::train::schedule::warmup_cosine;
 use std::path::{Path, PathBuf};
 
@@ -428,35 +427,35 @@ pub fn train(
             match head.take() {
                 Some(h) => {
                     // FT: the image tower and the head train; text tower and logit_scale do not.
-                    let mut pair = FtModel {
+                    let pair = FtModel {
                         vision: clip.model,
                         head: h,
                     };
-                    let mut g = GradientsParams::from_grads(grads, &pair);
-                    if loss_scale.as_mut().is_none_or(|s| s.unscale(&pair, &mut g)) {
-                        if let Some(max) = config.clip_grad_norm {
-                            clip_global_norm(&pair, &mut g, max);
-                        }
-                        pair = optim.step(lr, pair, g);
-                    } else {
-                        skipped_steps += 1;
-                    }
+                    let g = GradientsParams::from_grads(grads, &pair);
+                    let (pair, applied) = optimizer_step(
+                        &mut optim,
+                        lr,
+                        pair,
+                        g,
+                        loss_scale.as_mut(),
+                        config.clip_grad_norm,
+                    );
+                    skipped_steps += usize::from(!applied);
                     clip.model = pair.vision;
                     head = Some(pair.head);
                 }
                 None => {
-                    let mut g = GradientsParams::from_grads(grads, &clip.model);
-                    if loss_scale
-                        .as_mut()
-                        .is_none_or(|s| s.unscale(&clip.model, &mut g))
-                    {
-                        if let Some(max) = config.clip_grad_norm {
-                            clip_global_norm(&clip.model, &mut g, max);
-                        }
-                        clip.model = optim.step(lr, clip.model, g);
-                    } else {
-                        skipped_steps += 1;
-                    }
+                    let g = GradientsParams::from_grads(grads, &clip.model);
+                    let (model, applied) = optimizer_step(
+                        &mut optim,
+                        lr,
+                        clip.model,
+                        g,
+                        loss_scale.as_mut(),
+                        config.clip_grad_norm,
+                    );
+                    clip.model = model;
+                    skipped_steps += usize::from(!applied);
                     if config.clamp_logit_scale {
                         let scale = clip.model.logit_scale;
                         clip.model.logit_scale =

@@ -5,10 +5,10 @@
 //! good steps in a row the scale doubles.
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::train::clip_grad::{scale_grads, squared_norm};
+use crate::train::clip_grad::{clip_global_norm, scale_grads, squared_norm};
 
 /// GradScaler's defaults.
 const INITIAL_SCALE: f64 = 65536.0;
@@ -59,4 +59,26 @@ impl LossScale {
         }
         true
     }
+}
+
+/// One optimizer step of `module` from its `grads`: under mixed precision (`loss_scale`) unscale
+/// them or, when they overflowed, skip the step; then clip their global norm if asked; then step.
+/// Returns the module and whether the step was applied.
+pub fn optimizer_step<M: Module>(
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    module: M,
+    mut grads: GradientsParams,
+    loss_scale: Option<&mut LossScale>,
+    clip_grad_norm: Option<f64>,
+) -> (M, bool) {
+    if let Some(scale) = loss_scale
+        && !scale.unscale(&module, &mut grads)
+    {
+        return (module, false);
+    }
+    if let Some(max) = clip_grad_norm {
+        clip_global_norm(&module, &mut grads, max);
+    }
+    (optim.step(lr, module, grads), true)
 }

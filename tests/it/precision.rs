@@ -125,18 +125,21 @@ fn the_loss_scale_unscales_finite_gradients_and_skips_overflow() {
         let loss = (module.w.val() * factor).sum();
         GradientsParams::from_grads(loss.backward(), &module)
     };
+    let values = |grads: &GradientsParams| -> Vec<f32> {
+        grads
+            .get::<1>(module.w.id)
+            .expect("grad")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    };
     let mut scale = LossScale::default();
     assert_eq!(scale.scale, 65536.0);
 
     // d(s · Σ 3w)/dw = 3s; unscaled: 3.
     let mut grads = grads_of(3.0 * 65536.0);
     assert!(scale.unscale(&module, &mut grads));
-    let g: Vec<f32> = grads
-        .get::<1>(module.w.id)
-        .expect("grad")
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32");
+    let g = values(&grads);
     assert_eq!(g, vec![3.0; 3]);
     assert_eq!(scale.scale, 65536.0);
 
@@ -144,11 +147,6 @@ fn the_loss_scale_unscales_finite_gradients_and_skips_overflow() {
     let mut grads = grads_of(f32::INFINITY);
     assert!(!scale.unscale(&module, &mut grads));
     assert_eq!(scale.scale, 32768.0);
-    let g: Vec<f32> = grads
-        .get::<1>(module.w.id)
-        .expect("grad")
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32");
+    let g = values(&grads);
     assert!(g.iter().all(|x| x.is_infinite()), "{g:?}");
 }

@@ -718,14 +718,15 @@ impl Studio {
     }
 }
 
-/// A label and an editable path.
-fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf) -> egui::Response {
+/// A labelled path field as wide as the row allows, leaving `buttons` points for the buttons after
+/// it, at most 200 (long paths scroll).
+fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf, buttons: f32) -> egui::Response {
     ui.horizontal(|ui| {
         let label = ui.label(label);
         let mut text = path.display().to_string();
-        // Narrow enough for a button beside it in the settings panel; long paths scroll.
+        let width = (ui.available_width() - buttons).clamp(80.0, 200.0);
         if ui
-            .add(egui::TextEdit::singleline(&mut text).desired_width(160.0))
+            .add(egui::TextEdit::singleline(&mut text).desired_width(width))
             .labelled_by(label.id)
             .changed()
         {

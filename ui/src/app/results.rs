@@ -67,7 +67,7 @@ impl Studio {
         });
         ui.separator();
         ui.horizontal(|ui| {
-            path_row(ui, "Try an image", &mut self.try_image).on_hover_text(
+            path_row(ui, "Try an image", &mut self.try_image, 80.0).on_hover_text(
                 "Any image file (or drop one on the window): its top-5 classes at this α",
             );
             if ui.button("Classify").clicked() {
@@ -102,7 +102,7 @@ impl Studio {
             }
         }
         ui.horizontal(|ui| {
-            path_row(ui, "Export to", &mut self.export_dir)
+            path_row(ui, "Export to", &mut self.export_dir, 80.0)
                 .on_hover_text("A folder: model/ (HF layout, at this α; head.safetensors for head methods) and results.json (every epoch and α so far)");
             if ui.button("Export").clicked() {
                 self.export();

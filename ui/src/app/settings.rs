@@ -146,7 +146,7 @@ impl Studio {
             }
             ui.horizontal(|ui| {
                 let mut path = std::mem::take(&mut self.new_ood);
-                path_row(ui, "OOD folder", &mut path)
+                path_row(ui, "OOD folder", &mut path, 125.0)
                     .on_hover_text("Another folder of the same class folders (or drop one on the window)");
                 if ui.button("Add").clicked() {
                     self.add_ood(std::mem::take(&mut path));
@@ -424,7 +424,7 @@ impl Studio {
 /// A path row with a "Browse…" button after it; true when the button was clicked.
 fn browse_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf, tip: &str) -> bool {
     ui.horizontal(|ui| {
-        path_row(ui, label, path).on_hover_text(tip);
+        path_row(ui, label, path, 80.0).on_hover_text(tip);
         ui.button("Browse…").clicked()
     })
     .inner

@@ -145,7 +145,7 @@ impl Clip {
     pub fn embed_images(&self, paths: &[PathBuf]) -> Result<Vec<Vec<f32>>> {
         let mut rows = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(EMBED_BATCH) {
-            let features = l2_normalize(self.model.encode_image(self.pixels(chunk)?));
+            let features = l2_normalize(self.model.encode_image_threaded(self.pixels(chunk)?));
             rows.extend(to_rows(features)?);
         }
         Ok(rows)

@@ -35,7 +35,7 @@ pub fn features(clip: &Clip, samples: &[Sample], batch_size: usize) -> Result<Te
     let mut parts = Vec::new();
     for mut batch in loader.epoch(0) {
         let pixels = batch.take_pixels(size, &clip.device)?;
-        parts.push(l2_normalize(clip.model.encode_image(pixels)));
+        parts.push(l2_normalize(clip.model.encode_image_threaded(pixels)));
     }
     if parts.is_empty() {
         return Err(Error::Invalid("no images to compute features of".into()));

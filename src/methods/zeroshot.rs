@@ -67,7 +67,7 @@ pub fn evaluate(
     let mut predicted = vec![0usize; samples.len()];
     for mut batch in loader.epoch(0) {
         let pixels = batch.take_pixels(size, &clip.device)?;
-        let features = clip.model.encode_image(pixels);
+        let features = clip.model.encode_image_threaded(pixels);
         // REFERENCE's logits, s·normalise(image)·headᵀ, with the head as given: FT, LP-FT and
         // probe heads are not unit rows (the fused `class_probabilities` kernel normalises the
         // class rows, which is right for prompt heads only). s > 0 leaves the argmax alone.

@@ -124,3 +124,32 @@ fn embeddings_match_transformers_on_every_device() {
         }
     }
 }
+
+/// Evaluation's image forward on Flex splits the batch across threads: the features must be
+/// those of the whole batch in one pass (odd batch sizes make uneven chunks).
+#[test]
+fn the_threaded_inference_forward_matches_the_plain_one() {
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+    let device = flyp::ComputeDevice::flex();
+    let clip = Clip::load(&fixtures().join("tiny-a"), &device).expect("load");
+    let s = clip.model.config.vision_config.image_size;
+    for batch in [1, 2, 7, 9, 33] {
+        let pixels = Tensor::<4>::random(
+            [batch, 3, s, s],
+            Distribution::Normal(0.0, 1.0),
+            &device.device,
+        );
+        let plain = clip.model.encode_image(pixels.clone());
+        let threaded = clip.model.encode_image_threaded(pixels);
+        assert_eq!(threaded.dims(), plain.dims());
+        let rows = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().expect("f32");
+        let (a, b) = (rows(threaded), rows(plain));
+        let diff = max_abs_diff(&a, &b);
+        let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(
+            diff <= 1e-5 * scale.max(1.0),
+            "batch {batch}: max |diff| {diff}"
+        );
+    }
+}

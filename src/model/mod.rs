@@ -113,12 +113,6 @@ impl ClipModel {
     }
 }
 
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// The float type the towers' residual blocks compute in.
 ///
 /// `Mixed` is PyTorch autocast's split: the blocks' matrix products, attention and activations in
@@ -177,6 +171,12 @@ impl Precision {
     }
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The (first row, rows) parts the threaded encoder splits a batch of `batch` rows into: two per
 /// rayon thread on Flex without autodiff, as even as possible; one part elsewhere.
 fn row_parts(device: &Device, batch: usize) -> Vec<(usize, usize)> {
@@ -185,13 +185,9 @@ fn row_parts(device: &Device, batch: usize) -> Vec<(usize, usize)> {
     } else {
         1
     };
+    let start = |k: usize| k * batch / parts;
     (0..parts)
-        .map(|k| {
-            (
-                k * batch / parts,
-                (k + 1) * batch / parts - k * batch / parts,
-            )
-        })
+        .map(|k| (start(k), start(k + 1) - start(k)))
         .collect()
 }
 

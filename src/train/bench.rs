@@ -13,7 +13,7 @@ use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
 use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
 use crate::train::engine::cross_entropy;
-use crate::train::loss_scale::{LossScale, optimizer_step};
+use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 
 /// The step to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +146,7 @@ pub fn time_steps(
                 let image = model.encode_image(pixels.clone());
                 let text = model.encode_text(ids.clone(), &pool_at);
                 let loss = contrastive_loss(image, text, model.logit_scale.val(), None);
-                let loss = scaled(&loss_scale, loss);
+                let loss = scaled(loss_scale.as_ref(), loss);
                 lap(0)?;
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 lap(1)?;
@@ -156,7 +156,7 @@ pub fn time_steps(
             StepKind::Finetune => {
                 let image = l2_normalize(model.encode_image(pixels.clone()));
                 let logits = image.matmul(head.val().transpose()) * 100.0;
-                let loss = scaled(&loss_scale, cross_entropy(logits, labels.clone()));
+                let loss = scaled(loss_scale.as_ref(), cross_entropy(logits, labels.clone()));
                 lap(0)?;
                 let pair = Pair { model, head };
                 let grads = GradientsParams::from_grads(loss.backward(), &pair);
@@ -186,13 +186,6 @@ pub fn time_steps(
 fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn scaled(loss_scale: &Option<LossScale>, loss: Tensor<1>) -> Tensor<1> {
-    match loss_scale {
-        Some(s) => s.scale_loss(loss),
-        None => loss,
-    }
 }
 
 /// The evaluation forward pass: normalised image features of a batch, autodiff off.

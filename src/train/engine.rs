@@ -22,7 +22,7 @@ use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::{ClipModel, Precision, l2_normalize};
 use crate::train::Metrics;
 use crate::train::checkpoint;
-use crate::train::loss_scale::{LossScale, optimizer_step};
+use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 use crate::train::schedule::warmup_cosine;
 use std::path::{Path, PathBuf};
 
@@ -420,10 +420,7 @@ pub fn train(
                 )));
             }
             // backward + step (a mixed-precision step whose gradients overflowed is skipped)
-            let grads = match &loss_scale {
-                Some(s) => s.scale_loss(loss).backward(),
-                None => loss.backward(),
-            };
+            let grads = scaled(loss_scale.as_ref(), loss).backward();
             match head.take() {
                 Some(h) => {
                     // FT: the image tower and the head train; text tower and logit_scale do not.

@@ -61,6 +61,14 @@ impl LossScale {
     }
 }
 
+/// `loss` times the scale under mixed precision (`Some`), else `loss`: what to call `backward` on.
+pub fn scaled(loss_scale: Option<&LossScale>, loss: Tensor<1>) -> Tensor<1> {
+    match loss_scale {
+        Some(scale) => scale.scale_loss(loss),
+        None => loss,
+    }
+}
+
 /// One optimizer step of `module` from its `grads`: under mixed precision (`loss_scale`) unscale
 /// them or, when they overflowed, skip the step; then clip their global norm if asked; then step.
 /// Returns the module and whether the step was applied.

@@ -127,9 +127,11 @@ fn linear_as_input<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     burn::tensor::module::linear(x, weight.cast(dtype), bias)
 }
 
-/// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x).
+/// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x) (in one
+/// vectorised pass for inference on the CPU, see [`super::cpu`]).
 pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     match act {
+        Activation::QuickGelu if super::cpu::applies(&x) => super::cpu::quick_gelu(x),
         Activation::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
         Activation::Gelu => activation::gelu(x),
         Activation::GeluTanh => activation::gelu_approximate(x),

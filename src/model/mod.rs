@@ -5,6 +5,7 @@
 //! (see [`weights`]).
 
 pub mod config;
+mod cpu;
 pub mod encoder;
 pub mod text;
 pub mod vision;

@@ -3,7 +3,8 @@
 //   0 x    [n] read
 //   1 out  [1] written
 //   2 info u32 [n]
-// Workgroup: one of 64 invocations; dispatch (1, 1, 1).
+// Workgroup: one of 64 invocations, each summing a strided part; invocation 0 adds the 64 parts
+// after a single barrier. Dispatch (1, 1, 1).
 @group(0) @binding(0) var<storage, read_write> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> info: array<u32>;
@@ -20,13 +21,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     partial[lid] = sum;
     workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            partial[lid] += partial[lid + stride];
-        }
-        workgroupBarrier();
-    }
     if (lid == 0u) {
-        out[0] = partial[0];
+        var total = 0.0;
+        for (var k = 0u; k < WG; k++) {
+            total += partial[k];
+        }
+        out[0] = total;
     }
 }

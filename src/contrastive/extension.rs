@@ -12,9 +12,9 @@ use burn::backend::{Autodiff, AutodiffBackend, Backend, TensorMetadata, backend_
 use burn::tensor::{DType, Shape};
 
 /// Outputs of [`ContrastiveBackend::contrastive_forward`]: loss `[1]`, logits `[bp, bp]`,
-/// normalised image and text features `[bp, dp]`, and stats `[4, b]` (row LSE, column LSE, inverse
-/// image norms, inverse text norms); `bp`, `dp` are `b`, `d` rounded up to a multiple of 8 (the
-/// kernels' zero-padded layout).
+/// normalised image and text features `[bp, dp]`, and stats `[4, bp]` (row LSE, column LSE,
+/// inverse image norms, inverse text norms); `bp`, `dp` are `b`, `d` rounded up to a multiple of
+/// 32 (the kernels' zero-padded layout).
 pub type ForwardOutput<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
@@ -23,7 +23,8 @@ pub type ForwardOutput<B> = (
     FloatTensor<B>,
 );
 
-/// The fused contrastive core. Labels are class ids as f32 (all distinct = no masking).
+/// The fused contrastive core. Labels are class ids as f32, used for class-collision masking when
+/// `masked` (without it they are not read).
 #[backend_extension(Cube, Fusion, Autodiff)]
 pub trait ContrastiveBackend: Backend {
     /// Symmetric InfoNCE forward.
@@ -37,6 +38,7 @@ pub trait ContrastiveBackend: Backend {
         text: FloatTensor<Self>,
         logit_scale: FloatTensor<Self>,
         labels: FloatTensor<Self>,
+        masked: bool,
     ) -> (
         FloatTensor<Self>,
         FloatTensor<Self>,
@@ -56,6 +58,7 @@ pub trait ContrastiveBackend: Backend {
         text_n: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         labels: FloatTensor<Self>,
+        masked: bool,
         logit_scale: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         dim: usize,
@@ -77,9 +80,10 @@ fn spec(shape: impl Into<Shape>) -> TensorSpec {
     TensorSpec::new(shape.into(), DType::F32)
 }
 
-/// `x` rounded up to a multiple of 8 (the kernels' padded layout: whole 8×8 matmul blocks).
+/// `x` rounded up to a multiple of 32 (the kernels' padded layout: whole register blocks of the
+/// matrix product, whose largest has 32 rows and 16 columns).
 pub fn pad(x: usize) -> usize {
-    x.div_ceil(8) * 8
+    x.div_ceil(32) * 32
 }
 
 fn forward_meta(
@@ -87,6 +91,7 @@ fn forward_meta(
     _text: &TensorSpec,
     _scale: &TensorSpec,
     _labels: &TensorSpec,
+    _masked: &bool,
 ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
     let (b, d) = (image.shape[0], image.shape[1]);
     let (bp, dp) = (pad(b), pad(d));
@@ -95,7 +100,7 @@ fn forward_meta(
         spec([bp, bp]),
         spec([bp, dp]),
         spec([bp, dp]),
-        spec([4, b]),
+        spec([4, bp]),
     )
 }
 
@@ -104,13 +109,14 @@ fn backward_meta(
     _logits: &TensorSpec,
     _image_n: &TensorSpec,
     _text_n: &TensorSpec,
-    stats: &TensorSpec,
-    _labels: &TensorSpec,
+    _stats: &TensorSpec,
+    labels: &TensorSpec,
+    _masked: &bool,
     _scale: &TensorSpec,
     _grad: &TensorSpec,
     dim: &usize,
 ) -> (TensorSpec, TensorSpec, TensorSpec) {
-    let b = stats.shape[1];
+    let b = labels.shape[0];
     (spec([b, *dim]), spec([b, *dim]), spec([1]))
 }
 
@@ -118,13 +124,15 @@ fn classify_meta(image: &TensorSpec, classes: &TensorSpec, _scale: &TensorSpec) 
     spec([image.shape[0], classes.shape[0]])
 }
 
-/// What the backward keeps from the forward (one B×B matrix: the logits) and the feature width.
+/// What the backward keeps from the forward (one B×B matrix: the logits), whether it masked
+/// class collisions, and the feature width.
 type Saved<B> = (
     FloatTensor<B>,
     FloatTensor<B>,
     FloatTensor<B>,
     FloatTensor<B>,
     FloatTensor<B>,
+    bool,
     FloatTensor<B>,
     usize,
 );
@@ -141,10 +149,11 @@ impl<B: Backend + ContrastiveBackend> Backward<B, 3> for ContrastiveBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let (logits, image_n, text_n, stats, labels, scale, dim) = ops.state;
+        let (logits, image_n, text_n, stats, labels, masked, scale, dim) = ops.state;
         let grad = grads.consume::<B>(&ops.node);
-        let (d_image, d_text, d_scale) =
-            B::contrastive_backward(logits, image_n, text_n, stats, labels, scale, grad, dim);
+        let (d_image, d_text, d_scale) = B::contrastive_backward(
+            logits, image_n, text_n, stats, labels, masked, scale, grad, dim,
+        );
         let [image, text, logit_scale] = ops.parents;
         if let Some(node) = image {
             grads.register::<B>(node.id, d_image);
@@ -164,6 +173,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
         text: FloatTensor<Self>,
         logit_scale: FloatTensor<Self>,
         labels: FloatTensor<Self>,
+        masked: bool,
     ) -> ForwardOutput<Self> {
         let parents = [image.node(), text.node(), logit_scale.node()];
         let dim = image.shape()[1];
@@ -174,6 +184,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
             text.into_primitive(),
             scale.clone(),
             labels.clone(),
+            masked,
         );
         let untracked = |t: FloatTensor<B>| <Self as AutodiffBackend>::from_inner(t);
         let loss = match ContrastiveBackward
@@ -188,6 +199,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
                     text_n.clone(),
                     stats.clone(),
                     labels,
+                    masked,
                     scale,
                     dim,
                 );
@@ -210,6 +222,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
         text_n: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         labels: FloatTensor<Self>,
+        masked: bool,
         logit_scale: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         dim: usize,
@@ -220,6 +233,7 @@ impl<B: Backend + ContrastiveBackend, C: CheckpointStrategy> ContrastiveBackend 
             text_n.into_primitive(),
             stats.into_primitive(),
             labels.into_primitive(),
+            masked,
             logit_scale.into_primitive(),
             grad.into_primitive(),
             dim,

@@ -12,19 +12,36 @@ use burn_cubecl::cubecl::server::{Handle, KernelArguments};
 
 use super::extension::{ContrastiveBackend, pad};
 
-/// One hand-written shader: its file name (the cache key) and text.
+/// One hand-written shader: its file name, text and variant. The text of a variant is made only
+/// when cubecl compiles it (on a cache miss), not at every launch.
 struct Wgsl {
     name: &'static str,
-    source: &'static str,
+    text: &'static str,
+    variant: Variant,
+}
+
+/// Which form of a shader's text runs (part of the kernel's cache key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Variant {
+    /// The file as it is.
+    AsWritten,
+    /// A shader with class-collision masking (`const MASKED: bool = true;`) on or off.
+    Masked(bool),
+    /// The matrix product's template filled in.
+    Matmul(MatmulBlock, Orientation),
 }
 
 impl KernelSource for Wgsl {
     fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(self.source)
+        SourceTemplate::new(match self.variant {
+            Variant::AsWritten => self.text.to_string(),
+            Variant::Masked(masked) => masking_source(self.text, masked),
+            Variant::Matmul(block, orientation) => matmul_source(block, orientation),
+        })
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(self.name)
+        KernelId::new::<Self>().info((self.name, self.variant))
     }
 
     fn lang(&self) -> &'static str {
@@ -34,20 +51,195 @@ impl KernelSource for Wgsl {
 
 macro_rules! shader {
     ($name:literal) => {
+        shader!($name, Variant::AsWritten)
+    };
+    ($name:literal, $variant:expr) => {
         Wgsl {
             name: $name,
-            source: include_str!(concat!("../../shaders/", $name)),
+            text: include_str!(concat!("../../shaders/", $name)),
+            variant: $variant,
         }
     };
 }
 
-/// Every shader of the core, for validation without a GPU.
-pub const SHADERS: [(&str, &str); 9] = [
+/// The line of the masking shaders that [`masking_source`] rewrites.
+const MASKED_LINE: &str = "const MASKED: bool = true;";
+
+/// A masking shader's text with class-collision masking on or off. A constant, so the compiler
+/// drops the label reads; on SIMD rasterisers a run-time flag would not save them (both sides of
+/// an `if` run there).
+pub fn masking_source(source: &str, masked: bool) -> String {
+    debug_assert!(source.contains(MASKED_LINE));
+    if masked {
+        source.to_string()
+    } else {
+        source.replace(MASKED_LINE, "const MASKED: bool = false;")
+    }
+}
+
+/// The matrix product's register block: `rows` × `4·quads` elements of C per invocation, in a
+/// `wx` × `wy` workgroup (see `shaders/matmul.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatmulBlock {
+    pub rows: u32,
+    pub quads: u32,
+    pub wx: u32,
+    pub wy: u32,
+}
+
+impl MatmulBlock {
+    /// GPUs: 8 × 8 per invocation, a 64 × 64 tile per workgroup.
+    pub const GPU: Self = Self {
+        rows: 8,
+        quads: 2,
+        wx: 8,
+        wy: 8,
+    };
+    /// CPU rasterisers (llvmpipe, SwiftShader, WARP): 32 × 16 per invocation.
+    pub const CPU: Self = Self {
+        rows: 32,
+        quads: 4,
+        wx: 8,
+        wy: 2,
+    };
+
+    /// The block for a device: cubecl reports no physical card for a CPU adapter.
+    fn for_client(tensor: &CubeTensor) -> Self {
+        if tensor.client.properties().identity.physical.is_none() {
+            Self::CPU
+        } else {
+            Self::GPU
+        }
+    }
+
+    fn tile_rows(self) -> u32 {
+        self.wy * self.rows
+    }
+
+    fn tile_cols(self) -> u32 {
+        self.wx * 4 * self.quads
+    }
+}
+
+/// How the matrix product reads its operands (see `shaders/matmul.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Orientation {
+    /// A stored `[kp, mp]` instead of `[mp, kp]`.
+    pub a_transposed: bool,
+    /// B stored `[np, kp]` instead of `[kp, np]`.
+    pub b_transposed: bool,
+}
+
+impl Orientation {
+    /// Every orientation the core uses: logits (B transposed), dIn (plain), dTn (A transposed).
+    pub const USED: [Self; 3] = [Self::AB_T, Self::AB, Self::A_T_B];
+    const AB: Self = Self {
+        a_transposed: false,
+        b_transposed: false,
+    };
+    const AB_T: Self = Self {
+        a_transposed: false,
+        b_transposed: true,
+    };
+    const A_T_B: Self = Self {
+        a_transposed: true,
+        b_transposed: false,
+    };
+}
+
+/// `shaders/matmul.wgsl` with its template parts filled in for `block` and `orientation`.
+pub fn matmul_source(block: MatmulBlock, orientation: Orientation) -> String {
+    use std::fmt::Write;
+    const LANE: [&str; 4] = ["x", "y", "z", "w"];
+    let (rows, quads) = (block.rows, block.quads);
+    let mut init = String::new();
+    let mut step = String::new();
+    let mut store = String::new();
+    for i in 0..rows {
+        for j in 0..quads {
+            let _ = writeln!(init, "    var c{i}_{j} = vec4<f32>(0.0);");
+            let _ = writeln!(store, "    c[(m0 + {i}u) * n4 + nq + {j}u] = c{i}_{j} * s;");
+        }
+    }
+    // b{kk}_{j}: B row k + kk at this block's columns 4(nq + j) .. 4(nq + j) + 3.
+    if orientation.b_transposed {
+        // B(k.., n) = b[n, k..]: one vec4 per column holds its rows k..k+3.
+        for j in 0..quads {
+            for cc in 0..4 {
+                let _ = writeln!(
+                    step,
+                    "        let u{j}_{cc} = b[(4u * (nq + {j}u) + {cc}u) * k4 + kq];"
+                );
+            }
+            for (kk, lane) in LANE.iter().enumerate() {
+                let _ = writeln!(
+                    step,
+                    "        let b{kk}_{j} = vec4<f32>(u{j}_0.{lane}, u{j}_1.{lane}, u{j}_2.{lane}, \
+                     u{j}_3.{lane});"
+                );
+            }
+        }
+    } else {
+        for kk in 0..4 {
+            for j in 0..quads {
+                let _ = writeln!(
+                    step,
+                    "        let b{kk}_{j} = b[(k + {kk}u) * n4 + nq + {j}u];"
+                );
+            }
+        }
+    }
+    // a{i}: A row m0 + i at columns k..k+3, then that row's multiply-adds (loads next to their
+    // uses measured faster on llvmpipe than all loads first).
+    if orientation.a_transposed {
+        // A(m, k + kk) = a[k + kk, m]: the block's rows of A's columns k..k+3, four rows per vec4.
+        for kk in 0..4 {
+            for q in 0..rows / 4 {
+                let _ = writeln!(
+                    step,
+                    "        let t{kk}_{q} = a[(k + {kk}u) * m4 + mq + {q}u];"
+                );
+            }
+        }
+    }
+    for i in 0..rows {
+        if orientation.a_transposed {
+            let (q, lane) = (i / 4, LANE[(i % 4) as usize]);
+            let _ = writeln!(
+                step,
+                "        let a{i} = vec4<f32>(t0_{q}.{lane}, t1_{q}.{lane}, t2_{q}.{lane}, \
+                 t3_{q}.{lane});"
+            );
+        } else {
+            let _ = writeln!(step, "        let a{i} = a[(m0 + {i}u) * k4 + kq];");
+        }
+        for j in 0..quads {
+            let _ = writeln!(
+                step,
+                "        c{i}_{j} += a{i}.x * b0_{j} + a{i}.y * b1_{j} + a{i}.z * b2_{j} \
+                 + a{i}.w * b3_{j};"
+            );
+        }
+    }
+    include_str!("../../shaders/matmul.wgsl")
+        .replace("{{ wx }}", &block.wx.to_string())
+        .replace("{{ wy }}", &block.wy.to_string())
+        .replace("{{ tile_rows }}", &block.tile_rows().to_string())
+        .replace("{{ tile_quads }}", &(block.wx * quads).to_string())
+        .replace("{{ rows }}", &rows.to_string())
+        .replace("{{ quads }}", &quads.to_string())
+        .replace("{{ init }}\n", &init)
+        .replace("{{ step }}\n", &step)
+        .replace("{{ store }}\n", &store)
+}
+
+/// Every fixed shader of the core, for validation without a GPU (the matrix product's variants
+/// come from [`matmul_source`]).
+pub const SHADERS: [(&str, &str); 8] = [
     (
         "normalize.wgsl",
         include_str!("../../shaders/normalize.wgsl"),
     ),
-    ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     ("lse_rows.wgsl", include_str!("../../shaders/lse_rows.wgsl")),
     ("lse_cols.wgsl", include_str!("../../shaders/lse_cols.wgsl")),
     ("loss.wgsl", include_str!("../../shaders/loss.wgsl")),
@@ -70,6 +262,8 @@ pub const SHADERS: [(&str, &str); 9] = [
 ];
 
 /// Launch `kernel` over `groups` workgroups with `buffers` bound in order, then `info`.
+/// (cubecl's own cached uniform for the info, `KernelArguments::with_info`, measured slower on
+/// llvmpipe: 28–30 ms against 25–27 ms for the 512/512 core.)
 fn launch(
     reference: &CubeTensor,
     kernel: Wgsl,
@@ -137,57 +331,88 @@ fn dims2(t: &CubeTensor) -> (usize, usize) {
 }
 
 const ROW: CubeDim = CubeDim::new_1d(64);
-const TILE: CubeDim = CubeDim::new_2d(8, 8);
 
-/// Normalise the rows of `x` `[rows, cols]` into a zero-padded `[pad(rows), pad(cols)]`; returns
-/// (y, its transpose `[pad(cols), pad(rows)]` or a dummy, inv_norm `[pad(rows)]`).
-fn normalize(x: &CubeTensor, transposed: bool) -> (CubeTensor, CubeTensor, CubeTensor) {
+/// Workgroups of 64 invocations, one invocation per item, covering `items`.
+fn groups_for(items: usize) -> (u32, u32, u32) {
+    (items.div_ceil(64) as u32, 1, 1)
+}
+
+/// `x` `[rows, cols]` with its columns zero-padded to a multiple of 4 (the kernels read rows as
+/// vec4); `x` itself when `cols` already is one.
+fn pad_columns(x: CubeTensor) -> CubeTensor {
+    use burn::backend::ops::FloatTensorOps;
+    let (rows, cols) = dims2(&x);
+    if cols % 4 == 0 {
+        return x;
+    }
+    let zeros = CubeBackend::float_zeros(
+        Shape::from([rows, cols.next_multiple_of(4) - cols]),
+        &x.device,
+        burn::tensor::FloatDType::F32,
+    );
+    into_contiguous(CubeBackend::float_cat(vec![x, zeros], 1))
+}
+
+/// The first `cols` columns of `x` `[rows, cols']`, contiguous; `x` itself when it has no more.
+fn first_columns(x: CubeTensor, cols: usize) -> CubeTensor {
+    use burn::backend::ops::FloatTensorOps;
+    let (rows, have) = dims2(&x);
+    if have == cols {
+        return x;
+    }
+    let slices = [
+        burn::tensor::Slice::from(0..rows),
+        burn::tensor::Slice::from(0..cols),
+    ];
+    into_contiguous(CubeBackend::float_slice(x, &slices))
+}
+
+/// Normalise the rows of `x` `[rows, cols]` (cols a multiple of 4) into a zero-padded
+/// `[pad(rows), pad(cols)]`, writing the inverse norms into `inv` from element `offset` on.
+fn normalize(x: &CubeTensor, inv: &CubeTensor, offset: usize) -> CubeTensor {
     let (rows, cols) = dims2(x);
     let (rows_p, cols_p) = (pad(rows), pad(cols));
     let y = empty(x, [rows_p, cols_p]);
-    let yt = if transposed {
-        empty(x, [cols_p, rows_p])
-    } else {
-        empty(x, [1])
-    };
-    let inv = empty(x, [rows_p]);
     launch(
         x,
         shader!("normalize.wgsl"),
         ROW,
-        (rows_p as u32, 1, 1),
-        &[&x.handle, &y.handle, &yt.handle, &inv.handle],
+        groups_for(rows_p),
+        &[&x.handle, &y.handle, &inv.handle],
         &[
             rows as u32,
             cols as u32,
             rows_p as u32,
             cols_p as u32,
-            transposed as u32,
+            offset as u32,
         ],
     );
-    (y, yt, inv)
+    y
 }
 
-/// `exp(scale)·op(A)·B` on padded operands: B stored `[kp, np]`; A stored `[mp, kp]` or,
-/// `a_transposed`, `[kp, mp]` (all multiples of 8). Returns `[mp, np]`.
+/// `exp(scale)·op(A)·op(B)` on padded operands (all sizes multiples of 32): A stored `[mp, kp]`
+/// (or `[kp, mp]`, transposed), B stored `[kp, np]` (or `[np, kp]`). Returns `[mp, np]`.
 fn matmul(
     a: &CubeTensor,
     b: &CubeTensor,
     scale: &CubeTensor,
-    mp: usize,
-    np: usize,
-    kp: usize,
-    a_transposed: bool,
+    (mp, np, kp): (usize, usize, usize),
+    orientation: Orientation,
 ) -> CubeTensor {
+    let block = MatmulBlock::for_client(a);
     let c = empty(a, [mp, np]);
-    let groups = (np.div_ceil(64) as u32, mp.div_ceil(64) as u32, 1);
+    let groups = (
+        np.div_ceil(block.tile_cols() as usize) as u32,
+        mp.div_ceil(block.tile_rows() as usize) as u32,
+        1,
+    );
     launch(
         a,
-        shader!("matmul.wgsl"),
-        TILE,
+        shader!("matmul.wgsl", Variant::Matmul(block, orientation)),
+        CubeDim::new_2d(block.wx, block.wy),
         groups,
         &[&a.handle, &b.handle, &c.handle, &scale.handle],
-        &[mp as u32, np as u32, kp as u32, a_transposed as u32],
+        &[mp as u32, np as u32, kp as u32],
     );
     c
 }
@@ -198,31 +423,33 @@ impl ContrastiveBackend for CubeBackend {
         text: CubeTensor,
         logit_scale: CubeTensor,
         labels: CubeTensor,
+        masked: bool,
     ) -> (CubeTensor, CubeTensor, CubeTensor, CubeTensor, CubeTensor) {
-        let (image, text) = (f32_contiguous(image), f32_contiguous(text));
+        let image = pad_columns(f32_contiguous(image));
+        let text = pad_columns(f32_contiguous(text));
         let (scale, labels) = (f32_contiguous(logit_scale), f32_contiguous(labels));
         let (b, d) = dims2(&image);
         let (bp, dp) = (pad(b), pad(d));
-        let (image_n, _, inv_image) = normalize(&image, false); // [bp, dp], zero padding
-        let (text_n, text_t, inv_text) = normalize(&text, true); // [bp, dp], [dp, bp]
-        let logits = matmul(&image_n, &text_t, &scale, bp, bp, dp, false); // [bp, bp]
-        let lse = empty(&image, [2, b]);
+        // stats = [lse_row; lse_col; inv_image; inv_text], each [bp].
+        let stats = empty(&image, [4, bp]);
+        let image_n = normalize(&image, &stats, 2 * bp); // [bp, dp], zero padding
+        let text_n = normalize(&text, &stats, 3 * bp); // [bp, dp]
+        let logits = matmul(&image_n, &text_n, &scale, (bp, bp, dp), Orientation::AB_T); // [bp, bp]
         let info = [b as u32, bp as u32];
-        let n = b as u32;
         launch(
             &image,
-            shader!("lse_rows.wgsl"),
+            shader!("lse_rows.wgsl", Variant::Masked(masked)),
             ROW,
-            (n, 1, 1),
-            &[&logits.handle, &labels.handle, &lse.handle],
+            groups_for(bp),
+            &[&logits.handle, &labels.handle, &stats.handle],
             &info,
         );
         launch(
             &image,
-            shader!("lse_cols.wgsl"),
+            shader!("lse_cols.wgsl", Variant::Masked(masked)),
             ROW,
-            (n.div_ceil(64), 1, 1),
-            &[&logits.handle, &labels.handle, &lse.handle],
+            groups_for(bp / 4),
+            &[&logits.handle, &labels.handle, &stats.handle],
             &info,
         );
         let loss = empty(&image, [1]);
@@ -231,10 +458,9 @@ impl ContrastiveBackend for CubeBackend {
             shader!("loss.wgsl"),
             ROW,
             (1, 1, 1),
-            &[&logits.handle, &lse.handle, &loss.handle],
+            &[&logits.handle, &stats.handle, &loss.handle],
             &info,
         );
-        let stats = pack_stats(&lse, &inv_image, &inv_text, b);
         (loss, logits, image_n, text_n, stats)
     }
 
@@ -244,6 +470,7 @@ impl ContrastiveBackend for CubeBackend {
         text_n: CubeTensor,
         stats: CubeTensor,
         labels: CubeTensor,
+        masked: bool,
         logit_scale: CubeTensor,
         grad: CubeTensor,
         dim: usize,
@@ -252,22 +479,23 @@ impl ContrastiveBackend for CubeBackend {
         let (image_n, text_n) = (f32_contiguous(image_n), f32_contiguous(text_n));
         let (stats, labels) = (f32_contiguous(stats), f32_contiguous(labels));
         let (scale, grad) = (f32_contiguous(logit_scale), f32_contiguous(grad));
-        // stats = [lse_row; lse_col; inv_image; inv_text], each [b]; features are padded [bp, dp].
-        let (b, d) = (dims2(&stats).1, dim);
+        // stats = [lse_row; lse_col; inv_image; inv_text], each [bp]; features are [bp, dp].
+        let b = labels.meta.shape()[0];
         let (bp, dp) = dims2(&image_n);
-        let n = b as u32;
+        let d = dim.next_multiple_of(4); // the width the forward normalised
         // G overwrites the logits (one B×B buffer); per-row Σ G∘L for d/d logit_scale.
         let g = if logits.can_mut() {
             logits
         } else {
             logits.copy()
         };
-        let partial = empty(&g, [b]);
+        let partial = empty(&g, [bp]);
+        let info = [b as u32, bp as u32];
         launch(
             &g,
-            shader!("softmax_grad.wgsl"),
+            shader!("softmax_grad.wgsl", Variant::Masked(masked)),
             ROW,
-            (n, 1, 1),
+            groups_for(bp),
             &[
                 &g.handle,
                 &labels.handle,
@@ -275,7 +503,7 @@ impl ContrastiveBackend for CubeBackend {
                 &grad.handle,
                 &partial.handle,
             ],
-            &[n, bp as u32],
+            &info,
         );
         let d_scale = empty(&g, [1]);
         launch(
@@ -284,29 +512,31 @@ impl ContrastiveBackend for CubeBackend {
             ROW,
             (1, 1, 1),
             &[&partial.handle, &d_scale.handle],
-            &[n],
+            &[bp as u32],
         );
-        let d_image_n = matmul(&g, &text_n, &scale, bp, dp, bp, false); // s·G·Tn
-        let d_text_n = matmul(&g, &image_n, &scale, bp, dp, bp, true); // s·Gᵀ·In
+        let sizes = (bp, dp, bp);
+        let d_image_n = matmul(&g, &text_n, &scale, sizes, Orientation::AB); // s·G·Tn
+        let d_text_n = matmul(&g, &image_n, &scale, sizes, Orientation::A_T_B); // s·Gᵀ·In
         let d_image = empty(&g, [b, d]);
         let d_text = empty(&g, [b, d]);
-        // The inverse norms sit in rows 2 and 3 of stats: passed as the whole buffer plus an
-        // element offset (binding offsets must be 32-byte aligned; row offsets are not).
-        let inv = &stats.handle;
         for (y, dy, dx, offset) in [
-            (&image_n, &d_image_n, &d_image, 2 * n),
-            (&text_n, &d_text_n, &d_text, 3 * n),
+            (&image_n, &d_image_n, &d_image, 2 * bp),
+            (&text_n, &d_text_n, &d_text, 3 * bp),
         ] {
             launch(
                 &g,
                 shader!("normalize_backward.wgsl"),
                 ROW,
-                (n, 1, 1),
-                &[&y.handle, &dy.handle, inv, &dx.handle],
-                &[n, d as u32, dp as u32, offset],
+                groups_for(b),
+                &[&y.handle, &dy.handle, &stats.handle, &dx.handle],
+                &[b as u32, d as u32, dp as u32, offset as u32],
             );
         }
-        (d_image, d_text, d_scale)
+        (
+            first_columns(d_image, dim),
+            first_columns(d_text, dim),
+            d_scale,
+        )
     }
 
     fn class_probabilities(
@@ -314,14 +544,22 @@ impl ContrastiveBackend for CubeBackend {
         classes: CubeTensor,
         logit_scale: CubeTensor,
     ) -> CubeTensor {
-        let (image, classes) = (f32_contiguous(image), f32_contiguous(classes));
+        let image = pad_columns(f32_contiguous(image));
+        let classes = pad_columns(f32_contiguous(classes));
         let scale = f32_contiguous(logit_scale);
         let (n, d) = dims2(&image);
         let (k, _) = dims2(&classes);
         let (np, kp, dp) = (pad(n), pad(k), pad(d));
-        let (image_n, _, _) = normalize(&image, false); // [np, dp]
-        let (_, classes_t, _) = normalize(&classes, true); // [dp, kp]
-        let logits = matmul(&image_n, &classes_t, &scale, np, kp, dp, false); // [np, kp]
+        let inv = empty(&image, [np + kp]); // the inverse norms, not needed further
+        let image_n = normalize(&image, &inv, 0); // [np, dp]
+        let classes_n = normalize(&classes, &inv, np); // [kp, dp]
+        let logits = matmul(
+            &image_n,
+            &classes_n,
+            &scale,
+            (np, kp, dp),
+            Orientation::AB_T,
+        ); // [np, kp]
         let probs = empty(&image, [n, k]);
         launch(
             &image,
@@ -333,20 +571,4 @@ impl ContrastiveBackend for CubeBackend {
         );
         probs
     }
-}
-
-/// Pack `[2, b]` LSEs and the first `b` of two padded inverse-norm vectors into one `[4, b]`.
-fn pack_stats(
-    lse: &CubeTensor,
-    inv_image: &CubeTensor,
-    inv_text: &CubeTensor,
-    b: usize,
-) -> CubeTensor {
-    use burn::backend::ops::FloatTensorOps;
-    let first_b = |t: &CubeTensor| {
-        let t = CubeBackend::float_slice(t.clone(), &[burn::tensor::Slice::from(0..b)]);
-        CubeBackend::float_reshape(t, Shape::from([1, b]))
-    };
-    let parts = vec![lse.clone(), first_b(inv_image), first_b(inv_text)];
-    into_contiguous(CubeBackend::float_cat(parts, 0))
 }

@@ -79,15 +79,22 @@ pub fn contrastive_loss_with(
         Implementation::Fused => {
             let [b, _] = image.dims();
             let device = image.device();
+            // Without labels the kernels skip the masking and never read these (0, 1, …, b−1,
+            // uploaded rather than computed: an arange is a scan kernel on the device).
+            let masked = labels.is_some();
             let labels = match labels {
                 Some(labels) => labels.float(),
-                None => Tensor::<1, Int>::arange(0..b as i64, &device).float(),
+                None => Tensor::<1>::from_data(
+                    TensorData::new((0..b).map(|i| i as f32).collect::<Vec<_>>(), [b]),
+                    &device,
+                ),
             };
             let (loss, ..) = <burn::backend::Dispatch as ContrastiveBackend>::contrastive_forward(
                 image.into_dispatch(),
                 text.into_dispatch(),
                 logit_scale.into_dispatch(),
                 labels.into_dispatch(),
+                masked,
             );
             Tensor::from_dispatch(loss)
         }

@@ -261,30 +261,70 @@ pub const SHADERS: [(&str, &str); 8] = [
     ),
 ];
 
-/// Launch `kernel` over `groups` workgroups with `buffers` bound in order, then `info`.
-/// (cubecl's own cached uniform for the info, `KernelArguments::with_info`, measured slower on
-/// llvmpipe: 28–30 ms against 25–27 ms for the 512/512 core.)
-fn launch(
-    reference: &CubeTensor,
+/// The launches of one forward or backward pass, recorded, then sent with all their small info
+/// arrays in one upload (each in its own 256-byte slot: storage binding offsets must be aligned).
+#[derive(Default)]
+struct Pass {
+    launches: Vec<Launch>,
+    info: Vec<u32>,
+}
+
+/// One recorded launch: the kernel, its workgroup, the workgroup count and the buffers.
+struct Launch {
     kernel: Wgsl,
     workgroup: CubeDim,
     groups: (u32, u32, u32),
-    buffers: &[&Handle],
-    info: &[u32],
-) {
-    let client = &reference.client;
-    let info_bytes: Vec<u8> = info.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let info = client.create_from_slice(&info_bytes);
-    let bindings = buffers
-        .iter()
-        .map(|h| (*h).clone().binding())
-        .chain(std::iter::once(info.binding()))
-        .collect();
-    client.launch(
-        Box::new(SourceKernel::new(kernel, workgroup)),
-        CubeCount::Static(groups.0, groups.1, groups.2),
-        KernelArguments::new().with_buffers(bindings),
-    );
+    buffers: Vec<Handle>,
+}
+
+/// u32 words per info slot (256 bytes).
+const SLOT: usize = 64;
+
+impl Pass {
+    /// Record `kernel` over `groups` workgroups with `buffers` bound in order, then `info`.
+    fn launch(
+        &mut self,
+        kernel: Wgsl,
+        workgroup: CubeDim,
+        groups: (u32, u32, u32),
+        buffers: &[&Handle],
+        info: &[u32],
+    ) {
+        debug_assert!(info.len() <= SLOT);
+        let start = self.launches.len() * SLOT;
+        self.info.resize(start, 0);
+        self.info.extend_from_slice(info);
+        let buffers = buffers.iter().map(|h| (*h).clone()).collect();
+        self.launches.push(Launch {
+            kernel,
+            workgroup,
+            groups,
+            buffers,
+        });
+    }
+
+    /// Upload the info and launch everything recorded, in order, on `reference`'s device.
+    fn run(mut self, reference: &CubeTensor) {
+        let client = &reference.client;
+        self.info.resize(self.launches.len() * SLOT, 0);
+        let bytes: Vec<u8> = self.info.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let info = client.create_from_slice(&bytes);
+        for (i, launch) in self.launches.into_iter().enumerate() {
+            let slot = info.clone().offset_start((i * SLOT * 4) as u64);
+            let bindings = launch
+                .buffers
+                .into_iter()
+                .map(|h| h.binding())
+                .chain(std::iter::once(slot.binding()))
+                .collect();
+            let (x, y, z) = launch.groups;
+            client.launch(
+                Box::new(SourceKernel::new(launch.kernel, launch.workgroup)),
+                CubeCount::Static(x, y, z),
+                KernelArguments::new().with_buffers(bindings),
+            );
+        }
+    }
 }
 
 static POISON: AtomicBool = AtomicBool::new(false);
@@ -369,12 +409,11 @@ fn first_columns(x: CubeTensor, cols: usize) -> CubeTensor {
 
 /// Normalise the rows of `x` `[rows, cols]` (cols a multiple of 4) into a zero-padded
 /// `[pad(rows), pad(cols)]`, writing the inverse norms into `inv` from element `offset` on.
-fn normalize(x: &CubeTensor, inv: &CubeTensor, offset: usize) -> CubeTensor {
+fn normalize(pass: &mut Pass, x: &CubeTensor, inv: &CubeTensor, offset: usize) -> CubeTensor {
     let (rows, cols) = dims2(x);
     let (rows_p, cols_p) = (pad(rows), pad(cols));
     let y = empty(x, [rows_p, cols_p]);
-    launch(
-        x,
+    pass.launch(
         shader!("normalize.wgsl"),
         ROW,
         groups_for(rows_p),
@@ -393,6 +432,7 @@ fn normalize(x: &CubeTensor, inv: &CubeTensor, offset: usize) -> CubeTensor {
 /// `exp(scale)·op(A)·op(B)` on padded operands (all sizes multiples of 32): A stored `[mp, kp]`
 /// (or `[kp, mp]`, transposed), B stored `[kp, np]` (or `[np, kp]`). Returns `[mp, np]`.
 fn matmul(
+    pass: &mut Pass,
     a: &CubeTensor,
     b: &CubeTensor,
     scale: &CubeTensor,
@@ -406,8 +446,7 @@ fn matmul(
         mp.div_ceil(block.tile_rows() as usize) as u32,
         1,
     );
-    launch(
-        a,
+    pass.launch(
         shader!("matmul.wgsl", Variant::Matmul(block, orientation)),
         CubeDim::new_2d(block.wx, block.wy),
         groups,
@@ -430,22 +469,28 @@ impl ContrastiveBackend for CubeBackend {
         let (scale, labels) = (f32_contiguous(logit_scale), f32_contiguous(labels));
         let (b, d) = dims2(&image);
         let (bp, dp) = (pad(b), pad(d));
+        let mut pass = Pass::default();
         // stats = [lse_row; lse_col; inv_image; inv_text], each [bp].
         let stats = empty(&image, [4, bp]);
-        let image_n = normalize(&image, &stats, 2 * bp); // [bp, dp], zero padding
-        let text_n = normalize(&text, &stats, 3 * bp); // [bp, dp]
-        let logits = matmul(&image_n, &text_n, &scale, (bp, bp, dp), Orientation::AB_T); // [bp, bp]
+        let image_n = normalize(&mut pass, &image, &stats, 2 * bp); // [bp, dp], zero padding
+        let text_n = normalize(&mut pass, &text, &stats, 3 * bp); // [bp, dp]
+        let logits = matmul(
+            &mut pass,
+            &image_n,
+            &text_n,
+            &scale,
+            (bp, bp, dp),
+            Orientation::AB_T,
+        ); // [bp, bp]
         let info = [b as u32, bp as u32];
-        launch(
-            &image,
+        pass.launch(
             shader!("lse_rows.wgsl", Variant::Masked(masked)),
             ROW,
             groups_for(bp),
             &[&logits.handle, &labels.handle, &stats.handle],
             &info,
         );
-        launch(
-            &image,
+        pass.launch(
             shader!("lse_cols.wgsl", Variant::Masked(masked)),
             ROW,
             groups_for(bp / 4),
@@ -453,14 +498,14 @@ impl ContrastiveBackend for CubeBackend {
             &info,
         );
         let loss = empty(&image, [1]);
-        launch(
-            &image,
+        pass.launch(
             shader!("loss.wgsl"),
             ROW,
             (1, 1, 1),
             &[&logits.handle, &stats.handle, &loss.handle],
             &info,
         );
+        pass.run(&image);
         (loss, logits, image_n, text_n, stats)
     }
 
@@ -489,10 +534,10 @@ impl ContrastiveBackend for CubeBackend {
         } else {
             logits.copy()
         };
+        let mut pass = Pass::default();
         let partial = empty(&g, [bp]);
         let info = [b as u32, bp as u32];
-        launch(
-            &g,
+        pass.launch(
             shader!("softmax_grad.wgsl", Variant::Masked(masked)),
             ROW,
             groups_for(bp),
@@ -506,8 +551,7 @@ impl ContrastiveBackend for CubeBackend {
             &info,
         );
         let d_scale = empty(&g, [1]);
-        launch(
-            &g,
+        pass.launch(
             shader!("reduce_sum.wgsl"),
             ROW,
             (1, 1, 1),
@@ -515,16 +559,15 @@ impl ContrastiveBackend for CubeBackend {
             &[bp as u32],
         );
         let sizes = (bp, dp, bp);
-        let d_image_n = matmul(&g, &text_n, &scale, sizes, Orientation::AB); // s·G·Tn
-        let d_text_n = matmul(&g, &image_n, &scale, sizes, Orientation::A_T_B); // s·Gᵀ·In
+        let d_image_n = matmul(&mut pass, &g, &text_n, &scale, sizes, Orientation::AB); // s·G·Tn
+        let d_text_n = matmul(&mut pass, &g, &image_n, &scale, sizes, Orientation::A_T_B); // s·Gᵀ·In
         let d_image = empty(&g, [b, d]);
         let d_text = empty(&g, [b, d]);
         for (y, dy, dx, offset) in [
             (&image_n, &d_image_n, &d_image, 2 * bp),
             (&text_n, &d_text_n, &d_text, 3 * bp),
         ] {
-            launch(
-                &g,
+            pass.launch(
                 shader!("normalize_backward.wgsl"),
                 ROW,
                 groups_for(b),
@@ -532,6 +575,7 @@ impl ContrastiveBackend for CubeBackend {
                 &[b as u32, d as u32, dp as u32, offset as u32],
             );
         }
+        pass.run(&g);
         (
             first_columns(d_image, dim),
             first_columns(d_text, dim),
@@ -550,10 +594,12 @@ impl ContrastiveBackend for CubeBackend {
         let (n, d) = dims2(&image);
         let (k, _) = dims2(&classes);
         let (np, kp, dp) = (pad(n), pad(k), pad(d));
+        let mut pass = Pass::default();
         let inv = empty(&image, [np + kp]); // the inverse norms, not needed further
-        let image_n = normalize(&image, &inv, 0); // [np, dp]
-        let classes_n = normalize(&classes, &inv, np); // [kp, dp]
+        let image_n = normalize(&mut pass, &image, &inv, 0); // [np, dp]
+        let classes_n = normalize(&mut pass, &classes, &inv, np); // [kp, dp]
         let logits = matmul(
+            &mut pass,
             &image_n,
             &classes_n,
             &scale,
@@ -561,14 +607,14 @@ impl ContrastiveBackend for CubeBackend {
             Orientation::AB_T,
         ); // [np, kp]
         let probs = empty(&image, [n, k]);
-        launch(
-            &image,
+        pass.launch(
             shader!("softmax_rows.wgsl"),
             ROW,
             (n as u32, 1, 1),
             &[&logits.handle, &probs.handle],
             &[n as u32, k as u32, kp as u32],
         );
+        pass.run(&image);
         probs
     }
 }

@@ -456,6 +456,24 @@ fn matmul(
     c
 }
 
+/// Both sides normalised (inverse norms into `inv` at the two offsets) and their scaled
+/// similarities `exp(scale)·An·Bnᵀ`: (An `[pad(m), pad(d)]`, Bn `[pad(n), pad(d)]`, logits
+/// `[pad(m), pad(n)]`).
+fn similarity(
+    pass: &mut Pass,
+    (a, b): (&CubeTensor, &CubeTensor),
+    inv: &CubeTensor,
+    (offset_a, offset_b): (usize, usize),
+    scale: &CubeTensor,
+) -> (CubeTensor, CubeTensor, CubeTensor) {
+    let a_n = normalize(pass, a, inv, offset_a);
+    let b_n = normalize(pass, b, inv, offset_b);
+    let (mp, dp) = dims2(&a_n);
+    let np = dims2(&b_n).0;
+    let logits = matmul(pass, &a_n, &b_n, scale, (mp, np, dp), Orientation::AB_T);
+    (a_n, b_n, logits)
+}
+
 impl ContrastiveBackend for CubeBackend {
     fn contrastive_forward(
         image: CubeTensor,
@@ -467,21 +485,14 @@ impl ContrastiveBackend for CubeBackend {
         let image = pad_columns(f32_contiguous(image));
         let text = pad_columns(f32_contiguous(text));
         let (scale, labels) = (f32_contiguous(logit_scale), f32_contiguous(labels));
-        let (b, d) = dims2(&image);
-        let (bp, dp) = (pad(b), pad(d));
+        let b = dims2(&image).0;
+        let bp = pad(b);
         let mut pass = Pass::default();
         // stats = [lse_row; lse_col; inv_image; inv_text], each [bp].
         let stats = empty(&image, [4, bp]);
-        let image_n = normalize(&mut pass, &image, &stats, 2 * bp); // [bp, dp], zero padding
-        let text_n = normalize(&mut pass, &text, &stats, 3 * bp); // [bp, dp]
-        let logits = matmul(
-            &mut pass,
-            &image_n,
-            &text_n,
-            &scale,
-            (bp, bp, dp),
-            Orientation::AB_T,
-        ); // [bp, bp]
+        // [bp, dp], [bp, dp] (zero padding), [bp, bp]
+        let (image_n, text_n, logits) =
+            similarity(&mut pass, (&image, &text), &stats, (2 * bp, 3 * bp), &scale);
         let info = [b as u32, bp as u32];
         pass.launch(
             shader!("lse_rows.wgsl", Variant::Masked(masked)),
@@ -591,21 +602,11 @@ impl ContrastiveBackend for CubeBackend {
         let image = pad_columns(f32_contiguous(image));
         let classes = pad_columns(f32_contiguous(classes));
         let scale = f32_contiguous(logit_scale);
-        let (n, d) = dims2(&image);
-        let (k, _) = dims2(&classes);
-        let (np, kp, dp) = (pad(n), pad(k), pad(d));
+        let (n, k) = (dims2(&image).0, dims2(&classes).0);
+        let (np, kp) = (pad(n), pad(k));
         let mut pass = Pass::default();
         let inv = empty(&image, [np + kp]); // the inverse norms, not needed further
-        let image_n = normalize(&mut pass, &image, &inv, 0); // [np, dp]
-        let classes_n = normalize(&mut pass, &classes, &inv, np); // [kp, dp]
-        let logits = matmul(
-            &mut pass,
-            &image_n,
-            &classes_n,
-            &scale,
-            (np, kp, dp),
-            Orientation::AB_T,
-        ); // [np, kp]
+        let (_, _, logits) = similarity(&mut pass, (&image, &classes), &inv, (0, np), &scale); // [np, kp]
         let probs = empty(&image, [n, k]);
         pass.launch(
             shader!("softmax_rows.wgsl"),

@@ -10,12 +10,13 @@
 //   2 c     [Mp, Np]  written
 //   3 scale [1]       read (f32, log space: the multiplier is exp(scale[0]))
 //   4 info  u32 [Mp, Np, Kp]
-// A template: src/contrastive/kernels.rs (`matmul_source`) fills in the double-braced parts for one
-// register block of ROWS × 4·QUADS elements of C per invocation, unrolled into named variables,
-// and for one orientation of each operand. Unrolled because SIMD rasterisers (llvmpipe) keep a local array
-// in memory behind per-lane loads unless every index is a constant, and because they run both
-// sides of every `if` under a mask: a run-time "is A transposed?" test inside the k loop made
-// llvmpipe do both loops' loads and multiply-adds. The block per adapter:
+// A template: src/contrastive/kernels.rs (`matmul_source`) fills in the double-braced parts
+// for one register block of ROWS × 4·QUADS elements of C per invocation, unrolled into named
+// variables, and for one orientation of each operand. Unrolled because SIMD rasterisers
+// (llvmpipe) keep a local array in memory behind per-lane loads unless every index is a
+// constant, and because they run both sides of every `if` under a mask: a run-time "is A
+// transposed?" test inside the k loop made llvmpipe do both loops' loads and multiply-adds.
+// The block per adapter:
 //   GPUs: 8 × 8 (ROWS 8, QUADS 2; 8×8 invocations = a 64×64 tile): 16 vec4 loads per 256
 //     multiply-adds; more accumulators per invocation would cost registers and occupancy.
 //   CPU rasterisers: 32 × 16 (ROWS 32, QUADS 4): 48 vec4 loads per 2048 multiply-adds. There

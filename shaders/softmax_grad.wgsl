@@ -58,8 +58,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             keep = keep & (diagonal | (lab != vec4<f32>(li)));
         }
         let l = logits[row + q];
-        let g = (exp(l - lse_row) + exp(l - lse_col) - select(vec4<f32>(0.0), vec4<f32>(2.0), diagonal))
-            * scale;
+        let two_on_diagonal = select(vec4<f32>(0.0), vec4<f32>(2.0), diagonal);
+        let g = (exp(l - lse_row) + exp(l - lse_col) - two_on_diagonal) * scale;
         let kept = select(vec4<f32>(0.0), g, keep);
         acc += kept * l;
         logits[row + q] = kept;

@@ -63,7 +63,7 @@ macro_rules! shader {
 }
 
 /// The line of the masking shaders that [`masking_source`] rewrites.
-const MASKED_LINE: &str = "const MASKED: bool = true;";
+pub const MASKED_LINE: &str = "const MASKED: bool = true;";
 
 /// A masking shader's text with class-collision masking on or off. A constant, so the compiler
 /// drops the label reads; on SIMD rasterisers a run-time flag would not save them (both sides of
@@ -189,8 +189,9 @@ pub fn matmul_source(block: MatmulBlock, orientation: Orientation) -> String {
             }
         }
     }
-    // a{i}: A row m0 + i at columns k..k+3, then that row's multiply-adds (loads next to their
-    // uses measured faster on llvmpipe than all loads first).
+    // a{i}: A row m0 + i at columns k..k+3, then that row's multiply-adds. Plain A is loaded row
+    // by row next to its uses (measured faster on llvmpipe than all loads first); transposed A
+    // comes four rows per vec4, so its loads go first (interleaving them measured the same).
     if orientation.a_transposed {
         // A(m, k + kk) = a[k + kk, m]: the block's rows of A's columns k..k+3, four rows per vec4.
         for kk in 0..4 {

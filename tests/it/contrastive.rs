@@ -447,7 +447,7 @@ fn every_shader_validates_without_a_gpu() {
         .map(|(name, source)| (name.to_string(), source.to_string()))
         .collect();
     for (name, source) in kernels::SHADERS {
-        if source.contains("const MASKED: bool = true;") {
+        if source.contains(kernels::MASKED_LINE) {
             let unmasked = kernels::masking_source(source, false);
             assert_ne!(unmasked, source, "{name}: masking not switched off");
             shaders.push((format!("{name} unmasked"), unmasked));

@@ -77,6 +77,13 @@ impl Attention {
         let q = split(linear_as_input(&self.q_proj, x.clone())); // [b, h, n, hd]
         let k = split(linear_as_input(&self.k_proj, x.clone()));
         let v = split(linear_as_input(&self.v_proj, x));
+        if super::cpu::applies(&q) {
+            let out = super::cpu::attention(q, k, v, causal);
+            return linear_as_input(
+                &self.out_proj,
+                out.swap_dims(1, 2).reshape([batch, seq, hidden]),
+            );
+        }
         // Default scale is 1/sqrt(head_dim), as in CLIPAttention.
         let options = AttentionModuleOptions {
             scale: None,
@@ -116,8 +123,11 @@ impl Mlp {
 }
 
 /// `linear.forward(x)` in `x`'s float type: under mixed precision the f32 weights are cast to f16
-/// on use (their gradients come back f32 through the cast).
+/// on use (their gradients come back f32 through the cast). f32 on Flex goes straight to gemm.
 fn linear_as_input<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    if super::cpu::applies(&x) {
+        return super::cpu::linear(linear, x);
+    }
     let weight = linear.weight.val();
     if weight.dtype() == x.dtype() {
         return linear.forward(x);

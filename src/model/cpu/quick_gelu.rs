@@ -14,10 +14,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, AutodiffBackend, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::DType;
 use rayon::prelude::*;
+
+use super::exp_f32;
 
 /// QuickGELU, `y = x·σ(1.702·x)`, with its gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -28,19 +29,7 @@ pub trait QuickGeluBackend: burn::backend::Backend {
     fn quick_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// True when `x` is f32 on the Flex backend, with or without autodiff.
-pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
-    fn is_flex(device: &DispatchDevice) -> bool {
-        match device {
-            DispatchDevice::Flex(_) => true,
-            DispatchDevice::Autodiff(inner) => is_flex(inner),
-            _ => false,
-        }
-    }
-    x.dtype() == DType::F32 && is_flex(x.device().as_dispatch())
-}
-
-/// QuickGELU for a tensor [`applies`] accepts.
+/// QuickGELU for a tensor [`super::applies`] accepts.
 pub fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as QuickGeluBackend>::quick_gelu(
         x.into_dispatch(),
@@ -144,33 +133,6 @@ fn quick_gelu_derivative(x: f32) -> f32 {
     s * (1.0 + ALPHA * x * (1.0 - s))
 }
 
-/// `e^x` to about 1 ulp, branch-free: `x = n·ln2 + r` with |r| ≤ ln2/2, a degree-7 Taylor
-/// polynomial for `e^r` (truncation error below 1e-8), and `2^n` put into the exponent bits.
-/// Inputs are clamped to [-87.3, 88.3], so the result stays a normal, finite f32; NaN stays NaN.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 split so that n·LN2_HI is exact for |n| < 2^8 (Cody–Waite).
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.3);
-    let shifted = x * LOG2_E + ROUND;
-    let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0
-                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    // The integer n sits in `shifted`'s low bits (two's complement, |n| ≤ 128).
-    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
-    let scale = f32::from_bits((n_bits.wrapping_add(127) << 23) as u32);
-    p * scale
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +174,7 @@ mod tests {
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &device,
         );
-        assert!(applies(&x));
+        assert!(super::super::applies(&x));
         let (diff, scale) = max_difference(quick_gelu(x.clone()), burn_quick_gelu(x.clone()));
         assert!(
             diff <= 1e-6 * scale,
@@ -232,7 +194,10 @@ mod tests {
             let grad = x.grad(&grads).expect("x is tracked");
             Tensor::<2>::from_data(grad.to_data(), &device)
         };
-        assert!(applies(&Tensor::<2>::zeros([2, 2], &autodiff)));
+        assert!(super::super::applies(&Tensor::<2>::zeros(
+            [2, 2],
+            &autodiff
+        )));
         let (diff, scale) = max_difference(gradient(true), gradient(false));
         assert!(
             diff <= 1e-5 * scale,

@@ -7,7 +7,7 @@
 //! from exactly the probe's predictions.
 
 use burn::module::Param;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use crate::data::Sample;
@@ -16,6 +16,7 @@ use crate::embed::Clip;
 use crate::error::{Error, Result};
 use crate::model::l2_normalize;
 use crate::train::Metrics;
+use crate::train::adamw::adamw;
 use crate::train::engine::cross_entropy;
 
 /// The sweep of L2 strengths (λ in mean CE + λ/2·‖W‖²).
@@ -59,10 +60,7 @@ pub fn fit(
     let d = x.dims()[1];
     let _ = seed; // zero init: the problem is convex, the optimum does not depend on the start
     let mut w = Param::from_tensor(Tensor::<2>::zeros([classes, d], &device));
-    let mut optim = AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(0.0)
-        .init();
+    let mut optim = adamw(0.9, 0.999, 1e-8, 0.0);
     for step in 0..STEPS {
         // Logits scaled by 10: normalised features are small, and the L2 term sets the scale.
         let logits = x.clone().matmul(w.val().transpose()) * 10.0;

@@ -19,6 +19,8 @@ use burn::tensor::FloatDType;
 use serde::{Deserialize, Serialize};
 
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
+/// True when a tensor is f32 on the Flex CPU backend (where the hand-written CPU passes apply).
+pub use cpu::applies as on_flex_f32;
 use text::TextTransformer;
 use vision::VisionTransformer;
 

@@ -5,13 +5,14 @@
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
 use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
+use crate::train::adamw::adamw;
 use crate::train::engine::cross_entropy;
 use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 
@@ -119,10 +120,7 @@ pub fn time_steps(
         Distribution::Normal(0.0, 0.02),
         &device,
     ));
-    let mut optim = AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(0.1)
-        .init();
+    let mut optim = adamw(0.9, 0.999, 1e-8, 0.1);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
     let mut phase_times: [Vec<f64>; 3] = Default::default();

@@ -6,7 +6,7 @@
 //! LP-FT, the CE ablation and WiSE-FT arrive with the rest of the methods issue.
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use serde::Serialize;
@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::methods::zeroshot::{evaluate, zero_shot_head};
 use crate::model::{ClipModel, Precision, l2_normalize};
 use crate::train::Metrics;
+use crate::train::adamw::adamw;
 use crate::train::checkpoint;
 use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 use crate::train::schedule::warmup_cosine;
@@ -271,12 +272,7 @@ pub fn train(
     let warmup = config
         .warmup
         .unwrap_or_else(|| crate::train::schedule::default_warmup(total));
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
+    let mut optim = adamw(0.9, 0.999, 1e-8, config.weight_decay as f32);
     let mut clip = clip;
     let device = clip.device.clone();
     config.precision.check(&device, "this device")?;

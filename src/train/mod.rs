@@ -1,6 +1,7 @@
 //! Training infrastructure shared by every method: metrics and the learning-rate schedule (the
 //! training loop itself arrives with the methods issue).
 
+pub mod adamw;
 pub mod bench;
 pub mod checkpoint;
 pub mod clip_grad;

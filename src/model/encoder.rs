@@ -155,6 +155,9 @@ pub struct EncoderLayer {
     pub layer_norm1: LayerNorm,
     pub mlp: Mlp,
     pub layer_norm2: LayerNorm,
+    /// Both norms' ε (burn keeps LayerNorm's own private).
+    #[module(skip)]
+    pub eps: f64,
 }
 
 impl EncoderLayer {
@@ -164,6 +167,7 @@ impl EncoderLayer {
             layer_norm1: layer_norm(dims.hidden, dims.eps, device),
             mlp: Mlp::new(dims, device),
             layer_norm2: layer_norm(dims.hidden, dims.eps, device),
+            eps: dims.eps,
         }
     }
 
@@ -173,13 +177,13 @@ impl EncoderLayer {
     /// - x: `[batch, seq, hidden]` → `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<3>, causal: bool, precision: Precision) -> Tensor<3> {
         let attn = self.self_attn.forward(
-            precision.compute(self.layer_norm1.forward(x.clone())),
+            precision.compute(normalize(&self.layer_norm1, x.clone(), self.eps)),
             causal,
         );
         let x = x + precision.store(attn);
-        let mlp = self
-            .mlp
-            .forward(precision.compute(self.layer_norm2.forward(x.clone())));
+        let mlp =
+            self.mlp
+                .forward(precision.compute(normalize(&self.layer_norm2, x.clone(), self.eps)));
         x + precision.store(mlp)
     }
 }
@@ -206,6 +210,16 @@ impl Encoder {
         self.layers
             .iter()
             .fold(x, |x, layer| layer.forward(x, causal, self.precision))
+    }
+}
+
+/// `norm.forward(x)`, `eps` being `norm`'s ε; f32 on Flex in one pass per direction
+/// ([`super::cpu`]).
+pub fn normalize<const D: usize>(norm: &LayerNorm, x: Tensor<D>, eps: f64) -> Tensor<D> {
+    if super::cpu::applies(&x) {
+        super::cpu::layer_norm(norm, x, eps)
+    } else {
+        norm.forward(x)
     }
 }
 

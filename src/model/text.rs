@@ -61,14 +61,16 @@ impl TextTransformer {
             .val()
             .slice([0..seq, 0..hidden]);
         let x = tokens + positions.unsqueeze::<3>();
-        let x = self.final_layer_norm.forward(self.encoder.forward(x, true)); // [b, n, d]
+        let x = self.encoder.forward(x, true); // [b, n, d]
         let rows: Vec<i64> = pool_at
             .iter()
             .enumerate()
             .map(|(i, &p)| (i * seq + p) as i64)
             .collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
-        x.reshape([batch * seq, hidden]).select(0, rows)
+        // LayerNorm acts on each position alone: normalising only the pooled rows is the same.
+        let pooled = x.reshape([batch * seq, hidden]).select(0, rows);
+        self.final_layer_norm.forward(pooled)
     }
 }
 

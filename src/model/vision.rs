@@ -7,7 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::prelude::*;
 
 use super::config::VisionConfig;
-use super::encoder::{Encoder, EncoderDims, layer_norm};
+use super::encoder::{Encoder, EncoderDims, layer_norm, normalize};
 
 /// Patch embedding, class token and learned positions (`CLIPVisionEmbeddings`).
 #[derive(Module, Debug)]
@@ -68,6 +68,8 @@ pub struct VisionTransformer {
     pub pre_layrnorm: LayerNorm,
     pub encoder: Encoder,
     pub post_layernorm: LayerNorm,
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl VisionTransformer {
@@ -78,13 +80,18 @@ impl VisionTransformer {
             pre_layrnorm: layer_norm(config.hidden_size, config.layer_norm_eps, device),
             encoder: Encoder::new(&dims, device),
             post_layernorm: layer_norm(config.hidden_size, config.layer_norm_eps, device),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// # Shapes
     /// - pixels: `[batch, channels, image_size, image_size]` → pooled `[batch, hidden]`
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
-        let x = self.pre_layrnorm.forward(self.embeddings.forward(pixels));
+        let x = normalize(
+            &self.pre_layrnorm,
+            self.embeddings.forward(pixels),
+            self.layer_norm_eps,
+        );
         let x = self.encoder.forward(x, false); // [b, n, d]
         let [batch, _, hidden] = x.dims();
         let class = x

@@ -45,6 +45,20 @@ pub fn adamw(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Modul
     })
 }
 
+/// The scalars of one update, as the f32 values burn's ops use.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWScalars {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    /// `1 − β₁ᵗ` and `1 − β₂ᵗ`.
+    correction_1: f32,
+    correction_2: f32,
+    /// `1 − lr·weight_decay` (exactly 1 without decay, as burn skips the product then).
+    keep: f32,
+    lr: f32,
+}
+
 #[backend_extension(Flex)]
 pub trait AdamWBackend: burn::backend::Backend {
     /// The parameter and both moments after one step (the moments start at zero).
@@ -53,13 +67,7 @@ pub trait AdamWBackend: burn::backend::Backend {
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        correction_1: f32,
-        correction_2: f32,
-        keep: f32,
-        lr: f32,
+        scalars: AdamWScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -85,14 +93,17 @@ impl AdamWBackend for Flex {
         grad: FlexTensor,
         moment_1: FlexTensor,
         moment_2: FlexTensor,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        correction_1: f32,
-        correction_2: f32,
-        keep: f32,
-        lr: f32,
+        scalars: AdamWScalars,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let AdamWScalars {
+            beta_1,
+            beta_2,
+            epsilon,
+            correction_1,
+            correction_2,
+            keep,
+            lr,
+        } = scalars;
         let (mut p, mut g) = (contiguous_data(param), contiguous_data(grad));
         let (mut m, mut v) = (contiguous_data(moment_1), contiguous_data(moment_2));
         let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
@@ -150,17 +161,19 @@ impl Optimizer for FusedAdamW {
             grad.into_dispatch(),
             moment_1.into_dispatch(),
             moment_2.into_dispatch(),
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
-            1.0 - self.beta_1.powi(t),
-            1.0 - self.beta_2.powi(t),
-            if decay == 0.0 {
-                1.0
-            } else {
-                (1.0 - decay) as f32
+            AdamWScalars {
+                beta_1: self.beta_1,
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                correction_1: 1.0 - self.beta_1.powi(t),
+                correction_2: 1.0 - self.beta_2.powi(t),
+                keep: if decay == 0.0 {
+                    1.0
+                } else {
+                    (1.0 - decay) as f32
+                },
+                lr: lr as f32,
             },
-            lr as f32,
         );
         let momentum = AdaptiveMomentumState::new(
             time,

@@ -13,10 +13,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Flex, TensorMetadata, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{Shape, TensorData};
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// `a · b` over the last two dimensions, batched over the leading ones (same batch shape on both
@@ -24,6 +26,16 @@ use rayon::prelude::*;
 #[backend_extension(Flex, Autodiff)]
 pub trait MatmulBackend: burn::backend::Backend {
     fn strided_matmul(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x · w + bias` for `[m, k] · [k, n] + [n]`: the bias is the product's starting value.
+    fn strided_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The sum over the rows of `[m, n]`: `[n]` (a bias's gradient).
+    fn sum_rows(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `a · b` for f32 tensors on Flex ([`super::applies`]).
@@ -37,7 +49,7 @@ pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// `linear.forward(x)` through [`matmul`]: the rows of `x` flattened into one product.
+/// `linear.forward(x)` as one product of the rows of `x` flattened, the bias added by gemm.
 ///
 /// # Shapes
 /// - x: `[..., in]` → `[..., out]`
@@ -45,11 +57,17 @@ pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     let mut dims = x.dims();
     let features = dims[D - 1];
     let rows = x.shape().num_elements() / features.max(1);
-    let y = matmul(x.reshape([rows, features]), linear.weight.val()); // [rows, out]
-    let y = match &linear.bias {
-        Some(bias) => y + bias.val().unsqueeze::<2>(),
-        None => y,
-    };
+    let x = x.reshape([rows, features]);
+    let y: Tensor<2> = match &linear.bias {
+        Some(bias) => {
+            Tensor::from_dispatch(<burn::backend::Dispatch as MatmulBackend>::strided_linear(
+                x.into_dispatch(),
+                linear.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            ))
+        }
+        None => matmul(x, linear.weight.val()),
+    }; // [rows, out]
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
 }
@@ -57,65 +75,160 @@ pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
 /// Products per rayon task when many small matrices are batched (attention's heads).
 const SERIAL_OPS: usize = 1 << 21;
 
+/// Rows per rayon task for row-wise passes.
+const ROWS_PER_TASK: usize = 64;
+
+/// `[..batch, m, k] · [..batch, k, n]` into `out` (row-major blocks of m × n), on top of what `out`
+/// holds when `accumulate`, over it otherwise.
+///
+/// # Safety
+/// `out` holds `batches · m · n` elements, initialised when `accumulate`.
+unsafe fn gemm_into(
+    out: &mut [MaybeUninit<f32>],
+    a: &StridedF32,
+    b: &StridedF32,
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+) {
+    let one = |index: usize, dst: &mut [MaybeUninit<f32>], parallelism| {
+        // SAFETY: every element gemm reads lies inside the operands' storage (their layouts are
+        // valid views of it); `dst` is a distinct m × n row-major block, read only when it was
+        // initialised (`accumulate`).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr().cast::<f32>(),
+                1,
+                n as isize,
+                accumulate,
+                a.matrix(index),
+                a.col_stride,
+                a.row_stride,
+                b.matrix(index),
+                b.col_stride,
+                b.row_stride,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    };
+    let (block, batches) = (m * n, out.len() / (m * n).max(1));
+    if block == 0 {
+        return;
+    }
+    if batches == 1 || m * n * k >= SERIAL_OPS {
+        for (i, dst) in out.chunks_mut(block).enumerate() {
+            one(i, dst, gemm::Parallelism::Rayon(0));
+        }
+    } else {
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(i, dst)| one(i, dst, gemm::Parallelism::None));
+    }
+}
+
+/// Sizes `[m, k, n]` and the batch dimensions of `a · b`, or a panic naming the shapes.
+fn product_sizes(a: &FlexTensor, b: &FlexTensor) -> ([usize; 3], Vec<usize>) {
+    let (a_shape, b_shape) = (a.layout().shape(), b.layout().shape());
+    let rank = a_shape.num_dims();
+    assert!(
+        rank >= 2
+            && rank == b_shape.num_dims()
+            && a_shape[..rank - 2] == b_shape[..rank - 2]
+            && a_shape[rank - 1] == b_shape[rank - 2],
+        "strided_matmul: shapes {a_shape:?} and {b_shape:?} are not [..b, m, k] · [..b, k, n]"
+    );
+    let sizes = [a_shape[rank - 2], a_shape[rank - 1], b_shape[rank - 1]];
+    (sizes, a_shape[..rank - 2].to_vec())
+}
+
 impl MatmulBackend for Flex {
     fn strided_matmul(a: FlexTensor, b: FlexTensor) -> FlexTensor {
-        let (a_shape, b_shape) = (a.layout().shape().clone(), b.layout().shape().clone());
-        let rank = a_shape.num_dims();
-        assert!(
-            rank >= 2 && rank == b_shape.num_dims() && a_shape[..rank - 2] == b_shape[..rank - 2],
-            "strided_matmul: shapes {a_shape:?} and {b_shape:?} are not [..b, m, k] · [..b, k, n]"
-        );
-        let (m, k, n) = (a_shape[rank - 2], a_shape[rank - 1], b_shape[rank - 1]);
-        assert_eq!(k, b_shape[rank - 2], "strided_matmul: inner sizes differ");
-        let batch_dims = &a_shape[..rank - 2];
-        let batches: usize = batch_dims.iter().product();
-        let mut out = vec![0.0f32; batches * m * n];
-        let mut out_dims = batch_dims.to_vec();
-        out_dims.extend([m, n]);
-        if batches * m * n > 0 && k > 0 {
-            let a_view = StridedF32::of(&a);
-            let b_view = StridedF32::of(&b);
-            let per_matrix = m * n * k;
-            let one = |b_index: usize, dst: &mut [f32], parallelism| {
-                let (a_ptr, b_ptr) = (a_view.matrix(b_index), b_view.matrix(b_index));
-                // SAFETY: every element gemm reads lies inside the operands' storage (their
-                // layouts are valid views of it), and `dst` is a distinct m × n row-major block.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        dst.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        a_ptr,
-                        a_view.col_stride,
-                        a_view.row_stride,
-                        b_ptr,
-                        b_view.col_stride,
-                        b_view.row_stride,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
-                }
-            };
-            if batches == 1 || per_matrix >= SERIAL_OPS {
-                let parallelism = gemm::Parallelism::Rayon(0);
-                for (i, dst) in out.chunks_mut(m * n).enumerate() {
-                    one(i, dst, parallelism);
-                }
-            } else {
-                out.par_chunks_mut(m * n)
-                    .enumerate()
-                    .for_each(|(i, dst)| one(i, dst, gemm::Parallelism::None));
+        let ([m, k, n], mut dims) = product_sizes(&a, &b);
+        let len = dims.iter().product::<usize>() * m * n;
+        dims.extend([m, n]);
+        if k == 0 {
+            return FlexTensor::from_data(TensorData::new(vec![0.0f32; len], Shape::from(dims)));
+        }
+        // Left uninitialised: gemm (not accumulating) writes every element of each block.
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        // SAFETY: `out` has room for len = batches · m · n elements; nothing is read from it.
+        unsafe {
+            let blocks = &mut out.spare_capacity_mut()[..len];
+            gemm_into(
+                blocks,
+                &StridedF32::of(&a),
+                &StridedF32::of(&b),
+                [m, k, n],
+                false,
+            );
+            out.set_len(len);
+        }
+        FlexTensor::from_data(TensorData::new(out, Shape::from(dims)))
+    }
+
+    fn strided_linear(x: FlexTensor, w: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let ([m, k, n], dims) = product_sizes(&x, &w);
+        assert!(dims.is_empty(), "strided_linear takes [m, k] · [k, n]");
+        let bias = super::contiguous(bias);
+        let bias = &bias.storage::<f32>()[..n];
+        let mut out: Vec<f32> = Vec::with_capacity(m * n);
+        if n > 0 {
+            out.spare_capacity_mut()[..m * n]
+                .par_chunks_mut(n * ROWS_PER_TASK)
+                .for_each(|rows| {
+                    for row in rows.chunks_mut(n) {
+                        row.iter_mut().zip(bias).for_each(|(o, b)| {
+                            o.write(*b);
+                        });
+                    }
+                });
+            // SAFETY: every row was set to the bias above, so gemm may accumulate onto it.
+            unsafe {
+                let blocks = &mut out.spare_capacity_mut()[..m * n];
+                gemm_into(
+                    blocks,
+                    &StridedF32::of(&x),
+                    &StridedF32::of(&w),
+                    [m, k, n],
+                    true,
+                );
             }
         }
-        FlexTensor::from_data(TensorData::new(out, Shape::from(out_dims)))
+        // SAFETY: all m · n elements hold the bias plus the product.
+        unsafe { out.set_len(m * n) };
+        FlexTensor::from_data(TensorData::new(out, [m, n]))
+    }
+
+    fn sum_rows(x: FlexTensor) -> FlexTensor {
+        let x = super::contiguous(x);
+        let shape = x.layout().shape().clone();
+        let n = shape[1];
+        let values = &x.storage::<f32>()[..shape.num_elements()];
+        let zeros = || vec![0.0f32; n];
+        let sums = if n == 0 {
+            zeros()
+        } else {
+            values
+                .par_chunks(n * ROWS_PER_TASK)
+                .fold(zeros, |mut sums, rows| {
+                    for row in rows.chunks(n) {
+                        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                    }
+                    sums
+                })
+                .reduce(zeros, |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    a
+                })
+        };
+        FlexTensor::from_data(TensorData::new(sums, [n]))
     }
 }
 
@@ -162,6 +275,12 @@ impl<'a> StridedF32<'a> {
 #[derive(Debug)]
 struct MatmulBackward;
 
+/// `t` with its last two dimensions swapped (a view).
+fn transposed<B: burn::backend::Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let rank = t.shape().num_dims();
+    B::float_swap_dims(t, rank - 2, rank - 1)
+}
+
 impl<B: burn::backend::Backend + MatmulBackend> Backward<B, 2> for MatmulBackward {
     /// Both operands.
     type State = (FloatTensor<B>, FloatTensor<B>);
@@ -169,18 +288,37 @@ impl<B: burn::backend::Backend + MatmulBackend> Backward<B, 2> for MatmulBackwar
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let (a, b) = ops.state;
-        let transpose = |t: FloatTensor<B>| {
-            let rank = t.shape().num_dims();
-            B::float_swap_dims(t, rank - 2, rank - 1)
-        };
         let [a_node, b_node] = ops.parents;
         if let Some(node) = a_node {
             // dA = dC · Bᵀ
-            grads.register::<B>(node.id, B::strided_matmul(grad.clone(), transpose(b)));
+            grads.register::<B>(node.id, B::strided_matmul(grad.clone(), transposed::<B>(b)));
         }
         if let Some(node) = b_node {
             // dB = Aᵀ · dC
-            grads.register::<B>(node.id, B::strided_matmul(transpose(a), grad));
+            grads.register::<B>(node.id, B::strided_matmul(transposed::<B>(a), grad));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<B: burn::backend::Backend + MatmulBackend> Backward<B, 3> for LinearBackward {
+    /// The input and the weight.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, w) = ops.state;
+        let [x_node, w_node, bias_node] = ops.parents;
+        if let Some(node) = bias_node {
+            grads.register::<B>(node.id, B::sum_rows(grad.clone()));
+        }
+        if let Some(node) = x_node {
+            grads.register::<B>(node.id, B::strided_matmul(grad.clone(), transposed::<B>(w)));
+        }
+        if let Some(node) = w_node {
+            grads.register::<B>(node.id, B::strided_matmul(transposed::<B>(x), grad));
         }
     }
 }
@@ -199,6 +337,34 @@ impl<B: burn::backend::Backend + MatmulBackend, C: CheckpointStrategy> MatmulBac
             OpsKind::Tracked(prep) => prep.finish((a.clone(), b.clone()), B::strided_matmul(a, b)),
             OpsKind::UnTracked(prep) => prep.finish(B::strided_matmul(a, b)),
         }
+    }
+
+    fn strided_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let parents = [x.node(), w.node(), bias.node()];
+        let (x, w, bias) = (
+            x.into_primitive(),
+            w.into_primitive(),
+            bias.into_primitive(),
+        );
+        match LinearBackward
+            .prepare::<C>(parents)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((x.clone(), w.clone()), B::strided_linear(x, w, bias))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::strided_linear(x, w, bias)),
+        }
+    }
+
+    fn sum_rows(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Only used for gradients, which are not tracked.
+        Self::from_inner(B::sum_rows(x.into_primitive()))
     }
 }
 
@@ -258,18 +424,53 @@ mod tests {
     }
 
     #[test]
-    fn linear_matches_burn_linear_with_and_without_bias() {
+    fn linear_and_its_gradients_match_burn_linear_with_and_without_bias() {
         let device = Device::flex();
+        let autodiff = device.clone().autodiff();
         for bias in [true, false] {
             let layer = burn::nn::LinearConfig::new(45, 19)
                 .with_bias(bias)
-                .init(&device);
-            let x = random([2, 33, 45], &device);
-            let (diff, scale) = difference(linear(&layer, x.clone()), layer.forward(x));
-            assert!(
-                diff <= 1e-5 * scale,
-                "bias {bias}: max difference {diff} at scale {scale}"
-            );
+                .init(&autodiff);
+            let x = random([2, 133, 45], &device);
+            let upstream = random([2, 133, 19], &device);
+            let run = |ours: bool| {
+                let x = Tensor::<3>::from_data(x.to_data(), &autodiff).require_grad();
+                let y = if ours {
+                    linear(&layer, x.clone())
+                } else {
+                    layer.forward(x.clone())
+                };
+                let upstream = Tensor::<3>::from_data(upstream.to_data(), &autodiff);
+                let grads = (y.clone() * upstream).sum().backward();
+                let flat =
+                    |t: Tensor<3>| Tensor::<1>::from_data(t.reshape([-1]).to_data(), &device);
+                let dx = Tensor::<3>::from_inner(x.grad(&grads).expect("x is tracked"));
+                let dw = Tensor::<2>::from_inner(layer.weight.grad(&grads).expect("tracked"));
+                let db = layer.bias.as_ref().map(|b| {
+                    let db = Tensor::<1>::from_inner(b.grad(&grads).expect("tracked"));
+                    Tensor::<1>::from_data(db.to_data(), &device)
+                });
+                let dw = Tensor::<1>::from_data(dw.reshape([-1]).to_data(), &device);
+                (
+                    flat(y),
+                    flat(Tensor::from_data(dx.to_data(), &device)),
+                    dw,
+                    db,
+                )
+            };
+            let (y, dx, dw, db) = run(true);
+            let (y_ref, dx_ref, dw_ref, db_ref) = run(false);
+            let mut pairs = vec![("y", y, y_ref), ("dx", dx, dx_ref), ("dW", dw, dw_ref)];
+            if let (Some(db), Some(db_ref)) = (db, db_ref) {
+                pairs.push(("db", db, db_ref));
+            }
+            for (name, ours, reference) in pairs {
+                let (diff, scale) = difference(ours, reference);
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "bias {bias}, {name}: max difference {diff} at scale {scale}"
+                );
+            }
         }
     }
 }

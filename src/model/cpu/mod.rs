@@ -4,16 +4,23 @@
 //! - [`quick_gelu`]: QuickGELU in one vectorised pass over both cores.
 //! - [`matmul`]: matrix products straight into gemm, strided operands read in place.
 //! - [`attention`]: both products through [`matmul`], the scaled, masked softmax in one pass.
+//! - [`layer_norm`]: LayerNorm, forward and backward, one pass over the rows each.
 
 mod attention;
+mod layer_norm;
 mod matmul;
 mod quick_gelu;
 
+use std::mem::MaybeUninit;
+
 use burn::backend::DispatchDevice;
+use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, TensorData};
+use rayon::prelude::*;
 
 pub use attention::attention;
+pub use layer_norm::layer_norm;
 pub use matmul::{linear, matmul};
 pub use quick_gelu::quick_gelu;
 
@@ -27,6 +34,97 @@ pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
         }
     }
     x.dtype() == DType::F32 && is_flex(x.device().as_dispatch())
+}
+
+/// Elements per rayon task: big enough to amortise the task, small enough to share out.
+const CHUNK: usize = 1 << 14;
+
+/// `x`'s f32 values, contiguous from offset 0 (copied only when they are not).
+pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
+    if x.is_contiguous() && x.layout().start_offset() == 0 {
+        x
+    } else {
+        x.to_contiguous()
+    }
+}
+
+/// `f` on each element of `x`, written over `x` when nothing else holds its buffer (autodiff keeps
+/// inputs for the backward pass), else into a fresh vector: never a copy first.
+pub(super) fn map_f32(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> FlexTensor {
+    let mut x = contiguous(x);
+    let n = x.layout().num_elements();
+    if let Some(values) = x.try_storage_mut::<f32>() {
+        values[..n].par_chunks_mut(CHUNK).for_each(|chunk| {
+            chunk.iter_mut().for_each(|v| *v = f(*v));
+        });
+        return x;
+    }
+    let shape = x.layout().shape().clone();
+    let input = &x.storage::<f32>()[..n];
+    from_fn_f32(shape, |out, start| {
+        let input = &input[start..start + out.len()];
+        out.iter_mut().zip(input).for_each(|(o, v)| {
+            o.write(f(*v));
+        });
+    })
+}
+
+/// `f(a, b)` elementwise (same shapes), written over `a`'s buffer when nothing else holds it, else
+/// into a fresh vector.
+pub(super) fn zip_map_f32(
+    a: FlexTensor,
+    b: FlexTensor,
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> FlexTensor {
+    assert_eq!(
+        a.layout().shape(),
+        b.layout().shape(),
+        "zip_map_f32: shapes differ"
+    );
+    let (mut a, b) = (contiguous(a), contiguous(b));
+    let n = a.layout().num_elements();
+    let others = &b.storage::<f32>()[..n];
+    if let Some(values) = a.try_storage_mut::<f32>() {
+        values[..n]
+            .par_chunks_mut(CHUNK)
+            .zip(others.par_chunks(CHUNK))
+            .for_each(|(chunk, others)| {
+                chunk
+                    .iter_mut()
+                    .zip(others)
+                    .for_each(|(v, o)| *v = f(*v, *o));
+            });
+        return a;
+    }
+    let shape = a.layout().shape().clone();
+    let input = &a.storage::<f32>()[..n];
+    from_fn_f32(shape, |out, start| {
+        let range = start..start + out.len();
+        out.iter_mut()
+            .zip(&input[range.clone()])
+            .zip(&others[range])
+            .for_each(|((o, v), w)| {
+                o.write(f(*v, *w));
+            });
+    })
+}
+
+/// A new f32 tensor of `shape` whose every element `fill` writes: it gets each chunk of the
+/// output (uninitialised) and the chunk's first index, on rayon's threads.
+pub(super) fn from_fn_f32(
+    shape: Shape,
+    fill: impl Fn(&mut [MaybeUninit<f32>], usize) + Sync,
+) -> FlexTensor {
+    let n = shape.num_elements();
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| fill(chunk, i * CHUNK));
+    // SAFETY: `fill` wrote all n elements (each chunk is handed out once, and every caller writes
+    // every element of its chunk).
+    unsafe { out.set_len(n) };
+    FlexTensor::from_data(TensorData::new(out, shape))
 }
 
 /// `e^x` to about 1 ulp, branch-free: `x = n·ln2 + r` with |r| ≤ ln2/2, a degree-7 Taylor

@@ -16,9 +16,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Flex, backend_extension};
 use burn::prelude::*;
-use rayon::prelude::*;
 
-use super::exp_f32;
+use super::{exp_f32, map_f32, zip_map_f32};
 
 /// QuickGELU, `y = x·σ(1.702·x)`, with its gradient.
 #[backend_extension(Flex, Autodiff)]
@@ -36,46 +35,13 @@ pub fn quick_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// Elements per rayon task: big enough to amortise the task, small enough to share out.
-const CHUNK: usize = 1 << 14;
-
-/// `x`'s f32 values, `f` applied to each (with the matching element of `other`), as a new tensor
-/// of `x`'s shape. `x`'s buffer is reused when nothing else holds it.
-fn map_f32(
-    x: FlexTensor,
-    other: Option<FlexTensor>,
-    f: impl Fn(f32, f32) -> f32 + Sync,
-) -> FlexTensor {
-    let mut data = x.into_data();
-    let other = other.map(FlexTensor::into_data);
-    let values = data
-        .as_mut_slice::<f32>()
-        .unwrap_or_else(|e| panic!("QuickGELU on Flex takes f32 tensors: {e:?}"));
-    match other.as_ref().map(|o| o.as_slice::<f32>()) {
-        None => values.par_chunks_mut(CHUNK).for_each(|chunk| {
-            chunk.iter_mut().for_each(|v| *v = f(*v, 0.0));
-        }),
-        Some(Ok(others)) => values
-            .par_chunks_mut(CHUNK)
-            .zip(others.par_chunks(CHUNK))
-            .for_each(|(chunk, others)| {
-                chunk
-                    .iter_mut()
-                    .zip(others)
-                    .for_each(|(v, o)| *v = f(*v, *o));
-            }),
-        Some(Err(e)) => panic!("QuickGELU on Flex takes f32 tensors: {e:?}"),
-    }
-    FlexTensor::from_data(data)
-}
-
 impl QuickGeluBackend for Flex {
     fn quick_gelu(x: FlexTensor) -> FlexTensor {
-        map_f32(x, None, |x, _| quick_gelu_f32(x))
+        map_f32(x, quick_gelu_f32)
     }
 
     fn quick_gelu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        map_f32(x, Some(grad), |x, g| g * quick_gelu_derivative(x))
+        zip_map_f32(grad, x, |g, x| g * quick_gelu_derivative(x))
     }
 }
 

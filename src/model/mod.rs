@@ -5,7 +5,7 @@
 //! (see [`weights`]).
 
 pub mod config;
-mod cpu;
+pub(crate) mod cpu;
 pub mod encoder;
 pub mod text;
 pub mod vision;

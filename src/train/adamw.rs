@@ -15,8 +15,9 @@ use burn::optim::{
     AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use rayon::prelude::*;
+
+use crate::model::cpu::{f32_values, owned_data};
 
 /// burn's `AdamW` with these settings (no AMSGrad, no cautious decay), fused on Flex.
 #[derive(Clone)]
@@ -74,19 +75,6 @@ pub trait AdamWBackend: burn::backend::Backend {
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
 
-fn contiguous_data(x: FlexTensor) -> TensorData {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x.into_data()
-    } else {
-        x.to_contiguous().into_data()
-    }
-}
-
-fn values(data: &mut TensorData) -> &mut [f32] {
-    data.as_mut_slice::<f32>()
-        .unwrap_or_else(|e| panic!("the fused AdamW takes f32 tensors: {e:?}"))
-}
-
 impl AdamWBackend for Flex {
     fn adamw_update(
         param: FlexTensor,
@@ -104,14 +92,14 @@ impl AdamWBackend for Flex {
             keep,
             lr,
         } = scalars;
-        let (mut p, mut g) = (contiguous_data(param), contiguous_data(grad));
-        let (mut m, mut v) = (contiguous_data(moment_1), contiguous_data(moment_2));
+        let (mut p, mut g) = (owned_data(param), owned_data(grad));
+        let (mut m, mut v) = (owned_data(moment_1), owned_data(moment_2));
         let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
-        let g = &*values(&mut g);
-        values(&mut p)
+        let g = &*f32_values(&mut g);
+        f32_values(&mut p)
             .par_chunks_mut(CHUNK)
-            .zip(values(&mut m).par_chunks_mut(CHUNK))
-            .zip(values(&mut v).par_chunks_mut(CHUNK))
+            .zip(f32_values(&mut m).par_chunks_mut(CHUNK))
+            .zip(f32_values(&mut v).par_chunks_mut(CHUNK))
             .zip(g.par_chunks(CHUNK))
             .for_each(|(((p, m), v), g)| {
                 for (((p, m), v), g) in p.iter_mut().zip(m).zip(v).zip(g) {

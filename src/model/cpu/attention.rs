@@ -16,7 +16,7 @@ use burn::backend::{Autodiff, AutodiffBackend, Flex, backend_extension};
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use super::{exp_f32, matmul};
+use super::{exp_f32, f32_values, matmul, owned_data};
 
 /// `softmax(scale · s)` over the last dimension, with positions after the row's own (column >
 /// row of each trailing matrix) left out when `causal`.
@@ -52,23 +52,9 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, causal: bool) -> Tens
 /// Rows per rayon task.
 const ROWS_PER_TASK: usize = 64;
 
-/// `x`'s values, contiguous (`x`'s own buffer when nothing else holds it).
-fn contiguous_data(x: FlexTensor) -> TensorData {
-    if x.is_contiguous() && x.layout().start_offset() == 0 {
-        x.into_data()
-    } else {
-        x.to_contiguous().into_data()
-    }
-}
-
-fn f32_values(data: &mut TensorData) -> &mut [f32] {
-    data.as_mut_slice::<f32>()
-        .unwrap_or_else(|e| panic!("scaled_softmax on Flex takes f32 tensors: {e:?}"))
-}
-
 impl SoftmaxBackend for Flex {
     fn scaled_softmax(scores: FlexTensor, scale: f32, causal: bool) -> FlexTensor {
-        let mut data = contiguous_data(scores);
+        let mut data = owned_data(scores);
         let dims = data.shape().to_vec();
         let (rows_per_matrix, cols) = (dims[dims.len() - 2].max(1), dims[dims.len() - 1]);
         if cols > 0 {
@@ -91,8 +77,8 @@ impl SoftmaxBackend for Flex {
         grad: FlexTensor,
         scale: f32,
     ) -> FlexTensor {
-        let mut data = contiguous_data(grad);
-        let mut probabilities = contiguous_data(probabilities);
+        let mut data = owned_data(grad);
+        let mut probabilities = owned_data(probabilities);
         let p = &*f32_values(&mut probabilities);
         let cols = data.shape().last().copied().unwrap_or(0);
         if cols > 0 {

@@ -48,6 +48,19 @@ pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
     }
 }
 
+/// `x`'s values as tensor data, contiguous, in `x`'s own buffer when nothing else holds it (a copy
+/// otherwise), ready to be rewritten in place through [`f32_values`].
+pub(crate) fn owned_data(x: FlexTensor) -> TensorData {
+    contiguous(x).into_data()
+}
+
+/// The f32 values of `data` (the passes here only see f32: [`applies`] checks it).
+pub(crate) fn f32_values(data: &mut TensorData) -> &mut [f32] {
+    let dtype = data.dtype();
+    data.as_mut_slice::<f32>()
+        .unwrap_or_else(|e| panic!("a Flex pass for f32 got {dtype:?}: {e:?}"))
+}
+
 /// `f` on each element of `x`, written over `x` when nothing else holds its buffer (autodiff keeps
 /// inputs for the backward pass), else into a fresh vector: never a copy first.
 pub(super) fn map_f32(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> FlexTensor {

@@ -77,20 +77,17 @@ impl Attention {
         let q = split(linear_as_input(&self.q_proj, x.clone())); // [b, h, n, hd]
         let k = split(linear_as_input(&self.k_proj, x.clone()));
         let v = split(linear_as_input(&self.v_proj, x));
-        if super::cpu::applies(&q) {
-            let out = super::cpu::attention(q, k, v, causal);
-            return linear_as_input(
-                &self.out_proj,
-                out.swap_dims(1, 2).reshape([batch, seq, hidden]),
-            );
-        }
-        // Default scale is 1/sqrt(head_dim), as in CLIPAttention.
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: causal,
-        };
-        let out = attention(q, k, v, None, None, options); // [b, h, n, hd]
+        let out = if super::cpu::applies(&q) {
+            super::cpu::attention(q, k, v, causal)
+        } else {
+            // Default scale is 1/sqrt(head_dim), as in CLIPAttention.
+            let options = AttentionModuleOptions {
+                scale: None,
+                softcap: None,
+                is_causal: causal,
+            };
+            attention(q, k, v, None, None, options)
+        }; // [b, h, n, hd]
         linear_as_input(
             &self.out_proj,
             out.swap_dims(1, 2).reshape([batch, seq, hidden]),

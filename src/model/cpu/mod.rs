@@ -39,7 +39,7 @@ pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
 /// Elements per rayon task: big enough to amortise the task, small enough to share out.
 const CHUNK: usize = 1 << 14;
 
-/// `x`'s f32 values, contiguous from offset 0 (copied only when they are not).
+/// `x` laid out contiguously from offset 0 (copied only when it is not).
 pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
     if x.is_contiguous() && x.layout().start_offset() == 0 {
         x
@@ -74,12 +74,15 @@ pub(super) fn map_f32(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> FlexTenso
     }
     let shape = x.layout().shape().clone();
     let input = &x.storage::<f32>()[..n];
-    from_fn_f32(shape, |out, start| {
-        let input = &input[start..start + out.len()];
-        out.iter_mut().zip(input).for_each(|(o, v)| {
-            o.write(f(*v));
-        });
-    })
+    // SAFETY: each chunk's elements are all written, one per input element.
+    unsafe {
+        from_fn_f32(shape, |out, start| {
+            let input = &input[start..start + out.len()];
+            out.iter_mut().zip(input).for_each(|(o, v)| {
+                o.write(f(*v));
+            });
+        })
+    }
 }
 
 /// `f(a, b)` elementwise (same shapes), written over `a`'s buffer when nothing else holds it, else
@@ -111,20 +114,26 @@ pub(super) fn zip_map_f32(
     }
     let shape = a.layout().shape().clone();
     let input = &a.storage::<f32>()[..n];
-    from_fn_f32(shape, |out, start| {
-        let range = start..start + out.len();
-        out.iter_mut()
-            .zip(&input[range.clone()])
-            .zip(&others[range])
-            .for_each(|((o, v), w)| {
-                o.write(f(*v, *w));
-            });
-    })
+    // SAFETY: each chunk's elements are all written, one per pair of input elements.
+    unsafe {
+        from_fn_f32(shape, |out, start| {
+            let range = start..start + out.len();
+            out.iter_mut()
+                .zip(&input[range.clone()])
+                .zip(&others[range])
+                .for_each(|((o, v), w)| {
+                    o.write(f(*v, *w));
+                });
+        })
+    }
 }
 
 /// A new f32 tensor of `shape` whose every element `fill` writes: it gets each chunk of the
 /// output (uninitialised) and the chunk's first index, on rayon's threads.
-pub(super) fn from_fn_f32(
+///
+/// # Safety
+/// `fill` writes every element of every chunk it is given.
+unsafe fn from_fn_f32(
     shape: Shape,
     fill: impl Fn(&mut [MaybeUninit<f32>], usize) + Sync,
 ) -> FlexTensor {
@@ -134,8 +143,7 @@ pub(super) fn from_fn_f32(
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(i, chunk)| fill(chunk, i * CHUNK));
-    // SAFETY: `fill` wrote all n elements (each chunk is handed out once, and every caller writes
-    // every element of its chunk).
+    // SAFETY: each chunk was handed out once and `fill` wrote all of it (the caller's promise).
     unsafe { out.set_len(n) };
     FlexTensor::from_data(TensorData::new(out, shape))
 }

@@ -17,7 +17,7 @@ use burn::optim::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::model::cpu::{f32_values, owned_data};
+use crate::model::cpu::{contiguous, f32_values, f32s, owned_data};
 
 /// burn's `AdamW` with these settings (no AMSGrad, no cautious decay), fused on Flex.
 #[derive(Clone)]
@@ -92,10 +92,14 @@ impl AdamWBackend for Flex {
             keep,
             lr,
         } = scalars;
-        let (mut p, mut g) = (owned_data(param), owned_data(grad));
-        let (mut m, mut v) = (owned_data(moment_1), owned_data(moment_2));
+        let (mut p, mut m, mut v) = (
+            owned_data(param),
+            owned_data(moment_1),
+            owned_data(moment_2),
+        );
+        let g = contiguous(grad); // only read: no copy even when shared
         let (factor_1, factor_2) = (1.0 - beta_1, 1.0 - beta_2);
-        let g = &*f32_values(&mut g);
+        let g = f32s(&g);
         f32_values(&mut p)
             .par_chunks_mut(CHUNK)
             .zip(f32_values(&mut m).par_chunks_mut(CHUNK))
@@ -182,6 +186,7 @@ impl Optimizer for FusedAdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu::max_difference;
     use burn::tensor::Distribution;
 
     #[test]
@@ -220,8 +225,7 @@ mod tests {
                 ("moment_1", &a.momentum.moment_1, &b.momentum.moment_1),
                 ("moment_2", &a.momentum.moment_2, &b.momentum.moment_2),
             ] {
-                let scale = y.clone().abs().max().into_scalar::<f32>();
-                let diff = (x.clone() - y.clone()).abs().max().into_scalar::<f32>();
+                let (diff, scale) = max_difference(x.clone(), y.clone());
                 assert!(
                     diff <= 1e-6 * scale,
                     "step {step}: {name} differs by {diff} at {scale}"

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use super::contiguous;
+use super::{add_assign, contiguous, f32s, from_fn_f32};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait LayerNormBackend: burn::backend::Backend {
@@ -73,10 +73,6 @@ fn moments(row: &[f32], epsilon: f32) -> (f32, f32) {
     (mean, 1.0 / (var + epsilon).sqrt())
 }
 
-fn f32s(x: &FlexTensor) -> &[f32] {
-    &x.storage::<f32>()[..x.layout().num_elements()]
-}
-
 impl LayerNormBackend for Flex {
     fn layer_norm_rows(
         x: FlexTensor,
@@ -91,22 +87,18 @@ impl LayerNormBackend for Flex {
         if d == 0 {
             return FlexTensor::from_data(TensorData::new(Vec::<f32>::new(), shape));
         }
-        let rows = shape[0];
-        let mut out: Vec<f32> = Vec::with_capacity(rows * d);
-        out.spare_capacity_mut()[..rows * d]
-            .par_chunks_mut(d * ROWS_PER_TASK)
-            .zip(input.par_chunks(d * ROWS_PER_TASK))
-            .for_each(|(out, input)| {
+        // SAFETY: every piece is whole rows, and each row's d elements are written.
+        unsafe {
+            from_fn_f32(shape, d * ROWS_PER_TASK, |out, start| {
+                let input = &input[start..start + out.len()];
                 for (out, row) in out.chunks_mut(d).zip(input.chunks(d)) {
                     let (mean, rstd) = moments(row, epsilon);
                     for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
                         o.write((v - mean) * rstd * g + b);
                     }
                 }
-            });
-        // SAFETY: each of the rows · d elements was written once above.
-        unsafe { out.set_len(rows * d) };
-        FlexTensor::from_data(TensorData::new(out, shape))
+            })
+        }
     }
 
     fn layer_norm_rows_backward(
@@ -159,8 +151,8 @@ impl LayerNormBackend for Flex {
                     (dgamma, dbeta)
                 })
                 .reduce(zeros, |(mut ga, mut ba), (gb, bb)| {
-                    ga.iter_mut().zip(gb).for_each(|(a, b)| *a += b);
-                    ba.iter_mut().zip(bb).for_each(|(a, b)| *a += b);
+                    add_assign(&mut ga, &gb);
+                    add_assign(&mut ba, &bb);
                     (ga, ba)
                 })
         };
@@ -246,6 +238,7 @@ impl<B: burn::backend::Backend + LayerNormBackend, C: CheckpointStrategy> LayerN
 
 #[cfg(test)]
 mod tests {
+    use super::super::max_difference;
     use super::*;
     use burn::module::Param;
     use burn::nn::LayerNormConfig;
@@ -292,8 +285,7 @@ mod tests {
             .iter()
             .zip(ours.into_iter().zip(reference))
         {
-            let scale = reference.clone().abs().max().into_scalar::<f32>();
-            let diff = (ours - reference).abs().max().into_scalar::<f32>();
+            let (diff, scale) = max_difference(ours, reference);
             assert!(
                 diff <= 2e-5 * scale,
                 "{name}: max difference {diff} at scale {scale}"

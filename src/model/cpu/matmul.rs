@@ -7,6 +7,8 @@
 //! rayon threads wait. Here the output is a plain `Vec<f32>` that gemm writes once, and operands
 //! are read through their strides, so transposed and head-split views need no copy either.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -17,9 +19,9 @@ use burn::backend::{Autodiff, AutodiffBackend, Flex, TensorMetadata, backend_ext
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{Shape, TensorData};
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
+
+use super::{add_assign, contiguous, f32s};
 
 /// `a · b` over the last two dimensions, batched over the leading ones (same batch shape on both
 /// sides, no broadcasting), any strides.
@@ -176,8 +178,8 @@ impl MatmulBackend for Flex {
     fn strided_linear(x: FlexTensor, w: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let ([m, k, n], dims) = product_sizes(&x, &w);
         assert!(dims.is_empty(), "strided_linear takes [m, k] · [k, n]");
-        let bias = super::contiguous(bias);
-        let bias = &bias.storage::<f32>()[..n];
+        let bias = contiguous(bias);
+        let bias = f32s(&bias);
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
         if n > 0 {
             out.spare_capacity_mut()[..m * n]
@@ -207,10 +209,9 @@ impl MatmulBackend for Flex {
     }
 
     fn sum_rows(x: FlexTensor) -> FlexTensor {
-        let x = super::contiguous(x);
-        let shape = x.layout().shape().clone();
-        let n = shape[1];
-        let values = &x.storage::<f32>()[..shape.num_elements()];
+        let x = contiguous(x);
+        let n = x.layout().shape()[1];
+        let values = f32s(&x);
         let zeros = || vec![0.0f32; n];
         let sums = if n == 0 {
             zeros()
@@ -218,13 +219,11 @@ impl MatmulBackend for Flex {
             values
                 .par_chunks(n * ROWS_PER_TASK)
                 .fold(zeros, |mut sums, rows| {
-                    for row in rows.chunks(n) {
-                        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
-                    }
+                    rows.chunks(n).for_each(|row| add_assign(&mut sums, row));
                     sums
                 })
                 .reduce(zeros, |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    add_assign(&mut a, &b);
                     a
                 })
         };
@@ -370,17 +369,12 @@ impl<B: burn::backend::Backend + MatmulBackend, C: CheckpointStrategy> MatmulBac
 
 #[cfg(test)]
 mod tests {
+    use super::super::max_difference;
     use super::*;
     use burn::tensor::Distribution;
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    /// Largest absolute difference, and the reference's largest magnitude.
-    fn difference<const D: usize>(ours: Tensor<D>, reference: Tensor<D>) -> (f32, f32) {
-        let scale = reference.clone().abs().max().into_scalar::<f32>();
-        ((ours - reference).abs().max().into_scalar::<f32>(), scale)
     }
 
     #[test]
@@ -415,7 +409,7 @@ mod tests {
             ("dA", da, da_ref),
             ("dB", db, db_ref),
         ] {
-            let (diff, scale) = difference(ours, reference);
+            let (diff, scale) = max_difference(ours, reference);
             assert!(
                 diff <= 1e-5 * scale,
                 "{name}: max difference {diff} at scale {scale}"
@@ -465,7 +459,7 @@ mod tests {
                 pairs.push(("db", db, db_ref));
             }
             for (name, ours, reference) in pairs {
-                let (diff, scale) = difference(ours, reference);
+                let (diff, scale) = max_difference(ours, reference);
                 assert!(
                     diff <= 1e-5 * scale,
                     "bias {bias}, {name}: max difference {diff} at scale {scale}"

@@ -40,12 +40,23 @@ pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
 const CHUNK: usize = 1 << 14;
 
 /// `x` laid out contiguously from offset 0 (copied only when it is not).
-pub(super) fn contiguous(x: FlexTensor) -> FlexTensor {
+pub(crate) fn contiguous(x: FlexTensor) -> FlexTensor {
     if x.is_contiguous() && x.layout().start_offset() == 0 {
         x
     } else {
         x.to_contiguous()
     }
+}
+
+/// The f32 values a contiguous `x` holds (its buffer may be longer: a narrowed view).
+pub(crate) fn f32s(x: &FlexTensor) -> &[f32] {
+    &x.storage::<f32>()[..x.layout().num_elements()]
+}
+
+/// `a += b`, element by element.
+#[inline]
+fn add_assign(a: &mut [f32], b: &[f32]) {
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
 }
 
 /// `x`'s values as tensor data, contiguous, in `x`'s own buffer when nothing else holds it (a copy
@@ -73,10 +84,10 @@ pub(super) fn map_f32(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> FlexTenso
         return x;
     }
     let shape = x.layout().shape().clone();
-    let input = &x.storage::<f32>()[..n];
+    let input = f32s(&x);
     // SAFETY: each chunk's elements are all written, one per input element.
     unsafe {
-        from_fn_f32(shape, |out, start| {
+        from_fn_f32(shape, CHUNK, |out, start| {
             let input = &input[start..start + out.len()];
             out.iter_mut().zip(input).for_each(|(o, v)| {
                 o.write(f(*v));
@@ -99,7 +110,7 @@ pub(super) fn zip_map_f32(
     );
     let (mut a, b) = (contiguous(a), contiguous(b));
     let n = a.layout().num_elements();
-    let others = &b.storage::<f32>()[..n];
+    let others = f32s(&b);
     if let Some(values) = a.try_storage_mut::<f32>() {
         values[..n]
             .par_chunks_mut(CHUNK)
@@ -113,10 +124,10 @@ pub(super) fn zip_map_f32(
         return a;
     }
     let shape = a.layout().shape().clone();
-    let input = &a.storage::<f32>()[..n];
+    let input = f32s(&a);
     // SAFETY: each chunk's elements are all written, one per pair of input elements.
     unsafe {
-        from_fn_f32(shape, |out, start| {
+        from_fn_f32(shape, CHUNK, |out, start| {
             let range = start..start + out.len();
             out.iter_mut()
                 .zip(&input[range.clone()])
@@ -128,21 +139,25 @@ pub(super) fn zip_map_f32(
     }
 }
 
-/// A new f32 tensor of `shape` whose every element `fill` writes: it gets each chunk of the
-/// output (uninitialised) and the chunk's first index, on rayon's threads.
+/// A new f32 tensor of `shape` whose every element `fill` writes: it gets each `chunk`-long piece
+/// of the output (uninitialised; the last may be shorter) and the piece's first index, on rayon's
+/// threads.
 ///
 /// # Safety
-/// `fill` writes every element of every chunk it is given.
+/// `fill` writes every element of every piece it is given.
 unsafe fn from_fn_f32(
     shape: Shape,
+    chunk: usize,
     fill: impl Fn(&mut [MaybeUninit<f32>], usize) + Sync,
 ) -> FlexTensor {
     let n = shape.num_elements();
     let mut out: Vec<f32> = Vec::with_capacity(n);
-    out.spare_capacity_mut()[..n]
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(i, chunk)| fill(chunk, i * CHUNK));
+    if n > 0 {
+        out.spare_capacity_mut()[..n]
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, piece)| fill(piece, i * chunk));
+    }
     // SAFETY: each chunk was handed out once and `fill` wrote all of it (the caller's promise).
     unsafe { out.set_len(n) };
     FlexTensor::from_data(TensorData::new(out, shape))
@@ -173,4 +188,12 @@ pub(super) fn exp_f32(x: f32) -> f32 {
     let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     let scale = f32::from_bits((n_bits.wrapping_add(127) << 23) as u32);
     p * scale
+}
+
+/// Largest absolute difference between `ours` and `reference`, and `reference`'s largest
+/// magnitude (the scale a relative tolerance applies to).
+#[cfg(test)]
+pub(crate) fn max_difference<const D: usize>(ours: Tensor<D>, reference: Tensor<D>) -> (f32, f32) {
+    let scale = reference.clone().abs().max().into_scalar::<f32>();
+    ((ours - reference).abs().max().into_scalar::<f32>(), scale)
 }

@@ -101,6 +101,7 @@ fn quick_gelu_derivative(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::max_difference;
     use super::*;
 
     #[test]
@@ -116,11 +117,6 @@ mod tests {
         assert!(worst < 2.5e-7, "worst relative error {worst:e}");
         assert!(exp_f32(f32::NAN).is_nan());
         assert!(exp_f32(-1000.0) > 0.0 && exp_f32(1000.0).is_finite());
-    }
-
-    fn max_difference(a: Tensor<2>, b: Tensor<2>) -> (f32, f32) {
-        let scale = b.clone().abs().max().into_scalar::<f32>();
-        ((a - b).abs().max().into_scalar::<f32>(), scale)
     }
 
     fn burn_quick_gelu(x: Tensor<2>) -> Tensor<2> {

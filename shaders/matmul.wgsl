@@ -19,9 +19,12 @@
 // The block per adapter:
 //   GPUs: 8 × 8 (ROWS 8, QUADS 2; 8×8 invocations = a 64×64 tile): 16 vec4 loads per 256
 //     multiply-adds; more accumulators per invocation would cost registers and occupancy.
-//   CPU rasterisers: 32 × 16 (ROWS 32, QUADS 4): 48 vec4 loads per 2048 multiply-adds. There
-//     every storage load is a loop over the SIMD lanes, so loads per multiply-add decide the
-//     speed; accumulators that spill to the stack are cheap by comparison.
+//   CPU rasterisers: 32 × 16 (ROWS 32, QUADS 4, 8×2 invocations): 48 vec4 loads per 2048
+//     multiply-adds; on products of at least 64 × 256, 64 × 32 (ROWS 64, QUADS 8, 8×1
+//     invocations): 96 per 8192. There every storage load is a loop over the SIMD lanes with a
+//     branch per lane and component, so loads per multiply-add decide the speed; accumulators
+//     that spill to the stack are cheap by comparison. WX stays 8: llvmpipe fills its 8 lanes
+//     along x, so a narrower workgroup leaves lanes idle.
 // Workgroup: WX × WY invocations; the k loop steps by 4. Dispatch
 //   (ceil(Np / (WX · 4 · QUADS)), ceil(Mp / (WY · ROWS)), 1).
 @group(0) @binding(0) var<storage, read_write> a: array<vec4<f32>>;

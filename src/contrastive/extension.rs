@@ -81,7 +81,8 @@ fn spec(shape: impl Into<Shape>) -> TensorSpec {
 }
 
 /// `x` rounded up to a multiple of 32 (the kernels' padded layout: whole register blocks of the
-/// matrix product, whose largest has 32 rows and 16 columns).
+/// matrix product, at most 32 rows and 32 columns; the 64-row block runs only where the rows
+/// are a multiple of 64).
 pub fn pad(x: usize) -> usize {
     x.div_ceil(32) * 32
 }

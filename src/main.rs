@@ -287,7 +287,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .flat_map(|&b| dim.iter().map(move |&d| (b, d)))
                 .collect();
             println!(
-                "contrastive loss, forward + backward, median of {iters} after 2 warm-up passes"
+                "contrastive loss, forward + backward, median of {iters} after 2 warm-up passes \
+                 (plain and fused take turns in rounds of up to 3 passes, each round after one \
+                 more warm-up pass)"
             );
             println!("device: {}", device.description);
             println!(

@@ -118,7 +118,7 @@ impl MatmulBlock {
     fn for_product(tensor: &CubeTensor, mp: usize, np: usize) -> Self {
         if tensor.client.properties().identity.physical.is_some() {
             Self::GPU
-        } else if mp % 64 == 0 && np >= 256 {
+        } else if mp.is_multiple_of(64) && np >= 256 {
             Self::CPU_LARGE
         } else {
             Self::CPU

@@ -286,10 +286,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|&b| dim.iter().map(move |&d| (b, d)))
                 .collect();
+            let (warmup, round) = (2, flyp::contrastive::bench::ROUND);
             println!(
-                "contrastive loss, forward + backward, median of {iters} after 2 warm-up passes \
-                 (plain and fused take turns in rounds of up to 3 passes, each round after one \
-                 more warm-up pass)"
+                "contrastive loss, forward + backward, median of {iters} after {warmup} warm-up \
+                 passes (plain and fused take turns in rounds of up to {round} passes, each round \
+                 after one more warm-up pass)"
             );
             println!("device: {}", device.description);
             println!(
@@ -297,8 +298,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "B", "d", "fused ms", "plain ms", "speedup"
             );
             for (b, d) in sizes {
-                let row =
-                    flyp::contrastive::bench::run(&device, &[(b, d)], 2, iters.max(1))?.remove(0);
+                let row = flyp::contrastive::bench::run(&device, &[(b, d)], warmup, iters.max(1))?
+                    .remove(0);
                 println!(
                     "{:>6} {:>5} {:>11.2} {:>11.2} {:>7.2}x",
                     row.batch,

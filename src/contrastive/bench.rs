@@ -54,7 +54,7 @@ fn time_pass(
 }
 
 /// Timed passes per round (see [`time_both`]).
-const ROUND: usize = 3;
+pub const ROUND: usize = 3;
 
 /// Medians of `iters` timed passes of each implementation on the same inputs: (plain, fused;
 /// NaN when not `fused_allowed`). After `warmup` untimed passes of each, the two take turns in
@@ -99,6 +99,7 @@ fn time_both(
         times.sort_by(f64::total_cmp);
         times[times.len() / 2]
     });
+    // Plain always runs; fused only where allowed.
     let plain = medians.next().unwrap_or(f64::NAN);
     Ok((plain, medians.next().unwrap_or(f64::NAN)))
 }

@@ -113,8 +113,10 @@ impl MatmulBlock {
     };
 
     /// The block for a product C `[mp, np]` on `tensor`'s device (cubecl reports no physical
-    /// card for a CPU adapter). Every block covers whole 32-row, 32-column pieces of the padded
-    /// layout, so invocations are either wholly inside C or wholly past its edge.
+    /// card for a CPU adapter). Each invocation's block lies wholly inside C or wholly past its
+    /// edge: C is padded to multiples of 32, every block's columns and the GPU and 32-row
+    /// blocks' rows divide 32, and the 64-row block is chosen only where the rows are a
+    /// multiple of 64.
     fn for_product(tensor: &CubeTensor, mp: usize, np: usize) -> Self {
         if tensor.client.properties().identity.physical.is_some() {
             Self::GPU

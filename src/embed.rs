@@ -37,6 +37,16 @@ impl Clip {
         if !path.exists() {
             return Err(not_a_model("no such file or directory"));
         }
+        let folder = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        if folder.join(crate::run_dir::PARTIAL).exists() {
+            return Err(not_a_model(
+                "an unfinished write (its writer stopped before the end; it holds .flyp-partial): write it again",
+            ));
+        }
         let (dir, config) = if path.is_dir() {
             let config_path = path.join("config.json");
             if !config_path.is_file() {
@@ -63,12 +73,16 @@ impl Clip {
         };
         let checkpoint = Checkpoint::read(path)?;
         let config = match config {
-            Some(config) => config,
+            Some(config) => {
+                checkpoint.check_config(&config, &dir.join("config.json"))?;
+                config
+            }
             None => infer_config(&checkpoint, path)?,
         };
-        let model = checkpoint.load_model(&config, &device.device)?;
         let tokenizer =
             ClipTokenizer::for_model_dir(&dir, config.text_config.max_position_embeddings)?;
+        tokenizer.check_fits(config.text_config.vocab_size, path)?;
+        let model = checkpoint.load_model(&config, &device.device)?;
         let preprocess = Preprocess::for_model_dir(&dir, config.vision_config.image_size as u32)?;
         let (h, w) = preprocess.output_size(1000, 1000);
         let size = config.vision_config.image_size as u32;
@@ -94,11 +108,13 @@ impl Clip {
         config
             .validate()
             .map_err(|reason| Error::Invalid(format!("model config: {reason}")))?;
+        let tokenizer = ClipTokenizer::bundled(config.text_config.max_position_embeddings)?;
+        tokenizer.check_fits(config.text_config.vocab_size, Path::new("(random)"))?;
         device.device.seed(seed);
         let model = ClipModel::new(config, &device.device);
         Ok(Self {
             model,
-            tokenizer: ClipTokenizer::bundled(config.text_config.max_position_embeddings)?,
+            tokenizer,
             preprocess: Preprocess::clip(config.vision_config.image_size as u32),
             device: device.device.clone(),
             source: PathBuf::from("random initialisation"),
@@ -118,12 +134,16 @@ impl Clip {
 
     /// Write this model as an HF folder: `config.json`, `model.safetensors` (f32), the tokenizer's
     /// `tokenizer.json` and a `preprocessor_config.json`, each written atomically.
+    /// `dir` must be new or empty; until the last file is in place it holds a
+    /// [`crate::run_dir::PARTIAL`] marker, so a folder whose writer was killed is never loaded.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::run_dir::start_partial(dir)?;
         save_hf(&self.model, dir)?;
         self.tokenizer.save(&dir.join("tokenizer.json"))?;
         let json = serde_json::to_vec_pretty(&self.preprocess.to_hf_json())
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        write_atomic(&dir.join("preprocessor_config.json"), &json)
+        write_atomic(&dir.join("preprocessor_config.json"), &json)?;
+        crate::run_dir::finish_partial(dir)
     }
 
     /// Decode and preprocess image files in parallel.

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod methods;
 pub mod model;
 pub mod report;
+pub mod run_dir;
 pub mod tokenizer;
 pub mod train;
 

@@ -125,7 +125,7 @@ enum Command {
         /// The model to read (same forms as `embed --model`).
         #[arg(long, value_parser = model_arg)]
         model: PathBuf,
-        /// The folder to write (created; existing files of the same names are replaced).
+        /// The folder to write: new or empty (an export killed midway is never loaded as a model).
         #[arg(long)]
         out: PathBuf,
     },
@@ -156,14 +156,14 @@ struct TrainArgs {
     /// The run folder.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = positive_count)]
     epochs: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = positive_count)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, value_parser = positive_number)]
     lr: f64,
     /// AdamW weight decay (decoupled, every parameter).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = non_negative_number)]
     wd: f64,
     /// Warmup steps (default: 500, capped at 10 % of the steps).
     #[arg(long)]
@@ -183,7 +183,7 @@ struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Clip the global gradient norm (torch's clip_grad_norm_); WiSE-FT's FT recipe uses 1.0.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_number)]
     clip_grad_norm: Option<f64>,
     /// Clamp logit_scale to [0, ln 100] after every step (open_clip; FLYP's code does not).
     #[arg(long)]
@@ -192,6 +192,30 @@ struct TrainArgs {
     /// weights, optimizer state and the contrastive loss in f32 and a dynamic loss scale.
     #[arg(long, default_value = "f32", value_parser = precision_arg)]
     precision: flyp::model::Precision,
+}
+
+/// A finite number above zero (learning rates, clipping norms).
+pub fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?}: expected a number above 0")),
+    }
+}
+
+/// A finite number of at least zero (weight decay).
+pub fn non_negative_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?}: expected a number of at least 0")),
+    }
+}
+
+/// A whole number of at least one (batch sizes, epochs).
+pub fn positive_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("{text:?}: expected a whole number of at least 1")),
+    }
 }
 
 fn precision_arg(name: &str) -> Result<flyp::model::Precision, String> {
@@ -248,14 +272,52 @@ enum Bench {
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug: say so in one line and exit 1 like any other failure.
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error (a bug in flyp; please report it){place}: {message}");
+    }));
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
+    if cli.device == DeviceChoice::Cpu {
+        // burn materialises a loaded optimizer state on its default device, which would open
+        // Vulkan on a CPU run's --resume; name Flex as that default.
+        // SAFETY: no other thread exists yet (nothing has run but argument parsing).
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+        Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// An error and its causes in one line, each cause once (an I/O error's text is often already
+/// part of the message that wraps it).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -514,6 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             run_wise(cli.device, &run, &alphas, batch).map(|_| ())
         }
         Command::Export { model, out } => {
+            flyp::run_dir::check_overlap(&out, &[("--model", &model)])?;
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device)?;
             clip.save(&out)?;
@@ -555,7 +618,37 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
     let (method, probe_first) = (recipe.method(), recipe.probes_first());
     let method_name = recipe.name();
     let templates = flyp::data::prompts::Templates::named(&templates)?;
+    let settings = settings_of(serde_json::json!({
+        "method": method_name, "model": resolved(&model), "train": resolved(&train),
+        "val": val.as_deref().map(resolved), "test": test.as_deref().map(resolved),
+        "evals": evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
+        "epochs": epochs, "batch": batch, "lr": lr, "wd": wd, "warmup": warmup, "seed": seed,
+        "templates": templates.0, "augment": !no_augment, "mask_collisions": mask_collisions,
+        "clip_grad_norm": clip_grad_norm, "clamp_logit_scale": clamp_logit_scale,
+        "precision": precision.name(),
+    }));
+    let inputs = input_paths(&model, &train, val.as_ref(), test.as_ref(), &evals);
+    flyp::run_dir::check_overlap(&out, &inputs)?;
     let data = build_data(&train, val.as_ref(), test.as_ref(), &evals, seed)?;
+    let existing = if resume {
+        flyp::run_dir::Existing::Continue
+    } else {
+        flyp::run_dir::Existing::Refuse
+    };
+    let mut run = flyp::run_dir::RunDir::open(&out, "train", settings, &inputs, existing)?;
+    if run.finished() {
+        eprintln!(
+            "flyp: {} is a finished run (results.json); raise --epochs to train further",
+            out.display()
+        );
+        return Ok(());
+    }
+    if resume && !run.continued {
+        eprintln!(
+            "flyp: {} holds nothing to resume; starting the run",
+            out.display()
+        );
+    }
     let mut config = TrainConfig {
         method: method.unwrap_or(Method::Finetune),
         epochs,
@@ -567,7 +660,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         augment: !no_augment,
         templates,
         run_dir: Some(out.clone()),
-        resume,
+        resume: run.continued,
         initial_head: None,
         clip_grad_norm,
         clamp_logit_scale,
@@ -575,16 +668,8 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         progress: true,
         hooks: Default::default(),
     };
-    if !resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
-        anyhow::bail!(
-            "{} already holds a run: add --resume to continue it, or choose another --out",
-            out.display()
-        );
-    }
     let device = open_device(device_choice)?;
     precision.check(&device.device, &device.description)?;
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
     let run_config = serde_json::json!({
         "method": method_name,
         "model": model, "train": train, "val": val, "test": test, "evals": evals,
@@ -616,7 +701,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         probe_json = serde_json::json!({"l2": probe.l2, "sweep": probe.sweep, "evals": metrics});
         let head = probe.as_head(scale);
         if method.is_none() {
-            frozen.save(&out.join("model"))?;
+            flyp::run_dir::replace_dir(&out, "model", |dir| frozen.save(dir))?;
             flyp::model::weights::save_head(&out.join("head.safetensors"), head)?;
             let best: std::collections::BTreeMap<_, _> =
                 metrics.iter().map(|(n, m)| (n.clone(), m)).collect();
@@ -626,6 +711,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
             });
             let text = serde_json::to_string_pretty(&results)?;
             flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+            run.mark_finished()?;
             return Ok(());
         }
         config.initial_head = Some(head);
@@ -644,7 +730,9 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
         model: trained.best_model.valid(),
         ..trained.clip.for_inference()
     };
-    final_clip.save(&out.join("model"))?;
+    // The final outputs: one more step after the last checkpoint, recorded in run.json, so a run
+    // killed here is finished by --resume.
+    flyp::run_dir::replace_dir(&out, "model", |dir| final_clip.save(dir))?;
     if let Some(head) = &trained.best_head {
         flyp::model::weights::save_head(&out.join("head.safetensors"), head.weight.val())?;
     }
@@ -664,6 +752,7 @@ fn run_train(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()>
     });
     let text = serde_json::to_string_pretty(&results)?;
     flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    run.mark_finished()?;
     println!(
         "best epoch {best} by val top-1; model written to {}",
         out.join("model").display()
@@ -680,7 +769,29 @@ fn run_compare(
     base: TrainArgs,
 ) -> anyhow::Result<()> {
     let root = base.out.clone();
-    std::fs::create_dir_all(&root).with_context(|| format!("{}: cannot create", root.display()))?;
+    let inputs = input_paths(
+        &base.model,
+        &base.train,
+        base.val.as_ref(),
+        base.test.as_ref(),
+        &base.evals,
+    );
+    // Methods and α values may change between calls (each method's run checks its own settings).
+    let settings = settings_of(serde_json::json!({
+        "lp_ft_lr_scale": lp_ft_lr_scale,
+        "model": resolved(&base.model), "train": resolved(&base.train),
+        "val": base.val.as_deref().map(resolved), "test": base.test.as_deref().map(resolved),
+        "evals": base.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
+        "epochs": base.epochs, "seed": base.seed,
+    }));
+    flyp::run_dir::check_overlap(&root, &inputs)?;
+    let _root_run = flyp::run_dir::RunDir::open(
+        &root,
+        "compare",
+        settings,
+        &inputs,
+        flyp::run_dir::Existing::Continue,
+    )?;
     let data = build_data(
         &base.train,
         base.val.as_ref(),
@@ -714,16 +825,15 @@ fn run_compare(
             continue;
         }
         let out = root.join(method);
-        if !out.join("results.json").is_file() {
-            let mut args = base.clone();
-            args.method = method.clone();
-            args.out = out.clone();
-            args.resume = out.join("checkpoint").exists();
-            if method == "lp-ft" {
-                args.lr *= lp_ft_lr_scale;
-            }
-            run_train(device_choice, args)?;
+        let mut args = base.clone();
+        args.method = method.clone();
+        args.out = out.clone();
+        // A run of an earlier call is continued (or, when finished, reused as it is).
+        args.resume = out.join(flyp::run_dir::MANIFEST).is_file();
+        if method == "lp-ft" {
+            args.lr *= lp_ft_lr_scale;
         }
+        run_train(device_choice, args)?;
         let text = std::fs::read_to_string(out.join("results.json"))?;
         let results: serde_json::Value = serde_json::from_str(&text)?;
         rows.push((method.clone(), top1s(&results["best"])));
@@ -791,6 +901,7 @@ fn run_wise(
 ) -> anyhow::Result<serde_json::Value> {
     use flyp::methods::wise_ft::WiseFt;
     use flyp::methods::zeroshot::zero_shot_head;
+    let run_dir = flyp::run_dir::RunDir::existing(run, "train")?;
     let config_path = run.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("{}: not a run folder of `flyp train`", run.display()))?;
@@ -854,8 +965,39 @@ fn run_wise(
         })).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&json)?;
-    flyp::model::weights::write_atomic(&run.join("wise.json"), text.as_bytes())?;
+    flyp::model::weights::write_atomic(&run_dir.join("wise.json"), text.as_bytes())?;
     Ok(json)
+}
+
+/// A path as a resume compares it: resolved when it exists, else as given.
+fn resolved(path: &std::path::Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// A JSON object of settings as the run manifest keeps them.
+fn settings_of(json: serde_json::Value) -> flyp::run_dir::Settings {
+    match json {
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        _ => Default::default(),
+    }
+}
+
+/// The inputs a run folder must not overlap, by flag.
+fn input_paths<'a>(
+    model: &'a std::path::Path,
+    train: &'a std::path::Path,
+    val: Option<&'a PathBuf>,
+    test: Option<&'a PathBuf>,
+    evals: &'a [(String, PathBuf)],
+) -> Vec<(&'static str, &'a std::path::Path)> {
+    let mut inputs = vec![("--model", model), ("--train", train)];
+    inputs.extend(val.map(|p| ("--val", p.as_path())));
+    inputs.extend(test.map(|p| ("--test", p.as_path())));
+    inputs.extend(evals.iter().map(|(_, p)| ("--eval", p.as_path())));
+    inputs
 }
 
 /// Top-1 of each set as a table cell ("  48.61%"), the CLI's one format for accuracy rows.
@@ -1009,6 +1151,13 @@ pub fn model_arg(text: &str) -> Result<PathBuf, String> {
     if !flyp::hub::is_model_id(text) {
         return Ok(PathBuf::from(text));
     }
+    // `assets/demo-modle`: the owner part is a folder here, so this is a mistyped path.
+    if flyp::run_dir::looks_local(text) {
+        return Err(format!(
+            "{text}: no such file or folder (not tried as a Hugging Face Hub id: {} is a local folder)",
+            text.split('/').next().unwrap_or(text)
+        ));
+    }
     let cache = flyp::hub::default_cache();
     let mut shown = String::new();
     let dir = flyp::hub::download(
@@ -1028,7 +1177,9 @@ pub fn model_arg(text: &str) -> Result<PathBuf, String> {
         },
         None,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        format!("{text}: no such file or folder here, so tried the Hugging Face Hub: {e}")
+    })?;
     if !shown.is_empty() {
         eprintln!();
     }

@@ -94,6 +94,26 @@ impl ClipTokenizer {
         crate::model::weights::write_atomic(path, json.as_bytes())
     }
 
+    /// How many ids it can produce (its vocabulary with the special tokens).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Refuse a model whose token embedding has fewer rows than this tokenizer has ids (an id
+    /// past the end would index outside the table).
+    pub fn check_fits(&self, vocab_size: usize, model: &Path) -> Result<()> {
+        if self.vocab_size() > vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "{} produces {} token ids but the model {} has text_config.vocab_size {vocab_size}; \
+                 put the model's own tokenizer.json beside its config.json",
+                self.source,
+                self.vocab_size(),
+                model.display()
+            )));
+        }
+        Ok(())
+    }
+
     /// The context length sequences are truncated to.
     pub fn context_length(&self) -> usize {
         self.context_length

@@ -34,14 +34,14 @@ pub struct DemoArgs {
     /// The OOD set (default: assets/emoji-subset/noto).
     #[arg(long)]
     pub ood: Option<PathBuf>,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::positive_count)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::positive_count)]
     pub batch: usize,
     /// Learning rate of FT and FLYP (LP-FT's fine-tuning stage uses a tenth).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = crate::positive_number)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::non_negative_number)]
     pub wd: f64,
 }
 
@@ -59,6 +59,27 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
     let Some((&first, more)) = args.seeds.split_first() else {
         anyhow::bail!("--seeds: name at least one seed");
     };
+    // The report folder is a run folder of its own (each seed's runs/ is a `compare` folder in it).
+    let path = |p: &Option<PathBuf>| p.as_deref().map(crate::resolved);
+    let settings = crate::settings_of(json!({
+        "model": path(&args.model), "data": path(&args.data), "ood": path(&args.ood),
+        "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
+    }));
+    let inputs: Vec<(&str, &Path)> = [
+        ("--model", &args.model),
+        ("--data", &args.data),
+        ("--ood", &args.ood),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+    .collect();
+    let _run = flyp::run_dir::RunDir::open(
+        &args.out,
+        "demo",
+        settings,
+        &inputs,
+        flyp::run_dir::Existing::Continue,
+    )?;
     let mut reports = vec![report(device_choice, &args, first, &args.out)?];
     for &seed in more {
         let out = args.out.join(format!("seed-{seed}"));

@@ -32,14 +32,14 @@ pub struct PretrainArgs {
     /// The run folder: config.json, results.json, model/ (the last epoch, HF layout).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = crate::positive_count)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::positive_count)]
     pub batch: usize,
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 5e-4, value_parser = crate::positive_number)]
     pub lr: f64,
     /// AdamW weight decay (decoupled).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = crate::non_negative_number)]
     pub wd: f64,
     /// Warmup steps (default: 500, capped at 10 % of the steps).
     #[arg(long)]
@@ -59,12 +59,10 @@ pub struct PretrainArgs {
 
 pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()> {
     let out = &args.out;
-    if !args.resume && (out.join("checkpoint").exists() || out.join("results.json").exists()) {
-        anyhow::bail!(
-            "{} already holds a run: add --resume to continue it, or choose another --out",
-            out.display()
-        );
-    }
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("--data", args.data.as_path())];
+    inputs.extend(args.model.as_deref().map(|m| ("--model", m)));
+    inputs.extend(args.evals.iter().map(|(_, p)| ("--eval", p.as_path())));
+    flyp::run_dir::check_overlap(out, &inputs)?;
     let scan = flyp::data::Scan::folder(&args.data)?;
     scan.warnings
         .iter()
@@ -101,13 +99,39 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         augment: !args.no_augment,
         templates: Templates::named(&args.templates)?,
         run_dir: Some(out.clone()),
-        resume: args.resume,
+        resume: false,
         initial_head: None,
         clip_grad_norm: None,
         clamp_logit_scale: true,
         precision: flyp::model::Precision::F32,
         progress: true,
         hooks: Default::default(),
+    };
+    let resolved = |p: &std::path::Path| crate::resolved(p);
+    let settings = crate::settings_of(serde_json::json!({
+        "data": resolved(&args.data), "model": args.model.as_deref().map(resolved),
+        "config": args.config,
+        "evals": args.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
+        "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
+        "warmup": args.warmup, "seed": args.seed, "templates": config.templates.0,
+        "augment": !args.no_augment,
+    }));
+    let existing = if args.resume {
+        flyp::run_dir::Existing::Continue
+    } else {
+        flyp::run_dir::Existing::Refuse
+    };
+    let mut run = flyp::run_dir::RunDir::open(out, "pretrain", settings, &inputs, existing)?;
+    if run.finished() {
+        eprintln!(
+            "flyp: {} is a finished run (results.json); raise --epochs to train further",
+            out.display()
+        );
+        return Ok(());
+    }
+    let config = TrainConfig {
+        resume: run.continued,
+        ..config
     };
     let device = crate::open_device(device_choice)?.autodiff();
     let clip = match &args.model {
@@ -126,8 +150,6 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
             Clip::random(&sizes, &device, args.seed)?
         }
     };
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("{}: cannot create the run folder", out.display()))?;
     let run_config = serde_json::json!({
         "method": "pretrain",
         "data": args.data, "start": clip.source, "model_config": clip.model.config.to_hf_json(),
@@ -163,7 +185,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         model: trained.best_model.valid(),
         ..trained.clip.for_inference()
     };
-    model.save(&out.join("model"))?;
+    flyp::run_dir::replace_dir(out, "model", |dir| model.save(dir))?;
     let results = serde_json::json!({
         "schema": 1,
         "method": "pretrain",
@@ -173,6 +195,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
     });
     let text = serde_json::to_string_pretty(&results)?;
     flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    run.mark_finished()?;
     println!(
         "{} epochs in {:.0} s; model written to {}",
         trained.reports.len(),

@@ -3,7 +3,7 @@
 //! parallel), so a scan reports each unusable file with its reason; hidden files are ignored and
 //! symlink loops are survived.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -114,8 +114,13 @@ impl Scan {
     /// manifest's folder.
     pub fn csv(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // Spreadsheet programs often save UTF-8 with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let base = path.parent().unwrap_or(Path::new("."));
         let mut rows = Vec::new();
+        // The first line of each path, and the lines that repeat one.
+        let mut first_line: HashMap<PathBuf, usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let fields = split_csv_line(line);
             if fields.iter().all(|f| f.trim().is_empty()) {
@@ -139,11 +144,14 @@ impl Scan {
                 .get(2)
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty());
-            rows.push((
-                base.join(fields[0].trim()),
-                fields[1].trim().to_string(),
-                caption,
-            ));
+            let file = base.join(fields[0].trim());
+            if let Some(&first) = first_line.get(&file) {
+                // A repeated path would put one image in both training and validation.
+                repeats.push((n + 1, first));
+                continue;
+            }
+            first_line.insert(file.clone(), n + 1);
+            rows.push((file, fields[1].trim().to_string(), caption));
         }
         let classes: Vec<String> = rows
             .iter()
@@ -170,6 +178,14 @@ impl Scan {
             warnings: Vec::new(),
             prompt_names: Vec::new(),
         };
+        if let Some((line, first)) = repeats.first() {
+            scan.warnings.push(format!(
+                "{}: {} row(s) repeat an earlier row's path and were dropped (line {line} repeats \
+                 line {first})",
+                path.display(),
+                repeats.len()
+            ));
+        }
         scan.check_classes()?;
         scan.read_classnames(base)?;
         Ok(scan)

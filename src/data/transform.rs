@@ -307,6 +307,11 @@ pub fn decode_image(path: &Path) -> Result<RgbImage> {
             bad(text)
         }
     };
+    // A FIFO or device would block or never end: only regular files (links to them too).
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(bad("not a regular file (a folder, FIFO or device)".into()));
+    }
     let mut head = [0u8; 64];
     let read = {
         use std::io::Read;

@@ -88,6 +88,10 @@ impl Default for VisionConfig {
     }
 }
 
+/// The most parameters a model may have (8 × 10⁹, 32 GB in f32): sizes beyond it are refused
+/// before anything is allocated.
+pub const MAX_PARAMS: u128 = 8_000_000_000;
+
 /// The whole model (transformers' `CLIPConfig`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -233,6 +237,23 @@ impl ClipConfig {
                 v.hidden_size, v.num_attention_heads
             ));
         }
+        // The text tower pools (and pads) at the end-of-text token.
+        for (name, id) in [("eos_token_id", t.eos_token_id)] {
+            if id as usize >= t.vocab_size {
+                return Err(format!(
+                    "text_config.{name} {id} is not below vocab_size {}",
+                    t.vocab_size
+                ));
+            }
+        }
+        let params = self.num_params();
+        if params > MAX_PARAMS {
+            return Err(format!(
+                "the sizes describe {params} parameters, more than the {MAX_PARAMS} flyp allocates \
+                 (ViT-L/14 has about 428 million); check num_hidden_layers, hidden_size, \
+                 intermediate_size and vocab_size"
+            ));
+        }
         if !v.image_size.is_multiple_of(v.patch_size) {
             return Err(format!(
                 "vision_config.image_size {} is not a multiple of patch_size {}",
@@ -240,6 +261,30 @@ impl ClipConfig {
             ));
         }
         Ok(())
+    }
+
+    /// How many numbers the model holds (every parameter of `ClipModel`), computed without
+    /// overflow so that absurd sizes are caught before anything is allocated.
+    pub fn num_params(&self) -> u128 {
+        let t = &self.text_config;
+        let v = &self.vision_config;
+        let n = |x: usize| x as u128;
+        // One encoder layer: q, k, v, out projections with biases, two LayerNorms, fc1 and fc2.
+        let layer = |d: u128, i: u128| 4 * (d * d + d) + 4 * d + (d * i + i) + (i * d + d);
+        let (td, vd) = (n(t.hidden_size), n(v.hidden_size));
+        let text = n(t.vocab_size) * td
+            + n(t.max_position_embeddings) * td
+            + n(t.num_hidden_layers) * layer(td, n(t.intermediate_size))
+            + 2 * td
+            + td * n(self.projection_dim);
+        let side = n(v.image_size / v.patch_size.max(1));
+        let vision = vd
+            + n(v.num_channels) * n(v.patch_size) * n(v.patch_size) * vd
+            + (side * side + 1) * vd
+            + 4 * vd
+            + n(v.num_hidden_layers) * layer(vd, n(v.intermediate_size))
+            + vd * n(self.projection_dim);
+        text + vision + 1
     }
 
     /// Number of patches plus the class token.

@@ -56,6 +56,41 @@ impl Checkpoint {
         Ok(Self { tensors })
     }
 
+    /// Refuse a config whose sizes do not describe these weights, before a model of those sizes
+    /// is allocated (a `num_hidden_layers` of 4 000 000 000 must be an error, not an abort).
+    pub fn check_config(&self, config: &ClipConfig, config_path: &Path) -> Result<()> {
+        let stored: u128 = self
+            .tensors
+            .iter()
+            .filter(|(key, _)| !is_ignored_buffer(key))
+            .map(|(_, t)| t.shape.iter().map(|&d| d as u128).product::<u128>())
+            .sum();
+        let described = config.num_params();
+        if stored == described {
+            return Ok(());
+        }
+        let layers = |prefix: &str| {
+            (0..)
+                .take_while(|i| {
+                    self.tensors
+                        .contains_key(&format!("{prefix}.encoder.layers.{i}.layer_norm1.weight"))
+                })
+                .count()
+        };
+        let (text, vision) = (layers("text_model"), layers("vision_model"));
+        Err(Error::config(
+            config_path,
+            format!(
+                "describes {described} parameters but the weights in {} hold {stored} \
+                 (text layers: config {}, weights {text}; vision layers: config {}, weights {vision}); \
+                 the config does not belong to these weights",
+                self.origin().display(),
+                config.text_config.num_hidden_layers,
+                config.vision_config.num_hidden_layers,
+            ),
+        ))
+    }
+
     /// The keys and HF shapes, sorted (for shape-based config inference and diagnostics).
     pub fn shapes(&self) -> BTreeMap<&str, &[usize]> {
         self.tensors
@@ -359,16 +394,7 @@ pub fn save_head(path: &Path, weight: Tensor<2>) -> Result<()> {
     write_atomic(path, &data)
 }
 
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
+pub use crate::run_dir::write_atomic;
 
 /// Guess a config from tensor shapes, for a bare `.safetensors` without a `config.json` beside it.
 /// Heads are taken as width / 64 (every OpenAI and LAION CLIP); the activation is quick_gelu.

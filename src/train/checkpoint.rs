@@ -35,8 +35,8 @@ pub struct Saved {
     pub optim: ModuleOptimizer,
 }
 
-fn record_error(path: &Path, e: impl std::fmt::Debug) -> Error {
-    Error::Invalid(format!("{}: {e:?}", path.display()))
+fn record_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("{}: {e}", path.display()))
 }
 
 /// The checkpoint folder to read: `checkpoint/`, else a `checkpoint.old/` left by a crash.
@@ -63,22 +63,7 @@ pub fn read_state(dir: &Path) -> Result<Option<State>> {
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// Write a folder's files into `NAME.new/`, then swap it in for `NAME/`.
-fn write_swapped(dir: &Path, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let new = dir.join(format!("{name}.new"));
-    let old = dir.join(format!("{name}.old"));
-    let target = dir.join(name);
-    let _ = std::fs::remove_dir_all(&new);
-    std::fs::create_dir_all(&new).map_err(|e| Error::io(&new, e))?;
-    write(&new)?;
-    let _ = std::fs::remove_dir_all(&old);
-    if target.exists() {
-        std::fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
-    }
-    std::fs::rename(&new, &target).map_err(|e| Error::io(&new, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
+use crate::run_dir::replace_dir as write_swapped;
 
 fn save_model(folder: &Path, model: &ClipModel, head: Option<&Head>) -> Result<()> {
     let path = folder.join("model.bpk");

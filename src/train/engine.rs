@@ -173,8 +173,33 @@ impl TrainData {
         evals: &[(String, PathBuf)],
         seed: u64,
     ) -> Result<(Self, Vec<String>)> {
+        // Results are keyed by set name: two sets of one name would overwrite each other.
+        let mut names: Vec<&str> = Vec::new();
+        for (name, dir) in evals {
+            if ["train", "val", "test", "all"].contains(&name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "--eval {name}={}: \"{name}\" names one of the run's own sets; choose another name",
+                    dir.display()
+                )));
+            }
+            if names.contains(&name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "--eval {name}={}: a second set named \"{name}\"; give each --eval its own name",
+                    dir.display()
+                )));
+            }
+            names.push(name);
+        }
         let scan = Scan::folder(train)?;
         let mut warnings = scan.warnings.clone();
+        if !scan.skipped.is_empty() {
+            warnings.push(format!(
+                "{}: skipped {} file(s) that are not usable images (`flyp scan {}` lists each and why)",
+                train.display(),
+                scan.skipped.len(),
+                train.display()
+            ));
+        }
         let mut aligned = |dir: &Path| -> Result<Vec<Sample>> {
             let (samples, w) = Scan::folder(dir)?.align_to(&scan.classes)?;
             warnings.extend(w);
@@ -314,13 +339,9 @@ pub fn train(
             rng = SplitMix64::new(state.rng);
             step = state.step;
             start_epoch = state.epoch;
+            // A run whose epochs are all done (killed before its final outputs) comes back with
+            // no epoch to train: the best checkpoint is the result.
             reports = state.reports;
-            if start_epoch >= config.epochs {
-                return Err(Error::Invalid(format!(
-                    "{}: the run already finished {start_epoch} epochs; ask for more epochs",
-                    dir.display()
-                )));
-            }
         }
     }
     let abort_at = test_abort_step();

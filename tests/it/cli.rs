@@ -492,7 +492,7 @@ fn a_killed_run_resumes_to_the_same_metrics() {
 }
 
 #[test]
-fn a_diverging_resume_keeps_the_last_good_checkpoint() {
+fn a_resume_with_another_lr_keeps_the_last_good_checkpoint() {
     let model = model_arg();
     let out = temp_dir("nan-keep");
     let train = emoji("twemoji");
@@ -531,10 +531,14 @@ fn a_diverging_resume_keeps_the_last_good_checkpoint() {
     assert!(ok, "{stderr}");
     let state = || std::fs::read_to_string(out.join("checkpoint/state.json")).expect("state");
     let before = state();
+    // A resume must repeat the run's settings: another --lr is refused before anything runs.
     let mut diverge = base("4", "1e30");
     diverge.push("--resume".into());
     let (ok, _, stderr) = run(diverge);
-    assert!(!ok && stderr.contains("the loss became"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("lr: saved 0.001, now 1e30"),
+        "{stderr}"
+    );
     assert_eq!(state(), before, "the last good checkpoint changed");
     let mut sane = base("3", "1e-3");
     sane.push("--resume".into());

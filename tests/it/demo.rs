@@ -220,6 +220,23 @@ fn demo_writes_the_table_results_and_readable_pictures() {
         arg(&out),
         "--epochs",
         "1",
+        "--lr",
+        "1e-3",
     ]);
     assert!(ok, "second demo failed: {stderr}");
+    // Other settings would mix runs of two recipes in one report: refused, naming the field.
+    crate::cli::expect_error(
+        &[
+            "demo",
+            "--device",
+            "cpu",
+            "--model",
+            &model,
+            "--out",
+            arg(&out),
+            "--epochs",
+            "1",
+        ],
+        "lr: saved 0.001, now 0.0001",
+    );
 }

@@ -416,6 +416,43 @@ fn run(
     };
     let (data, _warnings) =
         TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
+    // The run folder, like `flyp train`'s: new, empty or ours; locked while this runs; a resume
+    // must repeat the settings.
+    let _run_dir = match &spec.out {
+        Some(dir) => {
+            let path = |p: &std::path::Path| {
+                p.canonicalize()
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            };
+            let settings = serde_json::json!({
+                "method": spec.method.name(), "model": path(&spec.model),
+                "train": path(&spec.train),
+                "evals": spec.evals.iter().map(|(n, p)| (n.clone(), path(p))).collect::<Vec<_>>(),
+                "epochs": spec.epochs, "batch": spec.batch, "lr": spec.lr, "wd": spec.wd,
+                "seed": spec.seed, "templates": spec.templates, "precision": spec.precision.name(),
+            });
+            let settings = match settings {
+                serde_json::Value::Object(map) => map.into_iter().collect(),
+                _ => Default::default(),
+            };
+            let mut inputs = vec![
+                ("model", spec.model.as_path()),
+                ("training data", spec.train.as_path()),
+            ];
+            inputs.extend(spec.evals.iter().map(|(_, p)| ("an OOD set", p.as_path())));
+            let existing = if spec.resume {
+                flyp::run_dir::Existing::Continue
+            } else {
+                flyp::run_dir::Existing::Refuse
+            };
+            Some(flyp::run_dir::RunDir::open(
+                dir, "studio", settings, &inputs, existing,
+            )?)
+        }
+        None => None,
+    };
     let trains = spec.method.method().is_some();
     let mixed = trains && spec.precision == flyp::model::Precision::Mixed;
     if mixed {

@@ -158,12 +158,12 @@ struct TrainArgs {
     out: PathBuf,
     #[arg(long, default_value_t = 10, value_parser = positive_count)]
     epochs: usize,
-    #[arg(long, default_value_t = 256, value_parser = positive_count)]
+    #[arg(long, default_value_t = 256, value_parser = positive_count, allow_negative_numbers = true)]
     batch: usize,
-    #[arg(long, default_value_t = 1e-5, value_parser = positive_number)]
+    #[arg(long, default_value_t = 1e-5, value_parser = positive_number, allow_negative_numbers = true)]
     lr: f64,
     /// AdamW weight decay (decoupled, every parameter).
-    #[arg(long, default_value_t = 0.1, value_parser = non_negative_number)]
+    #[arg(long, default_value_t = 0.1, value_parser = non_negative_number, allow_negative_numbers = true)]
     wd: f64,
     /// Warmup steps (default: 500, capped at 10 % of the steps).
     #[arg(long)]
@@ -183,7 +183,7 @@ struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Clip the global gradient norm (torch's clip_grad_norm_); WiSE-FT's FT recipe uses 1.0.
-    #[arg(long, value_parser = positive_number)]
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     clip_grad_norm: Option<f64>,
     /// Clamp logit_scale to [0, ln 100] after every step (open_clip; FLYP's code does not).
     #[arg(long)]

@@ -216,7 +216,7 @@ fn check_settings(path: &Path, saved: &Settings, now: &Settings) -> Result<()> {
         return Ok(());
     }
     Err(Error::Invalid(format!(
-        "{}: --resume with other settings than the run's ({}); resume with the saved settings \
+        "{}: holds a run with other settings ({}); continue it with the saved settings \
          (see {MANIFEST}; epochs may grow) or choose another --out",
         path.display(),
         differences.join("; ")

@@ -536,7 +536,7 @@ fn a_resume_with_another_lr_keeps_the_last_good_checkpoint() {
     diverge.push("--resume".into());
     let (ok, _, stderr) = run(diverge);
     assert!(
-        !ok && stderr.contains("lr: saved 0.001, now 1e30"),
+        !ok && stderr.contains("lr: saved 0.001, now 1e+30"),
         "{stderr}"
     );
     assert_eq!(state(), before, "the last good checkpoint changed");
@@ -600,4 +600,22 @@ fn compare_prints_every_method_and_the_wise_ft_curves() {
         json["wise"]["flyp"]["curve"].as_array().map(Vec::len),
         Some(3)
     );
+    // A compare killed after FLYP's last checkpoint (no results.json, no model/, run.json not
+    // finished) is completed by the next call, which reuses the other runs.
+    let flyp_run = out.join("flyp");
+    let results = std::fs::read_to_string(flyp_run.join("results.json")).expect("results");
+    std::fs::remove_file(flyp_run.join("results.json")).expect("rm");
+    std::fs::remove_dir_all(flyp_run.join("model")).expect("rm");
+    let manifest = std::fs::read_to_string(flyp_run.join("run.json")).expect("run.json");
+    std::fs::write(
+        flyp_run.join("run.json"),
+        manifest.replace("\"finished\": true", "\"finished\": false"),
+    )
+    .expect("write");
+    let (ok, _, stderr) = flyp(&args);
+    assert!(ok, "the second compare failed: {stderr}");
+    let again = std::fs::read_to_string(flyp_run.join("results.json")).expect("results");
+    let best =
+        |t: &str| serde_json::from_str::<serde_json::Value>(t).expect("json")["best"].clone();
+    assert_eq!(best(&again), best(&results));
 }

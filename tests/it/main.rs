@@ -12,6 +12,7 @@ mod fuzz;
 mod hub;
 mod parity;
 mod precision;
+#[cfg(unix)]
 mod safety;
 mod training;
 mod weights;

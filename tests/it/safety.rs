@@ -447,8 +447,9 @@ fn odd_models_give_errors_not_panics() {
         ],
         "num_hidden_layers",
     );
+    // 400 vision layers where the weights hold 2: refused before a model of that size exists.
     let deeper = small_vocab_model("own-deeper", 49408, |c| {
-        c["vision_config"]["num_hidden_layers"] = 7.into();
+        c["vision_config"]["num_hidden_layers"] = 400.into();
     });
     expect_error(
         &[
@@ -520,10 +521,10 @@ fn silent_wrong_results_are_refused_or_reported() {
             vec!["--eval", &noto_a, "--eval", &noto_a],
             "a second set named \"a\"",
         ),
-        (vec!["--lr=-1"], "expected a number above 0"),
+        (vec!["--lr", "-1"], "expected a number above 0"),
         (vec!["--batch", "0"], "at least 1"),
         (vec!["--clip-grad-norm=-1"], "above 0"),
-        (vec!["--wd=-100"], "at least 0"),
+        (vec!["--wd", "-100"], "at least 0"),
     ] {
         let (model, data) = (model_arg(), emoji("twemoji"));
         let mut args = vec![

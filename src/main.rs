@@ -508,6 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             batch,
             json,
         } => {
+            flyp::train::engine::check_eval_names(&evals)?;
             let device = open_device(cli.device)?;
             let clip = Clip::load(&model, &device)?;
             let templates = flyp::data::prompts::Templates::named(&templates)?;

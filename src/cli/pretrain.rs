@@ -63,6 +63,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
     inputs.extend(args.model.as_deref().map(|m| ("--model", m)));
     inputs.extend(args.evals.iter().map(|(_, p)| ("--eval", p.as_path())));
     flyp::run_dir::check_overlap(out, &inputs)?;
+    flyp::train::engine::check_eval_names(&args.evals)?;
     let scan = flyp::data::Scan::folder(&args.data)?;
     scan.warnings
         .iter()

@@ -173,23 +173,7 @@ impl TrainData {
         evals: &[(String, PathBuf)],
         seed: u64,
     ) -> Result<(Self, Vec<String>)> {
-        // Results are keyed by set name: two sets of one name would overwrite each other.
-        let mut names: Vec<&str> = Vec::new();
-        for (name, dir) in evals {
-            if ["train", "val", "test", "all"].contains(&name.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "--eval {name}={}: \"{name}\" names one of the run's own sets; choose another name",
-                    dir.display()
-                )));
-            }
-            if names.contains(&name.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "--eval {name}={}: a second set named \"{name}\"; give each --eval its own name",
-                    dir.display()
-                )));
-            }
-            names.push(name);
-        }
+        check_eval_names(evals)?;
         let scan = Scan::folder(train)?;
         let mut warnings = scan.warnings.clone();
         if !scan.skipped.is_empty() {
@@ -227,6 +211,28 @@ impl TrainData {
         };
         Ok((data, warnings))
     }
+}
+
+/// Refuse `--eval` names that would overwrite another set's results (which are keyed by name):
+/// a name used twice, or one of the run's own sets (`train`, `val`, `test`, `all`).
+pub fn check_eval_names(evals: &[(String, PathBuf)]) -> Result<()> {
+    let mut names: Vec<&str> = Vec::new();
+    for (name, dir) in evals {
+        if ["train", "val", "test", "all"].contains(&name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "--eval {name}={}: \"{name}\" names one of the run's own sets; choose another name",
+                dir.display()
+            )));
+        }
+        if names.contains(&name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "--eval {name}={}: a second set named \"{name}\"; give each --eval its own name",
+                dir.display()
+            )));
+        }
+        names.push(name);
+    }
+    Ok(())
 }
 
 /// What one epoch did.

@@ -8,22 +8,8 @@ use std::process::Command;
 use crate::cli::emoji;
 use crate::common::{fixtures, temp_dir};
 
-/// SplitMix64: the same cases on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// The library's seeded generator: the same cases on every machine.
+type Rng = flyp::data::SplitMix64;
 
 /// Flip bytes, truncate, or both; what was done, for the failure message.
 fn corrupt_bytes(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
@@ -45,7 +31,7 @@ fn corrupt_bytes(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
             // Bytes flipped in the first 256 (headers, lengths), then truncated.
             for _ in 0..4 {
                 let at = rng.below(bytes.len().min(256));
-                bytes[at] = rng.next() as u8;
+                bytes[at] = rng.next_u64() as u8;
             }
             let len = bytes.len() - rng.below(bytes.len() / 2 + 1);
             bytes.truncate(len);
@@ -148,7 +134,7 @@ fn corrupted_model_folders_give_one_line_or_succeed() {
         .map(|f| std::fs::read(source.join(f)).expect("read"))
         .collect();
     let dir = temp_dir("fuzz-model");
-    let mut rng = Rng(17);
+    let mut rng = Rng::new(17);
     let (mut passed, cases) = (0, 200);
     for case in 0..cases {
         for (file, bytes) in files.iter().zip(&originals) {
@@ -218,7 +204,7 @@ fn corrupted_csv_manifests_give_one_line_or_succeed() {
     }
     let original = rows.join("\n");
     let csv = data.join("pairs.csv");
-    let mut rng = Rng(29);
+    let mut rng = Rng::new(29);
     let (mut passed, cases) = (0, 200);
     for case in 0..cases {
         let (text, what): (Vec<u8>, String) = match rng.below(4) {

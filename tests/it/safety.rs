@@ -470,20 +470,7 @@ fn odd_models_give_errors_not_panics() {
 #[test]
 fn silent_wrong_results_are_refused_or_reported() {
     let dir = temp_dir("own-csv");
-    let train_dir = PathBuf::from(emoji("twemoji/train"));
-    let mut rows = vec!["path,label".to_string()];
-    for class in std::fs::read_dir(&train_dir).expect("list") {
-        let class = class.expect("entry").path();
-        let name = class
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .to_string();
-        for image in std::fs::read_dir(&class).expect("list").take(6) {
-            let image = image.expect("entry").path();
-            rows.push(format!("{},{name}", image.display()));
-        }
-    }
+    let mut rows = csv_rows("path,label", 9, 6);
     let once = rows[1..].to_vec();
     rows.extend(once.iter().cloned());
     let csv = dir.join("twice.csv");
@@ -535,25 +522,48 @@ fn silent_wrong_results_are_refused_or_reported() {
         expect_error(&args, needle);
         assert!(!out.exists(), "{args:?} wrote a run folder");
     }
+    let (model, data) = (model_arg(), emoji("twemoji"));
+    expect_error(
+        &[
+            "eval", "--device", "cpu", "--model", &model, "--data", &data, "--eval", &noto_a,
+            "--eval", &noto_a,
+        ],
+        "a second set named \"a\"",
+    );
+}
+
+/// A CSV manifest's lines: `header`, then `per_class` Twemoji training images (absolute paths)
+/// of each of the first `classes` classes.
+fn csv_rows(header: &str, classes: usize, per_class: usize) -> Vec<String> {
+    let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(emoji("twemoji/train"))
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    class_dirs.sort();
+    let mut rows = vec![header.to_string()];
+    for class in class_dirs.iter().take(classes) {
+        let name = class
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let mut images: Vec<PathBuf> = std::fs::read_dir(class)
+            .expect("list")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        images.sort();
+        for image in images.iter().take(per_class) {
+            rows.push(format!("{},{name}", image.display()));
+        }
+    }
+    rows
 }
 
 /// Case 9: A CSV with a byte-order mark, a mistyped local model path, a FIFO, skipped files counted.
 #[test]
 fn smaller_input_cases_give_their_messages() {
     let dir = temp_dir("own-bom");
-    let train_dir = PathBuf::from(emoji("twemoji/train"));
-    let mut rows = vec!["\u{feff}path,label".to_string()];
-    for class in std::fs::read_dir(&train_dir).expect("list").take(3) {
-        let class = class.expect("entry").path();
-        let name = class
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .to_string();
-        for image in std::fs::read_dir(&class).expect("list").take(3) {
-            rows.push(format!("{},{name}", image.expect("entry").path().display()));
-        }
-    }
+    let rows = csv_rows("\u{feff}path,label", 3, 3);
     let csv = dir.join("bom.csv");
     std::fs::write(&csv, rows.join("\n")).expect("write");
     let (ok, stdout, stderr) = flyp(&["scan", arg(&csv)]);

@@ -255,9 +255,19 @@ fn owned_or_empty(path: &Path, kind: &str) -> Result<Option<Manifest>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(path, e))?;
         if entry.file_name() != LOCK {
+            // Runs of flyp versions before run.json: say so, rather than only "not ours".
+            let old_run = ["checkpoint", "runs", "compare.json"]
+                .iter()
+                .any(|n| path.join(n).exists());
+            let hint = if old_run {
+                " (a run of a flyp version before run folders had run.json is not continued: \
+                 move it aside)"
+            } else {
+                ""
+            };
             return Err(Error::Invalid(format!(
                 "{}: not empty and not a flyp run folder (no {MANIFEST}; it holds {}); \
-                 --out must be a new or empty folder, or a run folder flyp wrote",
+                 --out must be a new or empty folder, or a run folder flyp wrote{hint}",
                 path.display(),
                 entry.file_name().to_string_lossy()
             )));

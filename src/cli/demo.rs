@@ -13,7 +13,7 @@ use flyp::report::write_figure;
 use flyp::{ComputeDevice, DeviceChoice};
 use serde_json::{Value, json};
 
-use crate::TrainArgs;
+use super::train::TrainArgs;
 
 /// `flyp demo`'s arguments: everything has the demo's default.
 #[derive(clap::Args, Clone)]
@@ -34,14 +34,14 @@ pub struct DemoArgs {
     /// The OOD set (default: assets/emoji-subset/noto).
     #[arg(long)]
     pub ood: Option<PathBuf>,
-    #[arg(long, default_value_t = 10, value_parser = crate::positive_count)]
+    #[arg(long, default_value_t = 10, value_parser = super::positive_count)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32, value_parser = crate::positive_count)]
+    #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     pub batch: usize,
     /// Learning rate of FT and FLYP (LP-FT's fine-tuning stage uses a tenth).
-    #[arg(long, default_value_t = 1e-4, value_parser = crate::positive_number)]
+    #[arg(long, default_value_t = 1e-4, value_parser = super::positive_number)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.1, value_parser = crate::non_negative_number)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::non_negative_number)]
     pub wd: f64,
 }
 
@@ -60,8 +60,8 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("--seeds: name at least one seed");
     };
     // The report folder is a run folder of its own (each seed's runs/ is a `compare` folder in it).
-    let path = |p: &Option<PathBuf>| p.as_deref().map(crate::resolved);
-    let settings = crate::settings_of(json!({
+    let path = |p: &Option<PathBuf>| p.as_deref().map(super::resolved);
+    let settings = super::settings_of(json!({
         "model": path(&args.model), "data": path(&args.data), "ood": path(&args.ood),
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
     }));
@@ -199,11 +199,11 @@ fn report(
         .map(String::from)
         .to_vec();
     let alphas = flyp::methods::wise_ft::default_alphas();
-    crate::run_compare(device_choice, &methods, 0.1, &alphas, base)?;
+    super::compare::methods(device_choice, &methods, 0.1, &alphas, base)?;
     let compare = read_json(&runs.join("compare.json"))?;
 
     eprintln!("flyp: demo: embeddings and pictures");
-    let device = crate::open_device(device_choice)?;
+    let device = super::open_device(device_choice)?;
     let name = |p: &Path| -> String {
         p.file_name().map_or_else(
             || p.display().to_string(),

@@ -19,7 +19,7 @@ pub struct PretrainArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Start from this model (HF folder, .safetensors or Hub id) instead of a random one.
-    #[arg(long, conflicts_with = "config", value_parser = crate::model_arg)]
+    #[arg(long, conflicts_with = "config", value_parser = super::model_arg)]
     pub model: Option<PathBuf>,
     /// Sizes of a random model: a preset (flyp-demo, ViT-B/32, ViT-B/16, ViT-L/14) or an HF
     /// config.json.
@@ -27,19 +27,19 @@ pub struct PretrainArgs {
     pub config: String,
     /// Zero-shot evaluation sets checked every epoch (class folders named like the CSV's
     /// labels), NAME=DIR, repeatable.
-    #[arg(long = "eval", value_parser = crate::parse_named_dir)]
+    #[arg(long = "eval", value_parser = super::parse_named_dir)]
     pub evals: Vec<(String, PathBuf)>,
     /// The run folder: config.json, results.json, model/ (the last epoch, HF layout).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 30, value_parser = crate::positive_count)]
+    #[arg(long, default_value_t = 30, value_parser = super::positive_count)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128, value_parser = crate::positive_count)]
+    #[arg(long, default_value_t = 128, value_parser = super::positive_count)]
     pub batch: usize,
-    #[arg(long, default_value_t = 5e-4, value_parser = crate::positive_number)]
+    #[arg(long, default_value_t = 5e-4, value_parser = super::positive_number)]
     pub lr: f64,
     /// AdamW weight decay (decoupled).
-    #[arg(long, default_value_t = 0.1, value_parser = crate::non_negative_number)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::non_negative_number)]
     pub wd: f64,
     /// Warmup steps (default: 500, capped at 10 % of the steps).
     #[arg(long)]
@@ -108,8 +108,8 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         progress: true,
         hooks: Default::default(),
     };
-    let resolved = |p: &std::path::Path| crate::resolved(p);
-    let settings = crate::settings_of(serde_json::json!({
+    let resolved = |p: &std::path::Path| super::resolved(p);
+    let settings = super::settings_of(serde_json::json!({
         "data": resolved(&args.data), "model": args.model.as_deref().map(resolved),
         "config": args.config,
         "evals": args.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
@@ -134,7 +134,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         resume: run.continued,
         ..config
     };
-    let device = crate::open_device(device_choice)?.autodiff();
+    let device = super::open_device(device_choice)?.autodiff();
     let clip = match &args.model {
         Some(path) => Clip::load(path, &device)?,
         None => {
@@ -173,7 +173,7 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
     );
     let started = std::time::Instant::now();
     let trained = train(clip, &data, &config, |r| {
-        let accs = crate::top1_cells(&r.evals);
+        let accs = super::top1_cells(&r.evals);
         println!(
             "{:>5} {:>9.4} {:>9.2e} {:>7.2}  {accs}",
             r.epoch,

@@ -1,0 +1,214 @@
+//! `flyp bench`: benchmarks that print tables.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use flyp::DeviceChoice;
+
+use super::{open_device, precision_arg};
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// The fused WGSL contrastive core vs the same loss in plain burn ops, forward + backward, on
+    /// one device (default: the wgpu adapter, whatever it is).
+    Contrastive {
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [128, 512, 1024])]
+        batch: Vec<usize>,
+        /// Feature widths.
+        #[arg(long, value_delimiter = ',', default_values_t = [512, 768])]
+        dim: Vec<usize>,
+        /// Timed passes per configuration (the median is reported), after 2 warm-up passes.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
+    },
+    /// Throughput on random weights: the FLYP step, the FT step and the evaluation forward pass.
+    Step {
+        /// tiny, vit-b-32 or vit-b-16.
+        #[arg(long, value_delimiter = ',', default_values_t = ["tiny".to_string()])]
+        config: Vec<String>,
+        /// flyp, finetune, eval (image-tower forward without autodiff, as evaluation runs).
+        #[arg(long, value_delimiter = ',', default_values_t = ["flyp".to_string(), "finetune".to_string(), "eval".to_string()])]
+        step: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_values_t = [32])]
+        batch: Vec<usize>,
+        /// Timed steps (median reported) after 2 warm-up steps.
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// f32 and/or mixed (f16 blocks, f32 weights, loss and optimizer; a loss scale).
+        #[arg(long, value_delimiter = ',', default_values_t = [flyp::model::Precision::F32], value_parser = precision_arg)]
+        precision: Vec<flyp::model::Precision>,
+        /// Also time forward, backward and the optimizer step apart (a device sync between them).
+        #[arg(long)]
+        phases: bool,
+    },
+    /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
+    Loader {
+        /// A dataset folder (any layout `flyp scan` reads).
+        dir: PathBuf,
+        /// Output sizes to preprocess to.
+        #[arg(long, value_delimiter = ',', default_values_t = [224, 32])]
+        size: Vec<u32>,
+        /// Batch size.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+}
+
+pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
+    match bench {
+        Bench::Contrastive { batch, dim, iters } => {
+            // The fused path exists on wgpu only: benchmark there unless told otherwise.
+            let choice = if device_choice == DeviceChoice::Auto {
+                DeviceChoice::Gpu
+            } else {
+                device_choice
+            };
+            let device = open_device(choice)?;
+            let sizes: Vec<(usize, usize)> = batch
+                .iter()
+                .flat_map(|&b| dim.iter().map(move |&d| (b, d)))
+                .collect();
+            let (warmup, round) = (2, flyp::contrastive::bench::ROUND);
+            println!(
+                "contrastive loss, forward + backward, median of {iters} after {warmup} warm-up \
+     passes (plain and fused take turns in rounds of up to {round} passes, each round \
+     after one more warm-up pass)"
+            );
+            println!("device: {}", device.description);
+            println!(
+                "{:>6} {:>5} {:>11} {:>11} {:>8}",
+                "B", "d", "fused ms", "plain ms", "speedup"
+            );
+            for (b, d) in sizes {
+                let row = flyp::contrastive::bench::run(&device, &[(b, d)], warmup, iters.max(1))?
+                    .remove(0);
+                println!(
+                    "{:>6} {:>5} {:>11.2} {:>11.2} {:>7.2}x",
+                    row.batch,
+                    row.dim,
+                    row.fused_ms,
+                    row.plain_ms,
+                    row.speedup()
+                );
+            }
+            Ok(())
+        }
+        Bench::Step {
+            config,
+            step,
+            batch,
+            steps,
+            precision,
+            phases,
+        } => {
+            use flyp::train::bench::{StepBench, StepKind, time_steps, tiny_config};
+            let device = open_device(device_choice)?;
+            for p in &precision {
+                p.check(&device.device, &device.description)?;
+            }
+            println!(
+                "training step, median of {steps} after 2 warm-up steps; device: {}",
+                device.description
+            );
+            print!(
+                "{:<9} {:<9} {:<9} {:>6} {:>10} {:>10} {:>10} {:>10}",
+                "config",
+                "step",
+                "precision",
+                "batch",
+                "ms/step",
+                "images/s",
+                "host MiB",
+                "dev MiB"
+            );
+            if phases {
+                print!(" {:>8} {:>8} {:>8}", "fwd ms", "bwd ms", "opt ms");
+            }
+            println!();
+            let mib = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.0}"));
+            for name in &config {
+                let cfg = match name.as_str() {
+                    "tiny" => tiny_config(),
+                    other => flyp::model::ClipConfig::preset(other).with_context(|| {
+                        format!("unknown --config '{other}': tiny, vit-b-32, vit-b-16, vit-l-14")
+                    })?,
+                };
+                for kind_name in &step {
+                    let kind = match kind_name.as_str() {
+                        "flyp" => StepKind::Flyp,
+                        "finetune" | "ft" => StepKind::Finetune,
+                        "eval" => StepKind::Eval,
+                        other => {
+                            anyhow::bail!("unknown --step '{other}': flyp, finetune or eval")
+                        }
+                    };
+                    for &p in &precision {
+                        for &b in &batch {
+                            let bench = StepBench {
+                                config: cfg.clone(),
+                                kind,
+                                batch: b,
+                                precision: p,
+                                phases,
+                            };
+                            let t = time_steps(&bench, 2, steps.max(1), &device.device)?;
+                            print!(
+                                "{name:<9} {kind_name:<9} {:<9} {b:>6} {:>10.1} {:>10.1} {:>10} {:>10}",
+                                p.name(),
+                                t.seconds * 1e3,
+                                t.images_per_s,
+                                mib(flyp::train::bench::peak_rss_mib()),
+                                mib(t.device_mib)
+                            );
+                            if let Some(ph) = t.phases {
+                                print!(
+                                    " {:>8.1} {:>8.1} {:>8.1}",
+                                    ph[0] * 1e3,
+                                    ph[1] * 1e3,
+                                    ph[2] * 1e3
+                                );
+                            }
+                            println!();
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Bench::Loader { dir, size, batch } => {
+            let scan = flyp::data::Scan::folder(&dir)?;
+            let threads = rayon::current_num_threads();
+            println!(
+                "loader: one epoch of {} images from {}",
+                scan.train.len(),
+                dir.display()
+            );
+            println!(
+                "{:>6} {:>6} {:>8} {:>10} {:>10}",
+                "size", "batch", "threads", "seconds", "images/s"
+            );
+            for s in size {
+                let config = flyp::data::loader::LoaderConfig {
+                    batch_size: batch,
+                    ..Default::default()
+                };
+                let loader = flyp::data::loader::Loader::new(
+                    scan.train.clone(),
+                    flyp::data::Preprocess::clip(s),
+                    s,
+                    config,
+                );
+                let start = std::time::Instant::now();
+                let images: usize = loader.epoch(0).map(|b| b.len()).sum();
+                let secs = start.elapsed().as_secs_f64();
+                println!(
+                    "{s:>6} {batch:>6} {threads:>8} {secs:>10.2} {:>10.0}",
+                    images as f64 / secs
+                );
+            }
+            Ok(())
+        }
+    }
+}

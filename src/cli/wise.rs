@@ -62,7 +62,10 @@ pub fn curve(
     let head_file = run.join("head.safetensors");
     let heads = if head_file.is_file() {
         let zs = zero_shot_head(&zero, &data.prompt_names, &templates)?;
-        Some((zs, load_head(&head_file, &device.device)?))
+        Some((
+            zs,
+            flyp::model::weights::load_head(&head_file, &device.device)?,
+        ))
     } else {
         None
     };
@@ -100,32 +103,4 @@ pub fn curve(
     let text = serde_json::to_string_pretty(&json)?;
     flyp::model::weights::write_atomic(&run_dir.join("wise.json"), text.as_bytes())?;
     Ok(json)
-}
-
-/// Read a head written by [`save_head`].
-fn load_head(
-    path: &std::path::Path,
-    device: &burn::prelude::Device,
-) -> anyhow::Result<burn::prelude::Tensor<2>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
-    let view = st
-        .tensor("weight")
-        .with_context(|| format!("{}: no \"weight\" tensor", path.display()))?;
-    let shape = view.shape().to_vec();
-    anyhow::ensure!(
-        shape.len() == 2,
-        "{}: weight has shape {shape:?}, expected 2 dimensions",
-        path.display()
-    );
-    let values: Vec<f32> = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Ok(burn::prelude::Tensor::from_data(
-        burn::prelude::TensorData::new(values, [shape[0], shape[1]]),
-        device,
-    ))
 }

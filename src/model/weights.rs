@@ -397,6 +397,24 @@ pub fn save_head(path: &Path, weight: Tensor<2>) -> Result<()> {
     write_atomic(path, &data)
 }
 
+/// Read a head written by [`save_head`] (`weight`: `[classes, projection_dim]`), in any float
+/// dtype the checkpoints may use.
+pub fn load_head(path: &Path, device: &Device) -> Result<Tensor<2>> {
+    let checkpoint = Checkpoint::read(path)?;
+    let weight = checkpoint
+        .tensors
+        .get("weight")
+        .ok_or_else(|| Error::weights(path, "no \"weight\" tensor"))?;
+    let [rows, cols] = weight.shape[..] else {
+        return Err(Error::weights(
+            path,
+            format!("weight has shape {:?}, expected 2 dimensions", weight.shape),
+        ));
+    };
+    let data = TensorData::new(weight.values.clone(), [rows, cols]);
+    Ok(Tensor::from_data(data, device))
+}
+
 pub use crate::run_dir::write_atomic;
 
 /// Guess a config from tensor shapes, for a bare `.safetensors` without a `config.json` beside it.

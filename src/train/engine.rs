@@ -1,9 +1,10 @@
 //! The one training loop, in labelled phases (lr, forward, loss, backward, step, eval, events).
 //! A method states only what differs: which parameters train, how the head starts, which loss.
 //!
-//! So far: FLYP (contrastive, both towers and logit_scale) and FT (cross-entropy on the image
-//! tower and a head initialised from the zero-shot head). Checkpoints, resume, the linear probe,
-//! LP-FT, the CE ablation and WiSE-FT arrive with the rest of the methods issue.
+//! Methods trained here: FLYP (contrastive, both towers and logit_scale), FT (cross-entropy on the
+//! image tower and a head initialised from the zero-shot head, or from a probe's head for LP-FT),
+//! the CE ablation and CLIP pretraining; with per-epoch checkpoints and resume
+//! ([`super::checkpoint`]). The linear probe and WiSE-FT live in `crate::methods`.
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;

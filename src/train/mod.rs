@@ -1,5 +1,5 @@
-//! Training infrastructure shared by every method: metrics and the learning-rate schedule (the
-//! training loop itself arrives with the methods issue).
+//! Training shared by every method: the one loop (`engine`), checkpoints, the optimizer, the
+//! learning-rate schedule, gradient clipping, the loss scale, metrics and the step benchmark.
 
 pub mod adamw;
 pub mod bench;

@@ -112,3 +112,42 @@ fn wise_ft_interpolates_every_parameter() {
         );
     }
 }
+
+/// A head stored in f16 (as a user's tools may write it) reads back as its values, not as raw f32
+/// bytes; `save_head`'s f32 file reads back exactly.
+#[test]
+fn a_head_reads_back_in_f32_and_f16() {
+    let device = flyp::ComputeDevice::flex().device;
+    let values: Vec<f32> = (0..12).map(|i| (i as f32 - 5.5) / 3.0).collect();
+    let dir = crate::common::temp_dir("head-dtypes");
+    let f32_path = dir.join("head.safetensors");
+    let weight = burn::prelude::Tensor::<2>::from_data(
+        burn::prelude::TensorData::new(values.clone(), [3, 4]),
+        &device,
+    );
+    flyp::model::weights::save_head(&f32_path, weight).expect("save");
+    let read = |path: &std::path::Path| -> Vec<f32> {
+        let head = flyp::model::weights::load_head(path, &device).expect("load");
+        assert_eq!(head.dims(), [3, 4]);
+        head.into_data().try_to_vec::<f32>().expect("values")
+    };
+    assert_eq!(read(&f32_path), values);
+    let halves: Vec<u8> = values
+        .iter()
+        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+        .collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![3, 4], &halves)
+        .expect("view");
+    let f16_path = dir.join("head-f16.safetensors");
+    std::fs::write(
+        &f16_path,
+        safetensors::serialize(vec![("weight".to_string(), view)], None).expect("serialize"),
+    )
+    .expect("write");
+    for (got, want) in read(&f16_path).iter().zip(&values) {
+        assert!(
+            (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+            "{got} vs {want}"
+        );
+    }
+}

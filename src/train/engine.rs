@@ -351,7 +351,6 @@ pub fn train(
             reports = state.reports;
         }
     }
-    let abort_at = test_abort_step();
     let show_progress = config.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
     let first_step = step;
@@ -516,9 +515,6 @@ pub fn train(
                     eprintln!();
                 }
             }
-            if abort_at == Some(step) {
-                std::process::abort(); // test hook: a kill in the middle of an epoch
-            }
             let stop = config.hooks.stop.as_ref();
             if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
                 return Err(Error::Stopped {
@@ -592,11 +588,6 @@ pub fn train(
         best_head,
         reports,
     })
-}
-
-/// `FLYP_ABORT_AT_STEP=n` aborts the process right after step n (tests of `--resume`).
-fn test_abort_step() -> Option<usize> {
-    std::env::var("FLYP_ABORT_AT_STEP").ok()?.parse().ok()
 }
 
 /// FT's trainable pair: the CLIP model (only its image side receives gradients) and the head.

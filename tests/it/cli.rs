@@ -408,7 +408,7 @@ fn train_writes_a_run_folder_and_stops_on_a_diverging_loss() {
 #[test]
 fn a_killed_run_resumes_to_the_same_metrics() {
     let model = model_arg();
-    let run = |out: &Path, extra: &[&str], abort: Option<&str>| {
+    let command = |out: &Path, extra: &[&str]| {
         let mut args = vec![
             "train", "--device", "cpu", "--method", "flyp", "--model", &model, "--train",
         ];
@@ -432,17 +432,31 @@ fn a_killed_run_resumes_to_the_same_metrics() {
         args.extend(extra);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flyp"));
         cmd.args(&args);
-        if let Some(step) = abort {
-            cmd.env("FLYP_ABORT_AT_STEP", step);
-        }
-        cmd.output().expect("run flyp")
+        cmd
     };
+    let run = |out: &Path, extra: &[&str]| command(out, extra).output().expect("run flyp");
     let whole = temp_dir("resume-whole");
-    assert!(run(&whole, &[], None).status.success());
+    assert!(run(&whole, &[]).status.success());
     let cut = temp_dir("resume-cut");
-    // 6 steps an epoch: step 15 is in the middle of epoch 3.
-    let killed = run(&cut, &[], Some("15"));
-    assert!(!killed.status.success(), "the abort hook did not fire");
+    // Killed (SIGKILL, from here) as soon as epoch 2's checkpoint is in place: inside epoch 3.
+    let mut child = command(&cut, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let epoch = || -> Option<u64> {
+        let text = std::fs::read_to_string(cut.join("checkpoint/state.json")).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
+    };
+    while epoch() != Some(2) {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before epoch 2's checkpoint was seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(cut.join("checkpoint/state.json")).expect("state"),
     )
@@ -452,12 +466,12 @@ fn a_killed_run_resumes_to_the_same_metrics() {
         "the last checkpoint is the end of epoch 2"
     );
     assert!(!cut.join("checkpoint.new").exists() || cut.join("checkpoint").exists());
-    let again = run(&cut, &[], None);
+    let again = run(&cut, &[]);
     assert!(
         !again.status.success(),
         "an existing run must not be overwritten without --resume"
     );
-    let resumed = run(&cut, &["--resume"], None);
+    let resumed = run(&cut, &["--resume"]);
     assert!(
         resumed.status.success(),
         "resume failed: {}",

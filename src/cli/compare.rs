@@ -106,9 +106,12 @@ pub fn methods(
             args.lr *= lp_ft_lr_scale;
         }
         super::train::run(device_choice, args)?;
-        let text = std::fs::read_to_string(out.join("results.json"))?;
-        let results: serde_json::Value = serde_json::from_str(&text)?;
-        rows.push((method.clone(), top1s(&results["best"])));
+        let results = flyp::train::RunResults::read(&out.join("results.json"))?;
+        let best = set_names
+            .iter()
+            .map(|n| (n.clone(), results.best.get(n).map_or(f64::NAN, |m| m.top1)))
+            .collect();
+        rows.push((method.clone(), best));
         if matches!(
             method.as_str(),
             "finetune" | "lp-ft" | "flyp" | "ce-ablation"

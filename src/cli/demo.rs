@@ -253,27 +253,12 @@ fn report(
         .collect();
     let mut epoch_runs = Vec::new();
     for method in ["finetune", "lp-ft", "flyp"] {
-        let results = read_json(&runs.join(method).join("results.json"))?;
-        let points = results["epochs"]
-            .as_array()
+        let results = flyp::train::RunResults::read(&runs.join(method).join("results.json"))?;
+        let points = results
+            .top1_by_epoch(id_name)
             .into_iter()
-            .flatten()
-            .map(|e| {
-                let set = |name: &str| {
-                    e["evals"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|pair| pair[0] == name)
-                        .and_then(|pair| pair[1]["top1"].as_f64())
-                        .unwrap_or(f64::NAN)
-                };
-                (
-                    e["epoch"].as_f64().unwrap_or(f64::NAN),
-                    set(id_name),
-                    set(ood_name),
-                )
-            })
+            .zip(results.top1_by_epoch(ood_name))
+            .map(|((epoch, id), (_, ood))| (epoch as f64, id, ood))
             .collect();
         epoch_runs.push(EpochCurve {
             method: method.into(),

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use burn::module::Module;
+use flyp::train::{ProbeResults, RunResults};
 use flyp::{Clip, DeviceChoice};
 
 use super::{
@@ -173,7 +174,7 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
         data.classes.len()
     );
     let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
-    let mut probe_json = serde_json::Value::Null;
+    let mut probe_results = None;
     if probe_first {
         let frozen = Clip::load(&model, &device)?;
         let scale = frozen.model.logit_scale.val().into_scalar::<f32>() as f64;
@@ -185,19 +186,25 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
         println!("{:>5} {names}", "");
         let accs = top1_cells(&metrics);
         println!("{:>5} {accs}", "LP");
-        probe_json = serde_json::json!({"l2": probe.l2, "sweep": probe.sweep, "evals": metrics});
+        probe_results = Some(ProbeResults {
+            l2: probe.l2,
+            sweep: probe.sweep.clone(),
+            evals: metrics.clone(),
+        });
         let head = probe.as_head(scale);
         if method.is_none() {
             flyp::run_dir::replace_dir(&out, "model", |dir| frozen.save(dir))?;
             flyp::model::weights::save_head(&out.join("head.safetensors"), head)?;
-            let best: std::collections::BTreeMap<_, _> =
-                metrics.iter().map(|(n, m)| (n.clone(), m)).collect();
-            let results = serde_json::json!({
-                "schema": 1, "method": method_name, "classes": data.classes,
-                "best_epoch": 1, "best": best, "epochs": [], "probe": probe_json,
-            });
-            let text = serde_json::to_string_pretty(&results)?;
-            flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+            RunResults {
+                schema: RunResults::SCHEMA,
+                method: method_name.to_string(),
+                classes: data.classes.clone(),
+                best_epoch: 1,
+                best: metrics.into_iter().collect(),
+                epochs: Vec::new(),
+                probe: probe_results,
+            }
+            .write(&out.join("results.json"))?;
             run.mark_finished()?;
             return Ok(());
         }
@@ -223,22 +230,16 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
     if let Some(head) = &trained.best_head {
         flyp::model::weights::save_head(&out.join("head.safetensors"), head.weight.val())?;
     }
-    let best_sets: std::collections::BTreeMap<_, _> = trained.reports[best - 1]
-        .evals
-        .iter()
-        .map(|(n, m)| (n.clone(), m))
-        .collect();
-    let results = serde_json::json!({
-        "schema": 1,
-        "method": method_name,
-        "classes": data.classes,
-        "best_epoch": best,
-        "best": best_sets,
-        "epochs": trained.reports,
-        "probe": probe_json,
-    });
-    let text = serde_json::to_string_pretty(&results)?;
-    flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
+    RunResults {
+        schema: RunResults::SCHEMA,
+        method: method_name.to_string(),
+        classes: data.classes.clone(),
+        best_epoch: best,
+        best: trained.reports[best - 1].evals.iter().cloned().collect(),
+        epochs: trained.reports,
+        probe: probe_results,
+    }
+    .write(&out.join("results.json"))?;
     run.mark_finished()?;
     println!(
         "best epoch {best} by val top-1; model written to {}",

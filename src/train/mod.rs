@@ -8,6 +8,8 @@ pub mod clip_grad;
 pub mod engine;
 pub mod loss_scale;
 pub mod metrics;
+pub mod results;
 pub mod schedule;
 
 pub use metrics::Metrics;
+pub use results::{ProbeResults, RunResults};

@@ -248,3 +248,28 @@ fn the_logit_scale_clamp_holds_it_at_ln_100() {
     let scale = trained.reports[0].logit_scale;
     assert!(scale <= 100f64.ln() + 1e-6, "logit_scale {scale}");
 }
+
+/// A results.json as `flyp train` wrote it before the typed results (keys sorted by serde_json's
+/// map, `probe` null, no `skipped_steps`) still reads, with its numbers.
+#[test]
+fn results_written_before_the_typed_schema_still_read() {
+    let metrics = serde_json::json!({"images": 2, "top1": 0.5, "macro_f1": 0.25,
+        "precision": [0.5, 0.0], "recall": [1.0, 0.0], "confusion": [[1, 0], [1, 0]]});
+    let old = serde_json::json!({
+        "schema": 1, "method": "flyp", "classes": ["a", "b"], "best_epoch": 1,
+        "best": {"val": metrics, "test": metrics},
+        "epochs": [{"epoch": 1, "steps": 3, "mean_loss": 1.5, "first_loss": 2.0,
+            "last_lr": 1e-3, "logit_scale": 4.6, "evals": [["val", metrics], ["test", metrics]]}],
+        "probe": null,
+    });
+    let dir = crate::common::temp_dir("old-results");
+    let path = dir.join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&old).expect("json")).expect("write");
+    let read = flyp::train::RunResults::read(&path).expect("read");
+    assert_eq!(read.best["test"].top1, 0.5);
+    assert_eq!(read.top1_by_epoch("val"), vec![(1, 0.5)]);
+    assert!(read.probe.is_none());
+    read.write(&path).expect("write back");
+    let again = flyp::train::RunResults::read(&path).expect("read again");
+    assert_eq!(again.epochs[0].mean_loss, 1.5);
+}

@@ -206,3 +206,15 @@ fn unreachable(endpoint: &str, e: &ureq::Error) -> String {
          machine and choose it as a local folder"
     )
 }
+
+/// Whether a path names something to be found on disk rather than a Hub id: it has a `.`/`..`
+/// part, is absolute, or its first part exists here.
+pub fn looks_local(text: &str) -> bool {
+    let path = Path::new(text);
+    let mut parts = path.components();
+    match parts.next() {
+        Some(std::path::Component::Normal(first)) => Path::new(first).exists(),
+        Some(_) => true,
+        None => false,
+    }
+}

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,23 @@ const MAY_GROW: &str = "epochs";
 
 /// A run's settings by name: what a resume must repeat.
 pub type Settings = BTreeMap<String, serde_json::Value>;
+
+/// A path as a run's settings keep it: resolved when it exists (so a resume from another
+/// working directory compares equal), else as given.
+pub fn path_setting(path: &Path) -> String {
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Settings from a JSON object of them (anything else holds none).
+pub fn settings_from(json: serde_json::Value) -> Settings {
+    match json {
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        _ => Settings::new(),
+    }
+}
 
 /// `run.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -160,10 +177,6 @@ impl RunDir {
             continued: true,
             _lock: lock,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// `RUN/name`.
@@ -522,16 +535,4 @@ pub fn start_partial(dir: &Path) -> Result<()> {
 pub fn finish_partial(dir: &Path) -> Result<()> {
     let marker = dir.join(PARTIAL);
     std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))
-}
-
-/// Whether a path names something to be found on disk rather than a Hub id: it has a `.`/`..`
-/// part, is absolute, or its first part exists here.
-pub fn looks_local(text: &str) -> bool {
-    let path = Path::new(text);
-    let mut parts = path.components();
-    match parts.next() {
-        Some(Component::Normal(first)) => Path::new(first).exists(),
-        Some(_) => true,
-        None => false,
-    }
 }

@@ -3,7 +3,7 @@
 use flyp::{Clip, DeviceChoice};
 
 use super::train::TrainArgs;
-use super::{build_data, input_paths, open_device, resolved, settings_of};
+use super::{build_data, input_paths, open_device};
 
 /// `flyp compare`'s arguments (the command's help is its variant's doc in `main.rs`).
 #[derive(clap::Args)]
@@ -49,14 +49,14 @@ pub fn methods(
         &base.evals,
     );
     // Methods and α values may change between calls (each method's run checks its own settings).
-    let settings = settings_of(serde_json::json!({
+    let resolved = flyp::run_dir::path_setting;
+    let settings = flyp::run_dir::settings_from(serde_json::json!({
         "lp_ft_lr_scale": lp_ft_lr_scale,
         "model": resolved(&base.model), "train": resolved(&base.train),
         "val": base.val.as_deref().map(resolved), "test": base.test.as_deref().map(resolved),
         "evals": base.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
         "epochs": base.epochs, "seed": base.seed,
     }));
-    flyp::run_dir::check_overlap(&root, &inputs)?;
     let _root_run = flyp::run_dir::RunDir::open(
         &root,
         "compare",

@@ -60,8 +60,8 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("--seeds: name at least one seed");
     };
     // The report folder is a run folder of its own (each seed's runs/ is a `compare` folder in it).
-    let path = |p: &Option<PathBuf>| p.as_deref().map(super::resolved);
-    let settings = super::settings_of(json!({
+    let path = |p: &Option<PathBuf>| p.as_deref().map(flyp::run_dir::path_setting);
+    let settings = flyp::run_dir::settings_from(json!({
         "model": path(&args.model), "data": path(&args.data), "ood": path(&args.ood),
         "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
     }));

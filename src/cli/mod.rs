@@ -63,22 +63,6 @@ pub fn one_line(error: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// A path as a resume compares it: resolved when it exists, else as given.
-pub fn resolved(path: &std::path::Path) -> String {
-    path.canonicalize()
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A JSON object of settings as the run manifest keeps them.
-pub fn settings_of(json: serde_json::Value) -> flyp::run_dir::Settings {
-    match json {
-        serde_json::Value::Object(map) => map.into_iter().collect(),
-        _ => Default::default(),
-    }
-}
-
 /// The inputs a run folder must not overlap, by flag.
 pub fn input_paths<'a>(
     model: &'a std::path::Path,
@@ -147,7 +131,7 @@ pub fn model_arg(text: &str) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(text));
     }
     // `assets/demo-modle`: the owner part is a folder here, so this is a mistyped path.
-    if flyp::run_dir::looks_local(text) {
+    if flyp::hub::looks_local(text) {
         return Err(format!(
             "{text}: no such file or folder (not tried as a Hugging Face Hub id: {} is a local folder)",
             text.split('/').next().unwrap_or(text)

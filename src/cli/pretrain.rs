@@ -108,8 +108,8 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         progress: true,
         hooks: Default::default(),
     };
-    let resolved = |p: &std::path::Path| super::resolved(p);
-    let settings = super::settings_of(serde_json::json!({
+    let resolved = flyp::run_dir::path_setting;
+    let settings = flyp::run_dir::settings_from(serde_json::json!({
         "data": resolved(&args.data), "model": args.model.as_deref().map(resolved),
         "config": args.config,
         "evals": args.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),

@@ -8,7 +8,7 @@ use flyp::{Clip, DeviceChoice};
 
 use super::{
     build_data, input_paths, model_arg, non_negative_number, open_device, parse_named_dir,
-    positive_count, positive_number, precision_arg, resolved, settings_of, top1_cells,
+    positive_count, positive_number, precision_arg, top1_cells,
 };
 
 /// `flyp train`'s arguments (also what `flyp compare` runs for each method).
@@ -106,7 +106,8 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
     let (method, probe_first) = (recipe.method(), recipe.probes_first());
     let method_name = recipe.name();
     let templates = flyp::data::prompts::Templates::named(&templates)?;
-    let settings = settings_of(serde_json::json!({
+    let resolved = flyp::run_dir::path_setting;
+    let settings = flyp::run_dir::settings_from(serde_json::json!({
         "method": method_name, "model": resolved(&model), "train": resolved(&train),
         "val": val.as_deref().map(resolved), "test": test.as_deref().map(resolved),
         "evals": evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),

@@ -420,23 +420,14 @@ fn run(
     // must repeat the settings.
     let _run_dir = match &spec.out {
         Some(dir) => {
-            let path = |p: &std::path::Path| {
-                p.canonicalize()
-                    .unwrap_or_else(|_| p.to_path_buf())
-                    .display()
-                    .to_string()
-            };
-            let settings = serde_json::json!({
+            let path = flyp::run_dir::path_setting;
+            let settings = flyp::run_dir::settings_from(serde_json::json!({
                 "method": spec.method.name(), "model": path(&spec.model),
                 "train": path(&spec.train),
                 "evals": spec.evals.iter().map(|(n, p)| (n.clone(), path(p))).collect::<Vec<_>>(),
                 "epochs": spec.epochs, "batch": spec.batch, "lr": spec.lr, "wd": spec.wd,
                 "seed": spec.seed, "templates": spec.templates, "precision": spec.precision.name(),
-            });
-            let settings = match settings {
-                serde_json::Value::Object(map) => map.into_iter().collect(),
-                _ => Default::default(),
-            };
+            }));
             let mut inputs = vec![
                 ("model", spec.model.as_path()),
                 ("training data", spec.train.as_path()),

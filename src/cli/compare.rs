@@ -14,6 +14,10 @@ pub struct CompareArgs {
     /// LP-FT's fine-tuning stage runs at --lr times this (Kumar et al. use a much smaller one).
     #[arg(long, default_value_t = 0.1)]
     pub lp_ft_lr_scale: f64,
+    /// Train FT and LP-FT without WiSE-FT's gradient clipping (global norm 1.0; an explicit
+    /// --clip-grad-norm applies to every method instead).
+    #[arg(long)]
+    pub no_clip_grad: bool,
     /// WiSE-FT α values.
     #[arg(long, value_delimiter = ',', default_values_t = flyp::methods::wise_ft::default_alphas())]
     pub alphas: Vec<f64>,
@@ -26,10 +30,18 @@ pub fn run(device_choice: DeviceChoice, args: CompareArgs) -> anyhow::Result<()>
     let CompareArgs {
         methods: names,
         lp_ft_lr_scale,
+        no_clip_grad,
         alphas,
         train,
     } = args;
-    methods(device_choice, &names, lp_ft_lr_scale, &alphas, train)
+    methods(
+        device_choice,
+        &names,
+        lp_ft_lr_scale,
+        !no_clip_grad,
+        &alphas,
+        train,
+    )
 }
 
 /// `flyp compare`: every method on one dataset, one table.
@@ -37,6 +49,7 @@ pub fn methods(
     device_choice: DeviceChoice,
     methods: &[String],
     lp_ft_lr_scale: f64,
+    reference_clipping: bool,
     alphas: &[f64],
     base: TrainArgs,
 ) -> anyhow::Result<()> {
@@ -87,7 +100,7 @@ pub fn methods(
             let clip = Clip::load(&base.model, &device)?;
             let templates = flyp::data::prompts::Templates::named(&base.templates)?;
             let head =
-                flyp::methods::zeroshot::zero_shot_head(&clip, &data.prompt_names, &templates)?;
+                flyp::methods::head::ClassHead::zero_shot(&clip, &data.prompt_names, &templates)?;
             let mut sets = std::collections::BTreeMap::new();
             for (name, samples) in &data.evals {
                 let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, samples, 64)?;
@@ -104,6 +117,10 @@ pub fn methods(
         args.resume = out.join(flyp::run_dir::MANIFEST).is_file();
         if method == "lp-ft" {
             args.lr *= lp_ft_lr_scale;
+        }
+        if reference_clipping && args.clip_grad_norm.is_none() {
+            let recipe = flyp::methods::recipe::Recipe::from_name(method, base.mask_collisions)?;
+            args.clip_grad_norm = recipe.default_clip_grad_norm();
         }
         super::train::run(device_choice, args)?;
         let results = flyp::train::RunResults::read(&out.join("results.json"))?;

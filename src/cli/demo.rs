@@ -1,19 +1,40 @@
-//! `flyp demo`: the whole story in one command. Zero-shot, linear probe, FT, LP-FT and FLYP (with
-//! their WiSE-FT curves) on the bundled emoji subset — Twemoji in distribution, Noto out of
-//! distribution — from the bundled demo model; then the ID/OOD table and the report pictures.
+//! `flyp demo`: the whole story in one command (README, "How the demo is designed"). Zero-shot,
+//! linear probe, FT, LP-FT and FLYP (with their WiSE-FT curves) on the bundled emoji experiment —
+//! Twemoji in distribution, the same test emoji in Noto and in three art styles the model never
+//! saw out of distribution — from the bundled demo model; then the table with bootstrap intervals
+//! and the report pictures. `--lr-grid` is the one-off tuning run that chose each method's lr.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flyp::embed::Clip;
-use flyp::methods::zeroshot::image_and_prompt_embeddings;
+use flyp::methods::head::ClassHead;
+use flyp::methods::recipe::Recipe;
+use flyp::methods::wise_ft::WiseFt;
+use flyp::methods::zeroshot::{evaluate, image_and_prompt_embeddings};
+use flyp::report::bootstrap::{Bootstrap, Interval};
 use flyp::report::figures::{self, Curve, EmbeddingView, EpochCurve, Point};
 use flyp::report::projection::Pca;
 use flyp::report::write_figure;
+use flyp::train::engine::TrainData;
 use flyp::{ComputeDevice, DeviceChoice};
 use serde_json::{Value, json};
 
 use super::train::TrainArgs;
+
+/// The fine-tuning methods, in table order; each has a WiSE-FT row.
+const TUNED: [&str; 3] = ["finetune", "lp-ft", "flyp"];
+/// The planned comparisons (README): (a, b) for a − b.
+const COMPARISONS: [(&str, &str); 6] = [
+    ("finetune", "zeroshot"),
+    ("flyp", "zeroshot"),
+    ("flyp", "finetune"),
+    ("flyp", "lp-ft"),
+    ("flyp + WiSE-FT", "finetune + WiSE-FT"),
+    ("flyp + WiSE-FT", "lp-ft + WiSE-FT"),
+];
+const REPLICATES: usize = 2000;
 
 /// `flyp demo`'s arguments: everything has the demo's default.
 #[derive(clap::Args, Clone)]
@@ -21,8 +42,9 @@ pub struct DemoArgs {
     /// The report folder (runs are kept in OUT/runs; a second call reuses finished runs).
     #[arg(long, default_value = "demo-report")]
     pub out: PathBuf,
-    /// Seeds: the first one's report is written in OUT, each further seed's in OUT/seed-N, and
-    /// with more than one, the mean and spread of every method over the seeds (OUT/seeds.json).
+    /// Seeds: the first one's report is written in OUT, each further seed's in OUT/seed-N; with
+    /// more than one, every accuracy and planned difference with its interval over seeds and
+    /// test images together (OUT/seeds.json).
     #[arg(long, value_delimiter = ',', default_values_t = [0])]
     pub seeds: Vec<u64>,
     /// The base model (default: the bundled demo model, assets/demo-model).
@@ -31,18 +53,49 @@ pub struct DemoArgs {
     /// The ID dataset with train/val/test folders (default: assets/emoji-subset/twemoji).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The OOD set (default: assets/emoji-subset/noto).
-    #[arg(long)]
-    pub ood: Option<PathBuf>,
+    /// OOD sets, NAME=DIR, repeatable (default: noto=assets/emoji-subset/noto and
+    /// unseen-styles=assets/emoji-subset/unseen-styles).
+    #[arg(long = "ood", value_parser = super::parse_named_dir)]
+    pub oods: Vec<(String, PathBuf)>,
     #[arg(long, default_value_t = 10, value_parser = super::positive_count)]
     pub epochs: usize,
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     pub batch: usize,
-    /// Learning rate of FT and FLYP (LP-FT's fine-tuning stage uses a tenth).
-    #[arg(long, default_value_t = 1e-4, value_parser = super::positive_number)]
-    pub lr: f64,
+    /// FT's learning rate (chosen on validation by --lr-grid; README).
+    #[arg(long, default_value_t = Recipe::Finetune.demo_lr(), value_parser = super::positive_number)]
+    pub lr_finetune: f64,
+    /// LP-FT's learning rate for its fine-tuning stage (chosen on validation).
+    #[arg(long, default_value_t = Recipe::LpFt.demo_lr(), value_parser = super::positive_number)]
+    pub lr_lp_ft: f64,
+    /// FLYP's learning rate (chosen on validation).
+    #[arg(long, default_value_t = Recipe::Flyp { mask_collisions: false }.demo_lr(), value_parser = super::positive_number)]
+    pub lr_flyp: f64,
     #[arg(long, default_value_t = 0.1, value_parser = super::non_negative_number)]
     pub wd: f64,
+    /// Train FT and LP-FT without WiSE-FT's gradient clipping (global norm 1.0).
+    #[arg(long)]
+    pub no_clip_grad: bool,
+    /// Instead of the report: train FT, LP-FT and FLYP at each of these learning rates (first
+    /// seed; validation only, no test set is read) and print each one's best validation top-1.
+    #[arg(long, value_delimiter = ',', value_parser = super::positive_number)]
+    pub lr_grid: Vec<f64>,
+}
+
+impl DemoArgs {
+    fn lr(&self, method: &str) -> f64 {
+        match method {
+            "finetune" => self.lr_finetune,
+            "lp-ft" => self.lr_lp_ft,
+            _ => self.lr_flyp,
+        }
+    }
+}
+
+/// The demo's inputs, resolved.
+struct Inputs {
+    model: PathBuf,
+    data: PathBuf,
+    oods: Vec<(String, PathBuf)>,
 }
 
 /// A bundled file: relative to the working directory when it is there (a checkout), else where
@@ -59,131 +112,117 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
     let Some((&first, more)) = args.seeds.split_first() else {
         anyhow::bail!("--seeds: name at least one seed");
     };
-    // The report folder is a run folder of its own (each seed's runs/ is a `compare` folder in it).
-    let path = |p: &Option<PathBuf>| p.as_deref().map(flyp::run_dir::path_setting);
-    let settings = flyp::run_dir::settings_from(json!({
-        "model": path(&args.model), "data": path(&args.data), "ood": path(&args.ood),
-        "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
-    }));
-    let inputs: Vec<(&str, &Path)> = [
-        ("--model", &args.model),
-        ("--data", &args.data),
-        ("--ood", &args.ood),
+    let inputs = Inputs {
+        model: args
+            .model
+            .clone()
+            .unwrap_or_else(|| bundled("assets/demo-model")),
+        data: args
+            .data
+            .clone()
+            .unwrap_or_else(|| bundled("assets/emoji-subset/twemoji")),
+        oods: if args.oods.is_empty() {
+            ["noto", "unseen-styles"]
+                .map(|n| (n.to_string(), bundled(&format!("assets/emoji-subset/{n}"))))
+                .to_vec()
+        } else {
+            args.oods.clone()
+        },
+    };
+    let paths: Vec<(&str, &Path)> = [
+        ("--model", inputs.model.as_path()),
+        ("--data", &inputs.data),
     ]
     .into_iter()
-    .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+    .chain(inputs.oods.iter().map(|(_, p)| ("--ood", p.as_path())))
     .collect();
-    let _run = flyp::run_dir::RunDir::open(
-        &args.out,
-        "demo",
-        settings,
-        &inputs,
-        flyp::run_dir::Existing::Continue,
-    )?;
-    let mut reports = vec![report(device_choice, &args, first, &args.out)?];
-    for &seed in more {
-        let out = args.out.join(format!("seed-{seed}"));
-        reports.push(report(device_choice, &args, seed, &out)?);
-    }
-    if reports.len() > 1 {
-        summarise(&args, &reports)?;
-    }
-    Ok(())
-}
-
-/// Mean and sample standard deviation of each method's ID and OOD top-1 over the seeds.
-fn summarise(args: &DemoArgs, reports: &[Value]) -> anyhow::Result<()> {
-    let methods: Vec<String> = reports[0]["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["method"].as_str().map(String::from))
-        .collect();
-    let stats = |values: &[f64]| {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        (mean, var.sqrt())
-    };
-    println!(
-        "\nover seeds {:?}: top-1 %, mean ± standard deviation (WiSE-FT α chosen by val per seed)",
-        args.seeds
-    );
-    println!("{:<32}{:>18}{:>18}", "method", "test (ID)", "ood");
-    let mut rows = Vec::new();
-    for method in &methods {
-        // WiSE-FT rows name their α, which may differ per seed: match on the method part.
-        let key = method.split(" α=").next().unwrap_or(method);
-        let picked: Vec<&Value> = reports
-            .iter()
-            .filter_map(|r| {
-                r["rows"].as_array().into_iter().flatten().find(|row| {
-                    row["method"].as_str().and_then(|m| m.split(" α=").next()) == Some(key)
-                })
-            })
-            .collect();
-        let values = |set: &str| -> Vec<f64> {
-            picked
-                .iter()
-                .filter_map(|row| row["top1"][set].as_f64())
-                .map(|v| 100.0 * v)
-                .collect()
-        };
-        let (id, ood) = (stats(&values("test")), stats(&values("ood")));
-        println!(
-            "{key:<32}{:>11.1} ± {:<4.1}{:>11.1} ± {:<4.1}",
-            id.0, id.1, ood.0, ood.1
-        );
-        rows.push(json!({"method": key, "seeds": picked.len(),
-            "test": {"mean": id.0 / 100.0, "std": id.1 / 100.0},
-            "ood": {"mean": ood.0 / 100.0, "std": ood.1 / 100.0}}));
-    }
-    let text =
-        serde_json::to_string_pretty(&json!({"schema": 1, "seeds": args.seeds, "rows": rows}))?;
-    flyp::model::weights::write_atomic(&args.out.join("seeds.json"), text.as_bytes())?;
-    Ok(())
-}
-
-/// One seed's runs, table, results.json and pictures in `out`; returns what results.json holds.
-fn report(
-    device_choice: DeviceChoice,
-    args: &DemoArgs,
-    seed: u64,
-    out: &Path,
-) -> anyhow::Result<Value> {
-    let started = std::time::Instant::now();
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| bundled("assets/demo-model"));
-    let data = args
-        .data
-        .clone()
-        .unwrap_or_else(|| bundled("assets/emoji-subset/twemoji"));
-    let ood = args
-        .ood
-        .clone()
-        .unwrap_or_else(|| bundled("assets/emoji-subset/noto"));
-    for (what, path) in [("--model", &model), ("--data", &data), ("--ood", &ood)] {
+    for (what, path) in &paths {
         anyhow::ensure!(
             path.exists(),
             "{what} {}: not found (run from the repository root, or name it)",
             path.display()
         );
     }
-    let runs = out.join("runs");
-    std::fs::create_dir_all(&runs).with_context(|| format!("{}: cannot create", runs.display()))?;
-    let base = TrainArgs {
+    // The report folder is a run folder of its own (each seed's runs/ holds `flyp train` folders).
+    let resolved = flyp::run_dir::path_setting;
+    let settings = flyp::run_dir::settings_from(json!({
+        "model": resolved(&inputs.model), "data": resolved(&inputs.data),
+        "oods": inputs.oods.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
+        "epochs": args.epochs, "batch": args.batch, "wd": args.wd,
+        "lr_finetune": args.lr_finetune, "lr_lp_ft": args.lr_lp_ft, "lr_flyp": args.lr_flyp,
+        "clip_grad": !args.no_clip_grad,
+    }));
+    let _run = flyp::run_dir::RunDir::open(
+        &args.out,
+        "demo",
+        settings,
+        &paths,
+        flyp::run_dir::Existing::Continue,
+    )?;
+    let started = std::time::Instant::now();
+    if !args.lr_grid.is_empty() {
+        return lr_grid(device_choice, &args, &inputs, first);
+    }
+    let mut reports = vec![report(device_choice, &args, &inputs, first, &args.out)?];
+    for &seed in more {
+        let out = args.out.join(format!("seed-{seed}"));
+        reports.push(report(device_choice, &args, &inputs, seed, &out)?);
+    }
+    if reports.len() > 1 {
+        let (accuracies, differences) = intervals(&reports)?;
+        println!(
+            "\nover seeds {:?} and the test images together:",
+            args.seeds
+        );
+        print_intervals(&reports[0], &accuracies, &differences);
+        let text = serde_json::to_string_pretty(&json!({
+            "schema": 2, "seeds": args.seeds, "replicates": REPLICATES, "level": 0.95,
+            "sets": reports[0]["sets"], "accuracy": accuracies, "differences": differences,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))?;
+        flyp::model::weights::write_atomic(&args.out.join("seeds.json"), text.as_bytes())?;
+    }
+    println!(
+        "flyp demo: {} seed(s) in {:.0} s",
+        args.seeds.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One method's `flyp train` run in `runs/<name>`, continued or reused when it is there.
+fn train_run(
+    device_choice: DeviceChoice,
+    args: &DemoArgs,
+    base: TrainArgs,
+    method: &str,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let mut train = base;
+    train.method = method.to_string();
+    train.resume = out.join(flyp::run_dir::MANIFEST).is_file();
+    train.out = out;
+    if method != "linear-probe" {
+        train.lr = args.lr(method);
+    }
+    if !args.no_clip_grad {
+        train.clip_grad_norm = Recipe::from_name(method, false)?.default_clip_grad_norm();
+    }
+    super::train::run(device_choice, train)
+}
+
+fn base_args(args: &DemoArgs, inputs: &Inputs, seed: u64, runs: &Path) -> TrainArgs {
+    TrainArgs {
         method: "flyp".into(),
-        model: model.clone(),
-        train: data.clone(),
+        model: inputs.model.clone(),
+        train: inputs.data.clone(),
         val: None,
         test: None,
-        evals: vec![("ood".into(), ood.clone())],
-        out: runs.clone(),
+        evals: inputs.oods.clone(),
+        out: runs.to_path_buf(),
         epochs: args.epochs,
         batch: args.batch,
-        lr: args.lr,
+        lr: args.lr_flyp,
         wd: args.wd,
         warmup: None,
         seed,
@@ -194,153 +233,463 @@ fn report(
         clip_grad_norm: None,
         clamp_logit_scale: false,
         precision: flyp::model::Precision::F32,
-    };
-    let methods: Vec<String> = ["zeroshot", "linear-probe", "finetune", "lp-ft", "flyp"]
-        .map(String::from)
-        .to_vec();
-    let alphas = flyp::methods::wise_ft::default_alphas();
-    super::compare::methods(device_choice, &methods, 0.1, &alphas, base)?;
-    let compare = read_json(&runs.join("compare.json"))?;
+    }
+}
 
-    eprintln!("flyp: demo: embeddings and pictures");
+/// `--lr-grid`: every tuned method at every lr on train → val only; the best epoch's validation
+/// top-1 of each, and each method's best lr (ties: the smaller).
+fn lr_grid(
+    device_choice: DeviceChoice,
+    args: &DemoArgs,
+    inputs: &Inputs,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let grid_dir = args.out.join("lr-grid");
+    let mut base = base_args(args, inputs, seed, &grid_dir);
+    base.train = inputs.data.join("train");
+    base.val = Some(inputs.data.join("val"));
+    base.evals = Vec::new();
+    let mut table: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    for method in TUNED {
+        for &lr in &args.lr_grid {
+            eprintln!("flyp: demo: lr grid: {method} at lr {lr:e}");
+            let mut grid_args = args.clone();
+            grid_args.lr_finetune = lr;
+            grid_args.lr_lp_ft = lr;
+            grid_args.lr_flyp = lr;
+            let out = grid_dir.join(format!("{method}-{lr:e}"));
+            train_run(device_choice, &grid_args, base.clone(), method, out.clone())?;
+            let results = flyp::train::RunResults::read(&out.join("results.json"))?;
+            let val = results.best.get("val").map_or(f64::NAN, |m| m.top1);
+            table.entry(method).or_default().push((lr, val));
+        }
+    }
+    println!("\nvalidation top-1 % (best epoch) by learning rate, seed {seed}:");
+    let header: String = args
+        .lr_grid
+        .iter()
+        .map(|lr| format!("{lr:>10.0e}"))
+        .collect();
+    println!("{:<10}{header}  chosen", "method");
+    let mut chosen = serde_json::Map::new();
+    for (method, row) in &table {
+        let best = row
+            .iter()
+            .fold(None::<(f64, f64)>, |b, &(lr, v)| match b {
+                Some((_, bv)) if bv >= v => b,
+                _ => Some((lr, v)),
+            })
+            .map_or(f64::NAN, |b| b.0);
+        let cells: String = row
+            .iter()
+            .map(|(_, v)| format!("{:>10.1}", 100.0 * v))
+            .collect();
+        println!("{method:<10}{cells}  {best:e}");
+        chosen.insert(method.to_string(), json!(best));
+    }
+    let text = serde_json::to_string_pretty(&json!({
+        "schema": 1, "seed": seed, "epochs": args.epochs, "batch": args.batch, "wd": args.wd,
+        "grid": args.lr_grid,
+        "val_top1": table.iter().map(|(m, r)| (m.to_string(), r.iter().map(|x| x.1).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
+        "chosen": chosen,
+    }))?;
+    flyp::model::weights::write_atomic(&args.out.join("lr-grid.json"), text.as_bytes())?;
+    Ok(())
+}
+
+/// Each set's metrics and predicted class per image, in the order of the run's sets.
+type SetPredictions = Vec<(String, flyp::train::Metrics, Vec<usize>)>;
+
+/// Each row's predictions on every set: `method → set → predicted class per image`.
+type Predictions = BTreeMap<String, BTreeMap<String, Vec<usize>>>;
+
+/// One seed's runs, table, results.json and pictures in `out`; returns what results.json holds.
+fn report(
+    device_choice: DeviceChoice,
+    args: &DemoArgs,
+    inputs: &Inputs,
+    seed: u64,
+    out: &Path,
+) -> anyhow::Result<Value> {
+    let started = std::time::Instant::now();
+    let runs = out.join("runs");
+    std::fs::create_dir_all(&runs).with_context(|| format!("{}: cannot create", runs.display()))?;
+    let base = base_args(args, inputs, seed, &runs);
+    for method in ["linear-probe", "finetune", "lp-ft", "flyp"] {
+        eprintln!("flyp: demo: {method} (seed {seed})");
+        train_run(device_choice, args, base.clone(), method, runs.join(method))?;
+    }
+
+    eprintln!("flyp: demo: zero-shot, WiSE-FT curves, embeddings and pictures");
+    let data = super::build_data(&inputs.data, None, None, &inputs.oods, seed)?;
     let device = super::open_device(device_choice)?;
-    let name = |p: &Path| -> String {
-        p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        )
+    let templates = flyp::data::prompts::Templates::emoji();
+    let zero = Clip::load(&inputs.model, &device)?;
+    let zero_head = ClassHead::zero_shot(&zero, &data.prompt_names, &templates)?;
+    let mut predictions = Predictions::new();
+    let mut top1: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut record = |row: &str, sets: SetPredictions| {
+        for (set, metrics, predicted) in sets {
+            top1.entry(row.to_string())
+                .or_default()
+                .insert(set.clone(), metrics.top1);
+            predictions
+                .entry(row.to_string())
+                .or_default()
+                .insert(set, predicted);
+        }
     };
+    let predict_all = |clip: &Clip, head: &ClassHead| -> anyhow::Result<SetPredictions> {
+        let mut sets = Vec::new();
+        for (name, samples) in &data.evals {
+            let (metrics, predicted) = evaluate(clip, head, samples, 64)?;
+            sets.push((name.clone(), metrics, predicted));
+        }
+        Ok(sets)
+    };
+    record("zeroshot", predict_all(&zero, &zero_head)?);
+    let probe = flyp::model::weights::load_head(
+        &runs.join("linear-probe").join("head.safetensors"),
+        &device.device,
+    )?;
+    record("linear-probe", predict_all(&zero, &probe)?);
+    let alphas = flyp::methods::wise_ft::default_alphas();
+    let mut curves = Vec::new();
+    let mut chosen_alpha = BTreeMap::new();
+    for method in TUNED {
+        let run = runs.join(method);
+        let head_file = run.join("head.safetensors");
+        let heads = if head_file.is_file() {
+            Some((
+                zero_head.clone(),
+                flyp::model::weights::load_head(&head_file, &device.device)?,
+            ))
+        } else {
+            None
+        };
+        let wise = WiseFt {
+            zero_shot: Clip::load(&inputs.model, &device)?,
+            fine_tuned: Clip::load(&run.join("model"), &device)?,
+            heads,
+            prompt_names: data.prompt_names.clone(),
+            templates: templates.clone(),
+        };
+        let mut curve = Vec::new();
+        for &alpha in &alphas {
+            curve.push((alpha, wise.predict(alpha, &data.evals, 64)?));
+        }
+        // α by validation top-1 (ties: the larger α, the more fine-tuned model).
+        let (best_alpha, best_sets) = curve
+            .iter()
+            .fold(None::<&(f64, SetPredictions)>, |best, point| match best {
+                Some(b) if b.1[0].1.top1 > point.1[0].1.top1 => Some(b),
+                _ => Some(point),
+            })
+            .context("no α")?
+            .clone();
+        let (_, at_one) = curve.last().context("no α")?.clone();
+        record(method, at_one);
+        record(&format!("{method} + WiSE-FT"), best_sets);
+        chosen_alpha.insert(method.to_string(), best_alpha);
+        curves.push((method, curve));
+    }
+
+    let set_names: Vec<String> = data.evals.iter().map(|(n, _)| n.clone()).collect();
+    anyhow::ensure!(
+        set_names.len() > 2 && set_names[0] == "val" && set_names[1] == "test",
+        "--data {}: the demo needs train/, val/ and test/ folders and at least one --ood set",
+        inputs.data.display()
+    );
+    let ood_names: Vec<String> = set_names[2..].to_vec();
+    let ood_mean = |sets: &BTreeMap<String, f64>| -> f64 {
+        ood_names.iter().map(|n| sets[n]).sum::<f64>() / ood_names.len() as f64
+    };
+    let row_names: Vec<String> = ["zeroshot", "linear-probe"]
+        .into_iter()
+        .map(String::from)
+        .chain(
+            TUNED
+                .iter()
+                .flat_map(|m| [m.to_string(), format!("{m} + WiSE-FT")]),
+        )
+        .collect();
+    let labels: BTreeMap<String, Vec<usize>> = data
+        .evals
+        .iter()
+        .map(|(n, s)| (n.clone(), s.iter().map(|s| s.label).collect()))
+        .collect();
+    let seconds_runs = started.elapsed().as_secs_f64();
+    let mut results = json!({
+        "schema": 2,
+        "seed": seed,
+        "model": inputs.model,
+        "data": inputs.data,
+        "oods": inputs.oods,
+        "device": device.description,
+        "settings": {"epochs": args.epochs, "batch": args.batch, "wd": args.wd,
+                     "lr": {"finetune": args.lr_finetune, "lp-ft": args.lr_lp_ft, "flyp": args.lr_flyp},
+                     "clip_grad_norm_ft": if args.no_clip_grad { Value::Null } else { json!(1.0) },
+                     "templates": "emoji", "alphas": alphas},
+        "sets": {"val": "val", "id": "test", "ood": ood_names},
+        "rows": row_names.iter().map(|r| json!({
+            "method": r, "top1": top1[r], "ood_mean": ood_mean(&top1[r]),
+            "alpha": r.strip_suffix(" + WiSE-FT").and_then(|m| chosen_alpha.get(m)),
+        })).collect::<Vec<_>>(),
+        "wise": curves.iter().map(|(m, c)| (m.to_string(), c.iter().map(|(a, sets)| json!({
+            "alpha": a,
+            "top1": sets.iter().map(|(n, m, _)| (n.clone(), m.top1)).collect::<BTreeMap<_, _>>(),
+        })).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
+        "labels": labels,
+        "predictions": predictions,
+    });
+    let (accuracies, differences) = intervals(std::slice::from_ref(&results))?;
+    results["accuracy"] = json!(accuracies);
+    results["differences"] = json!(differences);
+    println!("\ndemo, seed {seed} (intervals over the test images):");
+    print_intervals(&results, &accuracies, &differences);
+
+    // Pictures: OOD = the mean over the OOD sets.
     let subtitle = format!(
-        "fine-tuned on {} (ID), tested on {} (OOD); base model {}; seed {}; {} epochs",
-        name(&data),
-        name(&ood),
-        name(&model),
-        seed,
+        "fine-tuned on Twemoji (ID); OOD = mean of {}; demo model; seed {seed}; {} epochs",
+        ood_names.join(", "),
         args.epochs
     );
-    let (id_name, ood_name) = ("test", "ood");
-    let top1 = |row: &Value, set: &str| row["top1"][set].as_f64().unwrap_or(f64::NAN);
-    let points: Vec<Point> = compare["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|row| Point {
-            method: row["method"].as_str().unwrap_or("?").to_string(),
-            id: top1(row, id_name),
-            ood: top1(row, ood_name),
+    let ood_label = "OOD mean";
+    let points: Vec<Point> = row_names
+        .iter()
+        .map(|r| Point {
+            method: r.replace(
+                " + WiSE-FT",
+                &format!(
+                    " + WiSE-FT α={}",
+                    chosen_alpha
+                        .get(r.split(" +").next().unwrap_or(r))
+                        .copied()
+                        .unwrap_or(1.0)
+                ),
+            ),
+            id: top1[r]["test"],
+            ood: ood_mean(&top1[r]),
         })
         .collect();
-    let curves: Vec<Curve> = compare["wise"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(method, wise)| Curve {
-            method: method.clone(),
-            points: wise["curve"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    let set = |s: &str| p["sets"][s]["top1"].as_f64().unwrap_or(f64::NAN);
-                    (
-                        p["alpha"].as_f64().unwrap_or(f64::NAN),
-                        set(id_name),
-                        set(ood_name),
-                    )
+    let wise_curves: Vec<Curve> = curves
+        .iter()
+        .map(|(method, curve)| Curve {
+            method: method.to_string(),
+            points: curve
+                .iter()
+                .map(|(alpha, sets)| {
+                    let by_name: BTreeMap<String, f64> =
+                        sets.iter().map(|(n, m, _)| (n.clone(), m.top1)).collect();
+                    (*alpha, by_name["test"], ood_mean(&by_name))
                 })
                 .collect(),
         })
         .collect();
     let mut epoch_runs = Vec::new();
-    for method in ["finetune", "lp-ft", "flyp"] {
+    for method in TUNED {
         let results = flyp::train::RunResults::read(&runs.join(method).join("results.json"))?;
-        let points = results
-            .top1_by_epoch(id_name)
-            .into_iter()
-            .zip(results.top1_by_epoch(ood_name))
-            .map(|((epoch, id), (_, ood))| (epoch as f64, id, ood))
+        let id = results.top1_by_epoch("test");
+        let oods: Vec<Vec<(usize, f64)>> =
+            ood_names.iter().map(|n| results.top1_by_epoch(n)).collect();
+        let points = id
+            .iter()
+            .enumerate()
+            .map(|(i, &(epoch, v))| {
+                let ood = oods.iter().map(|o| o[i].1).sum::<f64>() / oods.len() as f64;
+                (epoch as f64, v, ood)
+            })
             .collect();
         epoch_runs.push(EpochCurve {
             method: method.into(),
             points,
         });
     }
-    let zero_shot = points
-        .iter()
-        .find(|p| p.method == "zeroshot")
-        .map(|p| (p.id, p.ood));
+    let zero_shot = Some((top1["zeroshot"]["test"], ood_mean(&top1["zeroshot"])));
     write_figure(
-        &figures::id_vs_ood(&points, &curves, "Twemoji test", "Noto", &subtitle),
+        &figures::id_vs_ood(&points, &wise_curves, "Twemoji test", ood_label, &subtitle),
         out,
         "id_vs_ood",
     )?;
     write_figure(
-        &figures::accuracy_vs_alpha(&curves, "Twemoji test", "Noto", &subtitle),
+        &figures::accuracy_vs_alpha(&wise_curves, "Twemoji test", ood_label, &subtitle),
         out,
         "wise_alpha",
     )?;
     write_figure(
-        &figures::epoch_curves(&epoch_runs, zero_shot, "Twemoji test", "Noto", &subtitle),
+        &figures::epoch_curves(&epoch_runs, zero_shot, "Twemoji test", ood_label, &subtitle),
         out,
         "epochs",
     )?;
-    let (views, classes) = embedding_views(&device, &model, &runs, &data, &ood)?;
+    let (views, classes) = embedding_views(&device, &inputs.model, &runs, &data, &ood_names[0])?;
     write_figure(
-        &figures::embeddings(&views, &classes, "Twemoji test", "Noto", &subtitle),
+        &figures::embeddings(&views, &classes, "Twemoji test", &ood_names[0], &subtitle),
         out,
         "embeddings",
     )?;
     let seconds = started.elapsed().as_secs_f64();
-    let results = json!({
-        "schema": 1,
-        "seed": seed,
-        "model": model,
-        "data": data,
-        "ood": ood,
-        "device": device.description,
-        "settings": {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "wd": args.wd,
-                     "lp_ft_lr": args.lr * 0.1, "templates": "emoji", "alphas": alphas},
-        "sets": {"id": "test", "ood": "ood"},
-        "rows": compare["rows"],
-        "wise": compare["wise"],
-        "epochs": epoch_runs.iter().map(|r| json!({
-            "method": r.method,
-            "curve": r.points.iter().map(|p| json!({"epoch": p.0, "test": p.1, "ood": p.2})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "seconds": seconds,
-    });
+    results["seconds"] = json!(seconds);
+    results["seconds_training"] = json!(seconds_runs);
     let text = serde_json::to_string_pretty(&results)?;
     flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
     println!(
-        "\ndemo report (seed {seed}) in {}: results.json, id_vs_ood, wise_alpha, epochs, embeddings (.png and .svg); {:.0} s",
+        "demo report (seed {seed}) in {}: results.json, id_vs_ood, wise_alpha, epochs, embeddings (.png and .svg); {seconds:.0} s",
         out.display(),
-        seconds
     );
     Ok(results)
 }
 
-fn read_json(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
+/// Every row's accuracy and every planned difference, on each test set and the OOD mean, with
+/// 95 % intervals from a paired bootstrap over the reports' seeds and test images.
+#[allow(clippy::type_complexity)]
+fn intervals(
+    reports: &[Value],
+) -> anyhow::Result<(
+    BTreeMap<String, BTreeMap<String, Interval>>,
+    Vec<(String, BTreeMap<String, Interval>)>,
+)> {
+    let first = &reports[0];
+    let rows: Vec<String> = first["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["method"].as_str().map(String::from))
+        .collect();
+    let oods: Vec<String> = serde_json::from_value(first["sets"]["ood"].clone())?;
+    let sets: Vec<String> = std::iter::once("test".to_string())
+        .chain(oods.clone())
+        .collect();
+    // correct[set][row][seed][image]
+    let mut correct = Vec::new();
+    for set in &sets {
+        let mut by_row = Vec::new();
+        for row in &rows {
+            let mut by_seed = Vec::new();
+            for report in reports {
+                let labels: Vec<usize> = serde_json::from_value(report["labels"][set].clone())
+                    .with_context(|| format!("results.json has no labels of {set}"))?;
+                let predicted: Vec<usize> = serde_json::from_value(
+                    report["predictions"][row][set].clone(),
+                )
+                .with_context(|| format!("results.json has no predictions of {row} on {set}"))?;
+                by_seed.push(labels.iter().zip(&predicted).map(|(l, p)| l == p).collect());
+            }
+            by_row.push(by_seed);
+        }
+        correct.push(by_row);
+    }
+    let boot = Bootstrap::new(&correct, REPLICATES, 0xB007);
+    let row = |name: &str| rows.iter().position(|r| r == name);
+    let ood_sets: Vec<usize> = (1..sets.len()).collect();
+    let stat_names: Vec<String> = sets
+        .iter()
+        .cloned()
+        .chain(["ood_mean".to_string()])
+        .collect();
+    let value = |acc: &[Vec<f64>], stat: usize, r: usize| -> f64 {
+        if stat < sets.len() {
+            acc[stat][r]
+        } else {
+            ood_sets.iter().map(|&s| acc[s][r]).sum::<f64>() / ood_sets.len() as f64
+        }
+    };
+    let mut accuracies = BTreeMap::new();
+    for (r, name) in rows.iter().enumerate() {
+        let per_set = stat_names
+            .iter()
+            .enumerate()
+            .map(|(s, set)| (set.clone(), boot.interval(0.95, |acc| value(acc, s, r))))
+            .collect();
+        accuracies.insert(name.clone(), per_set);
+    }
+    let mut differences = Vec::new();
+    for (a, b) in COMPARISONS {
+        let (Some(ra), Some(rb)) = (row(a), row(b)) else {
+            continue;
+        };
+        let per_set = stat_names
+            .iter()
+            .enumerate()
+            .map(|(s, set)| {
+                (
+                    set.clone(),
+                    boot.interval(0.95, |acc| value(acc, s, ra) - value(acc, s, rb)),
+                )
+            })
+            .collect();
+        differences.push((format!("{a} − {b}"), per_set));
+    }
+    Ok((accuracies, differences))
 }
 
-/// Zero-shot, FT and FLYP embeddings of the ID test and OOD images and of the class prompts, in
-/// the PCA fitted on the zero-shot ones; and the class prompt names.
+fn print_intervals(
+    report: &Value,
+    accuracies: &BTreeMap<String, BTreeMap<String, Interval>>,
+    differences: &[(String, BTreeMap<String, Interval>)],
+) {
+    let cell = |i: &Interval| {
+        format!(
+            "{:>5.1} [{:>5.1}, {:>5.1}]",
+            100.0 * i.value,
+            100.0 * i.low,
+            100.0 * i.high
+        )
+    };
+    let oods: Vec<String> =
+        serde_json::from_value(report["sets"]["ood"].clone()).unwrap_or_default();
+    let columns: Vec<String> = std::iter::once("test".to_string())
+        .chain(oods)
+        .chain(["ood_mean".to_string()])
+        .collect();
+    let header: String = columns.iter().map(|c| format!("{c:>21}")).collect();
+    println!("top-1 %, 95 % interval; ID = test (Twemoji), OOD = the others");
+    println!("{:<28}{header}", "method");
+    for row in report["rows"].as_array().into_iter().flatten() {
+        let name = row["method"].as_str().unwrap_or("?");
+        let label = match row["alpha"].as_f64() {
+            Some(alpha) => format!("{name} α={alpha}"),
+            None => name.to_string(),
+        };
+        let cells: String = columns
+            .iter()
+            .map(|c| format!("{:>21}", cell(&accuracies[name][c])))
+            .collect();
+        println!("{label:<28}{cells}");
+    }
+    println!("planned differences, points (* = the interval excludes 0)");
+    for (name, per_set) in differences {
+        let cells: String = columns
+            .iter()
+            .map(|c| {
+                let i = &per_set[c];
+                let mark = if i.excludes_zero() { "*" } else { " " };
+                format!("{:>20}{mark}", cell(i))
+            })
+            .collect();
+        println!("{name:<28}{cells}");
+    }
+}
+
+/// Zero-shot, FT and FLYP embeddings of the ID test and the first OOD set's images and of the
+/// class prompts, in the PCA fitted on the zero-shot ones; and the class prompt names.
 fn embedding_views(
     device: &ComputeDevice,
     model: &Path,
     runs: &Path,
-    data: &Path,
-    ood: &Path,
+    data: &TrainData,
+    ood: &str,
 ) -> anyhow::Result<(Vec<EmbeddingView>, Vec<String>)> {
-    let scan = flyp::data::Scan::folder(data)?;
-    let test = scan.test.clone().unwrap_or_default();
-    let (ood_samples, _) = flyp::data::Scan::folder(ood)?.align_to(&scan.classes)?;
-    let images: Vec<(PathBuf, usize, bool)> = test
+    let set = |name: &str| {
+        data.evals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    let images: Vec<(PathBuf, usize, bool)> = set("test")
         .iter()
         .map(|s| (s.path.clone(), s.label, false))
-        .chain(ood_samples.iter().map(|s| (s.path.clone(), s.label, true)))
+        .chain(set(ood).iter().map(|s| (s.path.clone(), s.label, true)))
         .collect();
     let paths: Vec<PathBuf> = images.iter().map(|i| i.0.clone()).collect();
     let templates = flyp::data::prompts::Templates::emoji();
@@ -349,7 +698,7 @@ fn embedding_views(
         Ok(image_and_prompt_embeddings(
             &clip,
             &paths,
-            &scan.prompt_names,
+            &data.prompt_names,
             &templates,
         )?)
     };
@@ -384,5 +733,5 @@ fn embedding_views(
             }
         })
         .collect();
-    Ok((views, scan.prompt_names))
+    Ok((views, data.prompt_names.clone()))
 }

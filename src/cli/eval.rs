@@ -43,7 +43,7 @@ pub fn run(device_choice: DeviceChoice, args: EvalArgs) -> anyhow::Result<()> {
     let clip = Clip::load(&model, &device)?;
     let templates = flyp::data::prompts::Templates::named(&templates)?;
     let scan = flyp::data::Scan::folder(&data)?;
-    let head = flyp::methods::zeroshot::zero_shot_head(&clip, &scan.prompt_names, &templates)?;
+    let head = flyp::methods::head::ClassHead::zero_shot(&clip, &scan.prompt_names, &templates)?;
     let mut sets = vec![(
         if scan.test.is_some() {
             "test".to_string()

@@ -26,10 +26,11 @@ pub struct PretrainArgs {
     #[arg(long, default_value = "flyp-demo")]
     pub config: String,
     /// Zero-shot evaluation sets checked every epoch (class folders named like the CSV's
-    /// labels), NAME=DIR, repeatable.
+    /// labels), NAME=DIR, repeatable. With any, the epoch with the best top-1 on the first (a
+    /// validation set) is the model kept; without, the last epoch.
     #[arg(long = "eval", value_parser = super::parse_named_dir)]
     pub evals: Vec<(String, PathBuf)>,
-    /// The run folder: config.json, results.json, model/ (the last epoch, HF layout).
+    /// The run folder: config.json, results.json, model/ (the kept epoch, HF layout).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value_t = 30, value_parser = super::positive_count)]
@@ -192,15 +193,17 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         "method": "pretrain",
         "classes": data.classes,
         "seconds": started.elapsed().as_secs_f64(),
+        "kept_epoch": trained.best_epoch,
         "epochs": trained.reports,
     });
     let text = serde_json::to_string_pretty(&results)?;
     flyp::model::weights::write_atomic(&out.join("results.json"), text.as_bytes())?;
     run.mark_finished()?;
     println!(
-        "{} epochs in {:.0} s; model written to {}",
+        "{} epochs in {:.0} s; epoch {} written to {}",
         trained.reports.len(),
         started.elapsed().as_secs_f64(),
+        trained.best_epoch,
         out.join("model").display()
     );
     Ok(())

@@ -178,7 +178,6 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
     let mut probe_results = None;
     if probe_first {
         let frozen = Clip::load(&model, &device)?;
-        let scale = frozen.model.logit_scale.val().into_scalar::<f32>() as f64;
         let (probe, metrics) = flyp::methods::linear_probe::run(&frozen, &data, seed, 64)?;
         println!(
             "linear probe: L2 {} chosen on val from {:?}",
@@ -192,10 +191,10 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
             sweep: probe.sweep.clone(),
             evals: metrics.clone(),
         });
-        let head = probe.as_head(scale);
+        let head = probe.as_head();
         if method.is_none() {
             flyp::run_dir::replace_dir(&out, "model", |dir| frozen.save(dir))?;
-            flyp::model::weights::save_head(&out.join("head.safetensors"), head)?;
+            flyp::model::weights::save_head(&out.join("head.safetensors"), &head)?;
             RunResults {
                 schema: RunResults::SCHEMA,
                 method: method_name.to_string(),
@@ -229,7 +228,7 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
     // killed here is finished by --resume.
     flyp::run_dir::replace_dir(&out, "model", |dir| final_clip.save(dir))?;
     if let Some(head) = &trained.best_head {
-        flyp::model::weights::save_head(&out.join("head.safetensors"), head.weight.val())?;
+        flyp::model::weights::save_head(&out.join("head.safetensors"), &head.to_class_head())?;
     }
     RunResults {
         schema: RunResults::SCHEMA,

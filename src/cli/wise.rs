@@ -32,8 +32,8 @@ pub fn curve(
     alphas: &[f64],
     batch: usize,
 ) -> anyhow::Result<serde_json::Value> {
+    use flyp::methods::head::ClassHead;
     use flyp::methods::wise_ft::WiseFt;
-    use flyp::methods::zeroshot::zero_shot_head;
     let run_dir = flyp::run_dir::RunDir::existing(run, "train")?;
     let config_path = run.join("config.json");
     let text = std::fs::read_to_string(&config_path)
@@ -61,7 +61,7 @@ pub fn curve(
     let tuned = Clip::load(&run.join("model"), &device)?;
     let head_file = run.join("head.safetensors");
     let heads = if head_file.is_file() {
-        let zs = zero_shot_head(&zero, &data.prompt_names, &templates)?;
+        let zs = ClassHead::zero_shot(&zero, &data.prompt_names, &templates)?;
         Some((
             zs,
             flyp::model::weights::load_head(&head_file, &device.device)?,

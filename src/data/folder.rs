@@ -118,8 +118,9 @@ impl Scan {
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let base = path.parent().unwrap_or(Path::new("."));
         let mut rows = Vec::new();
-        // The first line of each path, and the lines that repeat one.
-        let mut first_line: HashMap<PathBuf, usize> = HashMap::new();
+        // The first line of each (path, caption), and the lines that repeat one. An image listed
+        // once per caption (pretraining pairs) is not a repeat.
+        let mut first_line: HashMap<(PathBuf, Option<String>), usize> = HashMap::new();
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let fields = split_csv_line(line);
@@ -145,12 +146,13 @@ impl Scan {
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty());
             let file = base.join(fields[0].trim());
-            if let Some(&first) = first_line.get(&file) {
-                // A repeated path would put one image in both training and validation.
+            let key = (file.clone(), caption.clone());
+            if let Some(&first) = first_line.get(&key) {
+                // A repeated row would put one image in both training and validation.
                 repeats.push((n + 1, first));
                 continue;
             }
-            first_line.insert(file.clone(), n + 1);
+            first_line.insert(key, n + 1);
             rows.push((file, fields[1].trim().to_string(), caption));
         }
         let classes: Vec<String> = rows
@@ -180,7 +182,7 @@ impl Scan {
         };
         if let Some((line, first)) = repeats.first() {
             scan.warnings.push(format!(
-                "{}: {} row(s) repeat an earlier row's path and were dropped (line {line} repeats \
+                "{}: {} row(s) repeat an earlier row's path and caption and were dropped (line {line} repeats \
                  line {first})",
                 path.display(),
                 repeats.len()

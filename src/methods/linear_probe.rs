@@ -92,9 +92,10 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The weights as a cosine head for `exp(logit_scale)`-scaled logits (FT's and zero-shot's form).
-    pub fn as_head(&self, logit_scale: f64) -> Tensor<2> {
-        self.weight.clone() / logit_scale.exp()
+    /// The probe as a head (its logits are already normalise(features)·weightᵀ; bias 0): what the
+    /// linear probe evaluates and exports, and where LP-FT's fine-tuning starts.
+    pub fn as_head(&self) -> crate::methods::head::ClassHead {
+        crate::methods::head::ClassHead::from_weight(self.weight.clone())
     }
 }
 

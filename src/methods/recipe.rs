@@ -78,6 +78,24 @@ impl Recipe {
     pub fn probes_first(self) -> bool {
         matches!(self, Self::LinearProbe | Self::LpFt)
     }
+
+    /// The global gradient-norm clip of the method's reference recipe: WiSE-FT's FT code (which
+    /// LP-FT's fine-tuning stage follows) clips at 1.0; FLYP's code and pretraining do not clip.
+    /// `flyp compare`, `flyp demo` and the app use it unless told otherwise.
+    pub fn default_clip_grad_norm(self) -> Option<f64> {
+        matches!(self, Self::Finetune | Self::LpFt).then_some(1.0)
+    }
+
+    /// The learning rate the bundled demo runs the method at: chosen once on the demo's
+    /// validation set from the grid 1e-5, 3e-5, 1e-4, 3e-4 (`flyp demo --lr-grid`; README, "How
+    /// the demo is designed"). The app starts from it with the bundled data.
+    pub fn demo_lr(self) -> f64 {
+        match self {
+            Self::Finetune => 1e-4,
+            Self::LpFt => 1e-4,
+            _ => 1e-4,
+        }
+    }
 }
 
 #[cfg(test)]

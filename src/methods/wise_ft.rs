@@ -11,7 +11,8 @@ use crate::data::Sample;
 use crate::data::prompts::Templates;
 use crate::embed::Clip;
 use crate::error::{Error, Result};
-use crate::methods::zeroshot::{evaluate, zero_shot_head};
+use crate::methods::head::ClassHead;
+use crate::methods::zeroshot::evaluate;
 use crate::model::ClipModel;
 use crate::train::Metrics;
 
@@ -26,21 +27,21 @@ pub struct WiseFt {
     pub fine_tuned: Clip,
     /// FT: (zero-shot head, fine-tuned head), interpolated too; `None` (FLYP): the head is
     /// rebuilt from the interpolated text tower.
-    pub heads: Option<(Tensor<2>, Tensor<2>)>,
+    pub heads: Option<(ClassHead, ClassHead)>,
     pub prompt_names: Vec<String>,
     pub templates: Templates,
 }
 
 impl WiseFt {
     /// The model (on the plain device) and classification head at `alpha`.
-    pub fn at(&self, alpha: f64) -> Result<(Clip, Tensor<2>)> {
+    pub fn at(&self, alpha: f64) -> Result<(Clip, ClassHead)> {
         let clip = Clip {
             model: interpolate(&self.zero_shot.model, &self.fine_tuned.model, alpha)?,
             ..self.fine_tuned.for_inference()
         };
         let head = match &self.heads {
-            Some((zs, ft)) => interpolate_head(zs, ft, alpha)?,
-            None => zero_shot_head(&clip, &self.prompt_names, &self.templates)?,
+            Some((zs, ft)) => zs.lerp(ft, alpha)?,
+            None => ClassHead::zero_shot(&clip, &self.prompt_names, &self.templates)?,
         };
         Ok((clip, head))
     }
@@ -165,20 +166,4 @@ pub fn interpolate(zero_shot: &ClipModel, fine_tuned: &ClipModel, alpha: f64) ->
         None => Ok(model),
         Some(e) => Err(Error::Invalid(format!("WiSE-FT: {e}"))),
     }
-}
-
-/// (1−α)·zero_shot + α·fine_tuned for heads.
-pub fn interpolate_head(
-    zero_shot: &Tensor<2>,
-    fine_tuned: &Tensor<2>,
-    alpha: f64,
-) -> Result<Tensor<2>> {
-    if zero_shot.dims() != fine_tuned.dims() {
-        return Err(Error::Invalid(format!(
-            "WiSE-FT: head shapes {:?} and {:?} differ",
-            zero_shot.dims(),
-            fine_tuned.dims()
-        )));
-    }
-    Ok(zero_shot.clone() * (1.0 - alpha) + fine_tuned.clone() * alpha)
 }

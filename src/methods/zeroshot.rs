@@ -10,6 +10,7 @@ use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::prompts::Templates;
 use crate::embed::{Clip, text_batch};
 use crate::error::Result;
+use crate::methods::head::ClassHead;
 use crate::model::l2_normalize;
 use crate::train::Metrics;
 
@@ -54,7 +55,7 @@ pub fn image_and_prompt_embeddings(
 /// expects (no augmentation) in batches of `batch_size`.
 pub fn evaluate(
     clip: &Clip,
-    head: &Tensor<2>,
+    head: &ClassHead,
     samples: &[Sample],
     batch_size: usize,
 ) -> Result<(Metrics, Vec<usize>)> {
@@ -68,10 +69,9 @@ pub fn evaluate(
     for mut batch in loader.epoch(0) {
         let pixels = batch.take_pixels(size, &clip.device)?;
         let features = clip.model.encode_image_threaded(pixels);
-        // REFERENCE's logits, s·normalise(image)·headᵀ, with the head as given: FT, LP-FT and
-        // probe heads are not unit rows (the fused `class_probabilities` kernel normalises the
-        // class rows, which is right for prompt heads only). s > 0 leaves the argmax alone.
-        let logits = l2_normalize(features).matmul(head.clone().transpose());
+        // The head's own logits (FT, LP-FT and probe heads are not unit rows, so not the fused
+        // `class_probabilities` kernel, which normalises the class rows).
+        let logits = head.logits(features);
         let top: Vec<i64> = logits
             .argmax(1)
             .into_data()
@@ -85,7 +85,7 @@ pub fn evaluate(
     }
     let truth: Vec<usize> = samples.iter().map(|s| s.label).collect();
     Ok((
-        Metrics::from_predictions(&predicted, &truth, head.dims()[0]),
+        Metrics::from_predictions(&predicted, &truth, head.classes()),
         predicted,
     ))
 }

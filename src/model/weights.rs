@@ -16,6 +16,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::{ClipConfig, ClipModel};
 use crate::error::{Error, Result};
+use crate::methods::head::ClassHead;
 
 /// One tensor read from a checkpoint, converted to f32.
 struct StoredTensor {
@@ -381,38 +382,70 @@ pub fn save_hf(model: &ClipModel, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("config.json"), &config)
 }
 
-/// A classification head as safetensors (`weight`: `[classes, projection_dim]`, cosine form: logits
-/// = exp(logit_scale)·normalise(image)·weightᵀ), written atomically.
-pub fn save_head(path: &Path, weight: Tensor<2>) -> Result<()> {
-    let shape = weight.dims().to_vec();
-    let values: Vec<f32> = weight
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| Error::weights(path, format!("reading the head back: {e:?}")))?;
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(Dtype::F32, shape, &bytes)
-        .map_err(|e| Error::weights(path, e.to_string()))?;
-    let data = safetensors::serialize(vec![("weight".to_string(), view)], None)
+/// A classification head as safetensors, written atomically: `weight` `[classes, projection_dim]`
+/// and `bias` `[classes]`, f32, logits = normalise(image)·weightᵀ + bias (the logit scale is in
+/// the weight: see [`crate::methods::head`]).
+pub fn save_head(path: &Path, head: &ClassHead) -> Result<()> {
+    let mut buffers = Vec::new();
+    for (name, data) in [
+        ("weight", head.weight.clone().into_data()),
+        ("bias", head.bias.clone().into_data()),
+    ] {
+        let shape = data.shape().to_vec();
+        let values: Vec<f32> = data
+            .try_into_vec_as::<f32>()
+            .map_err(|e| Error::weights(path, format!("reading the head back: {e:?}")))?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((name, shape, bytes));
+    }
+    let mut views = Vec::new();
+    for (name, shape, bytes) in &buffers {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+            .map_err(|e| Error::weights(path, e.to_string()))?;
+        views.push((name.to_string(), view));
+    }
+    let metadata = HashMap::from([(
+        "logits".to_string(),
+        "normalise(image) @ weight.T + bias".to_string(),
+    )]);
+    let data = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::weights(path, e.to_string()))?;
     write_atomic(path, &data)
 }
 
-/// Read a head written by [`save_head`] (`weight`: `[classes, projection_dim]`), in any float
-/// dtype the checkpoints may use.
-pub fn load_head(path: &Path, device: &Device) -> Result<Tensor<2>> {
+/// Read a head written by [`save_head`], in any float dtype the checkpoints may use. A head
+/// without `bias` is refused: flyp wrote those before the logit scale moved into the weight
+/// (2026-12), and they would read as a head s times too flat.
+pub fn load_head(path: &Path, device: &Device) -> Result<ClassHead> {
     let checkpoint = Checkpoint::read(path)?;
-    let weight = checkpoint
-        .tensors
-        .get("weight")
-        .ok_or_else(|| Error::weights(path, "no \"weight\" tensor"))?;
+    let get = |name: &str| {
+        checkpoint.tensors.get(name).ok_or_else(|| {
+            Error::weights(
+                path,
+                format!(
+                    "no \"{name}\" tensor (a head needs weight [classes, dim] and bias [classes]; \
+                     heads without a bias are from an older flyp: train again)"
+                ),
+            )
+        })
+    };
+    let (weight, bias) = (get("weight")?, get("bias")?);
     let [rows, cols] = weight.shape[..] else {
         return Err(Error::weights(
             path,
             format!("weight has shape {:?}, expected 2 dimensions", weight.shape),
         ));
     };
-    let data = TensorData::new(weight.values.clone(), [rows, cols]);
-    Ok(Tensor::from_data(data, device))
+    if bias.shape != [rows] {
+        return Err(Error::weights(
+            path,
+            format!("bias has shape {:?}, expected [{rows}]", bias.shape),
+        ));
+    }
+    Ok(ClassHead {
+        weight: Tensor::from_data(TensorData::new(weight.values.clone(), [rows, cols]), device),
+        bias: Tensor::from_data(TensorData::new(bias.values.clone(), [rows]), device),
+    })
 }
 
 pub use crate::run_dir::write_atomic;

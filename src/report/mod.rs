@@ -2,6 +2,7 @@
 //! own font (so the pictures need no system fonts and look the same everywhere); the demo's
 //! figures ([`figures`]); 2-D projections of embeddings ([`projection`]).
 
+pub mod bootstrap;
 pub mod chart;
 pub mod figures;
 pub mod projection;

@@ -19,7 +19,8 @@ use crate::data::prompts::Templates;
 use crate::data::{Sample, Scan, SplitMix64};
 use crate::embed::{Clip, text_batch};
 use crate::error::{Error, Result};
-use crate::methods::zeroshot::{evaluate, zero_shot_head};
+use crate::methods::head::ClassHead;
+use crate::methods::zeroshot::evaluate;
 use crate::model::{ClipModel, Precision, l2_normalize};
 use crate::train::Metrics;
 use crate::train::adamw::adamw;
@@ -38,16 +39,18 @@ pub enum Method {
         /// Drop same-class off-diagonal pairs from the softmax denominators (the paper's ablation).
         mask_collisions: bool,
     },
-    /// Standard fine-tuning (WiSE-FT's recipe): cross-entropy over s·normalise(image)·headᵀ, the
-    /// head starting as the zero-shot head (or [`TrainConfig::initial_head`]: LP-FT starts from
-    /// the linear probe); the text tower and logit_scale stay frozen.
+    /// Standard fine-tuning (WiSE-FT's recipe): cross-entropy over normalise(image)·weightᵀ + bias
+    /// ([`Head`]), the head starting as the zero-shot head s·T, bias 0 (or
+    /// [`TrainConfig::initial_head`]: LP-FT starts from the linear probe); the text tower and
+    /// logit_scale stay frozen.
     Finetune,
     /// FLYP's CE ablation: both towers and logit_scale train with cross-entropy over a head built
     /// each step from the live text tower, one random template per class.
     CeAblation,
     /// CLIP pretraining: contrastive loss between each image and its own caption (the
     /// `caption` of its sample; a CSV manifest may list an image once per caption); both towers
-    /// and logit_scale train; the kept model is the last epoch's.
+    /// and logit_scale train; the kept model is the best epoch on the first evaluation set (a
+    /// validation set), or the last epoch when there is none.
     Pretrain,
 }
 
@@ -72,9 +75,9 @@ pub struct TrainConfig {
     /// Continue from `run_dir/checkpoint` when it exists.
     #[serde(skip)]
     pub resume: bool,
-    /// FT's starting head `[classes, projection_dim]` (LP-FT: the probe's); default: zero-shot.
+    /// FT's starting head (LP-FT: the probe's); default: the zero-shot head.
     #[serde(skip)]
-    pub initial_head: Option<Tensor<2>>,
+    pub initial_head: Option<ClassHead>,
     /// Clip the global gradient norm to this (torch's `clip_grad_norm_`); off by default, as in
     /// the FLYP code (WiSE-FT's FT recipe uses 1.0).
     pub clip_grad_norm: Option<f64>,
@@ -251,11 +254,45 @@ pub struct EpochReport {
     pub skipped_steps: usize,
 }
 
-/// The fine-tuning head of FT (logits = s · normalise(features) · weightᵀ).
+/// FT's trainable head: logits = normalise(features)·weightᵀ + bias, as WiSE-FT's code builds it
+/// (weight starts as s·T, see [`ClassHead`] for why the scale lives in the weight).
 #[derive(Module, Debug)]
 pub struct Head {
     /// `[classes, projection_dim]`
     pub weight: Param<Tensor<2>>,
+    /// `[classes]`
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Head {
+    /// A trainable head starting at `start`, on `device` (tracked when it is an autodiff device).
+    pub fn new(start: &ClassHead, device: &Device) -> Self {
+        let start = start.to_device(device);
+        let (weight, bias) = if device.is_autodiff() {
+            (start.weight.autodiff(), start.bias.autodiff())
+        } else {
+            (start.weight, start.bias)
+        };
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+        }
+    }
+
+    /// Logits `[n, classes]` of image features `[n, d]` (normalised here).
+    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
+        l2_normalize(features).matmul(self.weight.val().transpose())
+            + self.bias.val().unsqueeze::<2>()
+    }
+
+    /// The head's current values, outside the autodiff graph.
+    pub fn to_class_head(&self) -> ClassHead {
+        ClassHead {
+            weight: self.weight.val(),
+            bias: self.bias.val(),
+        }
+        .to_device(&self.weight.val().device().without_autodiff())
+    }
 }
 
 /// What a run produced.
@@ -313,12 +350,10 @@ pub fn train(
     let mut head = match config.method {
         Method::Finetune => {
             let start = match &config.initial_head {
-                Some(h) => h.clone().without_autodiff().to_device(&clip.device),
-                None => zero_shot_head(&clip, &data.prompt_names, &config.templates)?,
+                Some(h) => h.clone(),
+                None => ClassHead::zero_shot(&clip, &data.prompt_names, &config.templates)?,
             };
-            Some(Head {
-                weight: Param::from_tensor(start.detach()),
-            })
+            Some(Head::new(&start, &clip.device))
         }
         Method::Flyp { .. } | Method::CeAblation | Method::Pretrain => None,
     };
@@ -408,11 +443,7 @@ pub fn train(
                     let scale = clip.model.logit_scale.val();
                     contrastive_loss(image, text, scale, None)
                 }
-                (Method::Finetune, Some(h)) => {
-                    let scale = clip.model.logit_scale.val().detach().exp().unsqueeze::<2>();
-                    let logits = l2_normalize(image).matmul(h.weight.val().transpose()) * scale;
-                    cross_entropy(logits, labels)
-                }
+                (Method::Finetune, Some(h)) => cross_entropy(h.logits(image), labels),
                 (Method::CeAblation, _) => {
                     let captions: Vec<String> = data
                         .prompt_names
@@ -526,8 +557,8 @@ pub fn train(
         // eval
         let eval_clip = clip.for_inference();
         let eval_head = match &head {
-            Some(h) => h.weight.val().without_autodiff(),
-            None => zero_shot_head(&eval_clip, &data.prompt_names, &config.templates)?,
+            Some(h) => h.to_class_head(),
+            None => ClassHead::zero_shot(&eval_clip, &data.prompt_names, &config.templates)?,
         };
         let mut evals = Vec::new();
         for (name, samples) in &data.evals {
@@ -555,7 +586,9 @@ pub fn train(
             .evals
             .first()
             .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
-        let improved = config.method == Method::Pretrain
+        // Pretraining without an evaluation set keeps its last epoch; everything else keeps the
+        // epoch that scores best on the first evaluation set (a validation set, never a test set).
+        let improved = (config.method == Method::Pretrain && report.evals.is_empty())
             || best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
         if improved {
             best = Some((epoch + 1, score, clip.model.clone(), head.clone()));

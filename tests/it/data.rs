@@ -310,33 +310,119 @@ fn split_layouts_and_csv_manifests_are_read() {
     assert!(val.iter().any(|s| s.label == 0) && val.iter().any(|s| s.label == 1));
 }
 
+/// The demo's split rules on the bundled data (README, "How the demo is designed"): emoji are
+/// split by code point, so no code point the demo model was pretrained on (pretraining.txt) is in
+/// any demo set, none of the ID training or validation emoji is in a test or OOD set, the OOD sets
+/// hold the ID test emoji in other styles, and every reported test set has at least 400 images.
 #[test]
-fn the_bundled_emoji_subset_is_a_clean_shifted_pair() {
+fn the_bundled_demo_data_keeps_its_split_rules() {
+    use std::collections::BTreeSet;
     let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/emoji-subset");
+    // `1f600.png` or `1f600-emojione.png`: the code point is the name up to the style.
+    let code = |s: &flyp::data::Sample| -> String {
+        let stem = s
+            .path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        ["-emojione", "-fxemoji", "-streamline-emojis"]
+            .iter()
+            .find_map(|style| stem.strip_suffix(style))
+            .unwrap_or(&stem)
+            .to_string()
+    };
+    let codes =
+        |samples: &[flyp::data::Sample]| -> BTreeSet<String> { samples.iter().map(code).collect() };
     let id = Scan::folder(&assets.join("twemoji")).expect("twemoji");
-    let ood = Scan::folder(&assets.join("noto")).expect("noto");
     assert_eq!(id.classes.len(), 9);
-    assert_eq!(id.classes, ood.classes);
-    assert!(id.skipped.is_empty() && ood.skipped.is_empty());
-    assert_eq!(
-        (
-            id.train.len(),
-            id.val.as_ref().map(Vec::len),
-            id.test.as_ref().map(Vec::len)
-        ),
-        (216, Some(72), Some(72))
+    assert!(id.skipped.is_empty());
+    let (train, val, test) = (
+        codes(&id.train),
+        codes(id.val.as_deref().expect("val")),
+        codes(id.test.as_deref().expect("test")),
     );
-    let (aligned, warnings) = ood.align_to(&id.classes).expect("same classes");
-    assert_eq!(aligned.len(), 360);
-    assert!(warnings.is_empty());
+    let pretraining: BTreeSet<String> = std::fs::read_to_string(assets.join("pretraining.txt"))
+        .expect("pretraining.txt")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(
+        pretraining.len() > 900,
+        "{} pretraining emoji",
+        pretraining.len()
+    );
+    let mut sizes = vec![("test", id.test.as_ref().map_or(0, Vec::len))];
+    for ood_name in ["noto", "unseen-styles"] {
+        let scan = Scan::folder(&assets.join(ood_name)).expect("ood");
+        assert!(scan.skipped.is_empty());
+        let (ood, warnings) = scan.align_to(&id.classes).expect("same classes");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let ood_codes = codes(&ood);
+        assert!(
+            ood_codes.is_subset(&test),
+            "{ood_name}: emoji outside the ID test emoji"
+        );
+        assert!(
+            ood_codes.is_disjoint(&train) && ood_codes.is_disjoint(&val),
+            "{ood_name}"
+        );
+        assert!(
+            ood_codes.is_disjoint(&pretraining),
+            "{ood_name} shares emoji with pretraining"
+        );
+        sizes.push((ood_name, ood.len()));
+    }
+    for (name, set) in [("train", &train), ("val", &val), ("test", &test)] {
+        assert!(
+            set.is_disjoint(&pretraining),
+            "{name} shares emoji with pretraining"
+        );
+    }
+    assert!(train.is_disjoint(&test) && val.is_disjoint(&test) && train.is_disjoint(&val));
+    for (name, n) in sizes {
+        assert!(
+            n >= 400,
+            "{name}: {n} images, the design needs at least 400"
+        );
+    }
+    // The unseen styles are kept out of the pretraining pairs too: pretraining.txt lists code
+    // points, and the styles' files exist only in unseen-styles/.
+    for style in ["emojione", "fxemoji", "streamline-emojis"] {
+        let found = walk(&assets)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(style))
+            .count();
+        let in_unseen = walk(&assets.join("unseen-styles"))
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(style))
+            .count();
+        assert!(
+            found > 0 && found == in_unseen,
+            "{style}: {found} files, {in_unseen} in unseen-styles"
+        );
+    }
     let captions = Scan::folder(&assets.join("captions.csv")).expect("captions");
-    assert_eq!(captions.train.len(), 720);
+    assert_eq!(captions.train.len(), id.train.len());
     assert!(
         captions
             .train
             .iter()
             .all(|s| s.caption.as_deref().is_some_and(|c| !c.is_empty()))
     );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use flyp::data::prompts::Templates;
-use flyp::methods::zeroshot::{evaluate, zero_shot_head};
+use flyp::methods::head::ClassHead;
+use flyp::methods::zeroshot::evaluate;
 use flyp::{Clip, ComputeDevice};
 
 use crate::cli::{emoji, expect_error, flyp, model_arg};
@@ -120,7 +121,7 @@ fn the_bundled_demo_model_is_zero_shot_above_chance_on_both_styles() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-model");
     let clip = Clip::load(&model, &ComputeDevice::flex()).expect("demo model loads");
     let scan = flyp::data::Scan::folder(Path::new(&emoji("twemoji"))).expect("scan");
-    let head = zero_shot_head(&clip, &scan.prompt_names, &Templates::emoji()).expect("head");
+    let head = ClassHead::zero_shot(&clip, &scan.prompt_names, &Templates::emoji()).expect("head");
     let (ood, _) = flyp::data::Scan::folder(Path::new(&emoji("noto")))
         .expect("scan noto")
         .align_to(&scan.classes)
@@ -157,7 +158,11 @@ fn demo_writes_the_table_results_and_readable_pictures() {
         arg(&out),
         "--epochs",
         "1",
-        "--lr",
+        "--lr-finetune",
+        "1e-3",
+        "--lr-lp-ft",
+        "1e-3",
+        "--lr-flyp",
         "1e-3",
     ]);
     assert!(ok, "demo failed: {stderr}");
@@ -178,11 +183,30 @@ fn demo_writes_the_table_results_and_readable_pictures() {
     let rows = results["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 8, "5 methods and 3 WiSE-FT points: {rows:?}");
     for row in rows {
-        for set in ["test", "ood"] {
+        let method = row["method"].as_str().expect("method");
+        for set in ["test", "noto", "unseen-styles"] {
             let v = row["top1"][set].as_f64().expect("top-1");
             assert!((0.0..=1.0).contains(&v), "{row}");
+            // The interval holds the measured value, which is the row's top-1 (from the same
+            // predictions).
+            let i = &results["accuracy"][method][set];
+            let (value, low, high) = (
+                i["value"].as_f64().expect("value"),
+                i["low"].as_f64().expect("low"),
+                i["high"].as_f64().expect("high"),
+            );
+            assert!(
+                (value - v).abs() < 1e-9 && low <= value && value <= high,
+                "{method} {set}: {i}"
+            );
         }
     }
+    let differences = results["differences"].as_array().expect("differences");
+    assert_eq!(
+        differences.len(),
+        6,
+        "the six planned comparisons: {differences:?}"
+    );
     assert_eq!(results["seed"], 0);
     for (stem, title) in [
         ("id_vs_ood", "ID vs OOD accuracy"),
@@ -220,7 +244,11 @@ fn demo_writes_the_table_results_and_readable_pictures() {
         arg(&out),
         "--epochs",
         "1",
-        "--lr",
+        "--lr-finetune",
+        "1e-3",
+        "--lr-lp-ft",
+        "1e-3",
+        "--lr-flyp",
         "1e-3",
     ]);
     assert!(ok, "second demo failed: {stderr}");
@@ -237,6 +265,6 @@ fn demo_writes_the_table_results_and_readable_pictures() {
             "--epochs",
             "1",
         ],
-        "lr: saved 0.001, now 0.0001",
+        "lr_finetune: saved 0.001, now 0.0001",
     );
 }

@@ -9,6 +9,7 @@ mod contrastive;
 mod data;
 mod demo;
 mod fuzz;
+mod head;
 mod hub;
 mod parity;
 mod precision;

@@ -39,10 +39,9 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
     for device in devices() {
         let initial_head = probe_first.then(|| {
             let frozen = Clip::load(&fixtures().join("tiny-a"), &device).expect("load");
-            let scale = frozen.model.logit_scale.val().into_scalar::<f32>() as f64;
             let (probe, _) =
                 flyp::methods::linear_probe::run(&frozen, &data, 1, 64).expect("probe");
-            probe.as_head(scale)
+            probe.as_head()
         });
         let clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
         let config = TrainConfig {
@@ -182,6 +181,7 @@ fn global_norm_clipping_scales_every_gradient_by_one_factor() {
     let device = Device::flex().autodiff();
     let head = Head {
         weight: Param::from_tensor(Tensor::<2>::ones([2, 3], &device)),
+        bias: Param::from_tensor(Tensor::<1>::zeros([2], &device)),
     };
     let c = Tensor::<2>::from_data(
         TensorData::new(vec![3.0f32, 0.0, 4.0, 0.0, 12.0, 0.0], [2, 3]),

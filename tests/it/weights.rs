@@ -114,7 +114,8 @@ fn wise_ft_interpolates_every_parameter() {
 }
 
 /// A head stored in f16 (as a user's tools may write it) reads back as its values, not as raw f32
-/// bytes; `save_head`'s f32 file reads back exactly.
+/// bytes; `save_head`'s f32 file reads back exactly; a head without a bias (an older flyp's) is
+/// refused with a line naming the file and what is missing.
 #[test]
 fn a_head_reads_back_in_f32_and_f16() {
     let device = flyp::ComputeDevice::flex().device;
@@ -125,26 +126,63 @@ fn a_head_reads_back_in_f32_and_f16() {
         burn::prelude::TensorData::new(values.clone(), [3, 4]),
         &device,
     );
-    flyp::model::weights::save_head(&f32_path, weight).expect("save");
-    let read = |path: &std::path::Path| -> Vec<f32> {
+    let bias = burn::prelude::Tensor::<1>::from_data(
+        burn::prelude::TensorData::new(vec![0.5f32, -1.0, 2.0], [3]),
+        &device,
+    );
+    let head = flyp::methods::head::ClassHead { weight, bias };
+    flyp::model::weights::save_head(&f32_path, &head).expect("save");
+    let read = |path: &std::path::Path| -> (Vec<f32>, Vec<f32>) {
         let head = flyp::model::weights::load_head(path, &device).expect("load");
-        assert_eq!(head.dims(), [3, 4]);
-        head.into_data().try_to_vec::<f32>().expect("values")
+        assert_eq!(head.weight.dims(), [3, 4]);
+        let values =
+            |t: burn::prelude::Tensor<2>| t.into_data().try_to_vec::<f32>().expect("values");
+        (values(head.weight), values(head.bias.unsqueeze()))
     };
-    assert_eq!(read(&f32_path), values);
+    assert_eq!(read(&f32_path), (values.clone(), vec![0.5, -1.0, 2.0]));
     let halves: Vec<u8> = values
         .iter()
         .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
         .collect();
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![3, 4], &halves)
         .expect("view");
+    let bias_halves: Vec<u8> = [0.5f32, -1.0, 2.0]
+        .iter()
+        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+        .collect();
+    let bias_view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F16, vec![3], &bias_halves)
+            .expect("view");
+    let old_path = dir.join("head-without-bias.safetensors");
+    std::fs::write(
+        &old_path,
+        safetensors::serialize(vec![("weight".to_string(), view.clone())], None)
+            .expect("serialize"),
+    )
+    .expect("write");
+    let error = flyp::model::weights::load_head(&old_path, &device)
+        .expect_err("a head without a bias is refused")
+        .to_string();
+    assert!(
+        error.contains("head-without-bias.safetensors") && error.contains("\"bias\""),
+        "{error}"
+    );
     let f16_path = dir.join("head-f16.safetensors");
     std::fs::write(
         &f16_path,
-        safetensors::serialize(vec![("weight".to_string(), view)], None).expect("serialize"),
+        safetensors::serialize(
+            vec![
+                ("weight".to_string(), view),
+                ("bias".to_string(), bias_view),
+            ],
+            None,
+        )
+        .expect("serialize"),
     )
     .expect("write");
-    for (got, want) in read(&f16_path).iter().zip(&values) {
+    let (got_weight, got_bias) = read(&f16_path);
+    assert_eq!(got_bias, vec![0.5, -1.0, 2.0]);
+    for (got, want) in got_weight.iter().zip(&values) {
         assert!(
             (got - want).abs() <= 1e-3 * want.abs().max(1.0),
             "{got} vs {want}"

@@ -36,7 +36,9 @@ fn head_and_predictions_match_a_hand_computation() {
                 device.description
             );
         }
-        let head_t = zero_shot_head(&clip, &scan.prompt_names, &templates).expect("head");
+        let head_t =
+            flyp::methods::head::ClassHead::zero_shot(&clip, &scan.prompt_names, &templates)
+                .expect("head");
         let (metrics, predicted) = evaluate(&clip, &head_t, &test, 16).expect("evaluate");
         let paths: Vec<_> = test.iter().map(|s| s.path.clone()).collect();
         let images = clip.embed_images(&paths).expect("images");

@@ -9,10 +9,11 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use eframe::egui;
 use flyp::data::prompts::Templates;
+use flyp::methods::head::ClassHead;
 use flyp::methods::linear_probe;
 use flyp::methods::recipe::Recipe;
 use flyp::methods::wise_ft::WiseFt;
-use flyp::methods::zeroshot::{image_and_prompt_embeddings, zero_shot_head};
+use flyp::methods::zeroshot::image_and_prompt_embeddings;
 use flyp::train::Metrics;
 use flyp::train::engine::{EpochReport, Hooks, StepProgress, TrainConfig, TrainData, train};
 use flyp::{Clip, ComputeDevice};
@@ -115,7 +116,7 @@ pub enum Event {
         seconds: f64,
     },
     /// The top classes of one image (asked with [`Run::classify`]) at WiSE-FT's `alpha`:
-    /// (class, probability, similarity = normalised image · head row), best first.
+    /// (class, probability, logit), best first.
     Classified {
         path: PathBuf,
         alpha: f64,
@@ -364,7 +365,7 @@ impl Finished {
         let (clip, head) = self.ends.at(alpha)?;
         clip.save(dir)?;
         if self.ends.heads.is_some() {
-            flyp::model::weights::save_head(&dir.join("head.safetensors"), head)?;
+            flyp::model::weights::save_head(&dir.join("head.safetensors"), &head)?;
         }
         Ok(())
     }
@@ -378,17 +379,15 @@ impl Finished {
         use burn::tensor::activation::softmax;
         let (clip, head) = self.ends.at(alpha)?;
         let pixels = clip.pixels(&[path.to_path_buf()])?;
-        let image = flyp::model::l2_normalize(clip.model.encode_image(pixels));
-        let similarity = image.matmul(head.transpose()); // [1, classes]
-        let scale = clip.model.logit_scale.val().exp().unsqueeze::<2>();
-        let probabilities = softmax(similarity.clone() * scale, 1);
+        let logits = head.logits(clip.model.encode_image(pixels)); // [1, classes]
+        let probabilities = softmax(logits.clone(), 1);
         let rows = |t: burn::prelude::Tensor<2>| -> flyp::Result<Vec<f32>> {
             Ok(flyp::embed::to_rows(t)?
                 .into_iter()
                 .next()
                 .unwrap_or_default())
         };
-        let (p, s) = (rows(probabilities)?, rows(similarity)?);
+        let (p, s) = (rows(probabilities)?, rows(logits)?);
         let mut top: Vec<(String, f64, f64)> = self
             .data
             .prompt_names
@@ -474,13 +473,12 @@ fn run(
     }
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;
-    let zero_shot = zero_shot_head(&before, &data.prompt_names, &templates)?;
+    let zero_shot = ClassHead::zero_shot(&before, &data.prompt_names, &templates)?;
     let mut probe_head = None;
     if spec.method.probes_first() {
-        let scale = before.model.logit_scale.val().into_scalar::<f32>() as f64;
         let (probe, sets) = linear_probe::run(&before, &data, spec.seed, 64)?;
         send(Event::Probed { l2: probe.l2, sets });
-        probe_head = Some(probe.as_head(scale));
+        probe_head = Some(probe.as_head());
     }
     let (tuned, heads, best_epoch) = match spec.method.method() {
         // Zero-shot and the linear probe train no weights: WiSE-FT interpolates the heads.
@@ -505,6 +503,7 @@ fn run(
                 run_dir: spec.out.clone(),
                 resume: spec.resume,
                 initial_head: probe_head,
+                clip_grad_norm: spec.method.default_clip_grad_norm(),
                 precision: spec.precision,
                 hooks: Hooks {
                     on_step: Some(Arc::new(move |p: &StepProgress| {
@@ -532,7 +531,7 @@ fn run(
             let heads = trained
                 .best_head
                 .as_ref()
-                .map(|h| (zero_shot.clone(), h.weight.val().without_autodiff()));
+                .map(|h| (zero_shot.clone(), h.to_class_head()));
             (tuned, heads, trained.best_epoch)
         }
     };

@@ -61,7 +61,7 @@ fn noto_zero_shot_top1(model: &std::path::Path) -> f64 {
         .expect("scan noto")
         .align_to(&scan.classes)
         .expect("classes");
-    let head = flyp::methods::zeroshot::zero_shot_head(
+    let head = flyp::methods::head::ClassHead::zero_shot(
         &clip,
         &scan.prompt_names,
         &flyp::data::prompts::Templates::emoji(),

@@ -24,6 +24,19 @@ use flyp::methods::recipe::Recipe;
 use flyp::report::projection::{Pca, center_groups};
 use flyp::train::Metrics;
 
+/// The bundled demo's OOD sets (as `flyp demo`): the ID test emoji in Noto, and in three art
+/// styles the demo model never saw.
+pub fn demo_oods() -> Vec<(String, PathBuf)> {
+    ["noto", "unseen-styles"]
+        .map(|name| {
+            (
+                name.to_string(),
+                bundled(&format!("assets/emoji-subset/{name}")),
+            )
+        })
+        .to_vec()
+}
+
 /// A bundled file of the flyp checkout this app was built from.
 pub fn bundled(relative: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +46,7 @@ pub fn bundled(relative: &str) -> PathBuf {
 }
 
 /// An answer to "try an image": the file, the α, and the top classes (class, probability,
-/// similarity), most probable first.
+/// logit), most probable first.
 pub type Classified = (PathBuf, f64, Vec<(String, f64, f64)>);
 
 /// What a run has reported so far.
@@ -337,10 +350,13 @@ impl Studio {
                 },
                 model: bundled("assets/demo-model"),
                 train: bundled("assets/emoji-subset/twemoji"),
-                evals: vec![("noto".into(), bundled("assets/emoji-subset/noto"))],
+                evals: demo_oods(),
                 epochs: 10,
                 batch: 32,
-                lr: 1e-4,
+                lr: Recipe::Flyp {
+                    mask_collisions: false,
+                }
+                .demo_lr(),
                 wd: 0.1,
                 seed: 0,
                 templates: "emoji".into(),

@@ -88,7 +88,7 @@ impl Studio {
                         egui::Grid::new("top5").striped(true).show(ui, |ui| {
                             ui.strong("class");
                             ui.strong("probability");
-                            ui.strong("similarity");
+                            ui.strong("logit");
                             ui.end_row();
                             for (class, p, s) in top {
                                 ui.label(class);

@@ -158,7 +158,8 @@ impl Studio {
             });
             if ui.button("Use the bundled demo data").clicked() {
                 self.spec.train = bundled("assets/emoji-subset/twemoji");
-                self.spec.evals = vec![("noto".into(), bundled("assets/emoji-subset/noto"))];
+                self.spec.evals = super::demo_oods();
+                self.spec.lr = self.spec.method.demo_lr();
                 self.spec.model = bundled("assets/demo-model");
                 self.spec.templates = "emoji".into();
                 self.start_scan(ui.ctx());

@@ -40,8 +40,9 @@ enum Command {
     /// zero-shot on the --eval sets every epoch; writes OUT/{config.json, results.json, model/}.
     Pretrain(cli::pretrain::PretrainArgs),
     /// The whole story in one command: zero-shot, linear probe, FT, LP-FT and FLYP with their
-    /// WiSE-FT curves, on the bundled emoji subset (Twemoji ID → Noto OOD) from the bundled demo
-    /// model; prints the ID/OOD table and writes OUT/results.json and the pictures (PNG + SVG).
+    /// WiSE-FT curves, on the bundled emoji experiment (Twemoji ID → the test emoji in Noto and in
+    /// three unseen styles, OOD) from the bundled demo model; prints every accuracy and planned
+    /// difference with a 95 % bootstrap interval and writes OUT/results.json and the pictures.
     Demo(cli::demo::DemoArgs),
     /// Every method on one dataset — zero-shot, linear probe, FT, LP-FT, FLYP (and the CE
     /// ablation if asked) — each into OUT/<method>/, WiSE-FT curves for the fine-tuned ones, then

@@ -299,6 +299,21 @@ fn split_layouts_and_csv_manifests_are_read() {
     let scan = Scan::folder(&csv).expect("csv scan");
     assert_eq!(scan.classes, vec!["bird", "cat"]);
     assert_eq!(scan.train[0].caption.as_deref(), Some("a bird, small"));
+    // Pretraining pairs list an image once per caption: every pair is kept; a row repeating
+    // path and caption is dropped with a warning.
+    std::fs::write(
+        &csv,
+        "path,label,caption\ntrain/c/x.png,cat,a cat\ntrain/c/x.png,cat,a small cat\ntrain/c/x.png,cat,a cat\ntrain/a_b/x.png,bird,a bird\n",
+    )
+    .expect("csv");
+    let scan = Scan::folder(&csv).expect("csv scan");
+    let captions: Vec<_> = scan.train.iter().map(|s| s.caption.as_deref()).collect();
+    assert_eq!(captions, vec![Some("a cat"), Some("a small cat"), Some("a bird")]);
+    assert!(
+        scan.warnings.iter().any(|w| w.contains("1 row(s) repeat") && w.contains("line 4 repeats line 2")),
+        "{:?}",
+        scan.warnings
+    );
 
     let (train, val) = flyp::data::folder::stratified_split(
         &Scan::folder(&root.join("train")).expect("scan").train,

@@ -17,14 +17,19 @@ pub fn emoji_data() -> TrainData {
         .expect("noto")
         .align_to(&id.classes)
         .expect("align");
+    // Every other training image and every third test image keep these tests as quick as the
+    // demo's sets were before they grew to the demo's design sizes (each class keeps images).
+    let thin = |samples: &[flyp::data::Sample], every: usize| -> Vec<flyp::data::Sample> {
+        samples.iter().step_by(every).cloned().collect()
+    };
     TrainData {
         classes: id.classes.clone(),
         prompt_names: id.prompt_names.clone(),
-        train: id.train.clone(),
+        train: thin(&id.train, 2),
         evals: vec![
             ("val".into(), id.val.clone().expect("val")),
-            ("test".into(), id.test.clone().expect("test")),
-            ("noto".into(), ood),
+            ("test".into(), thin(id.test.as_deref().expect("test"), 3)),
+            ("noto".into(), thin(&ood, 3)),
         ],
     }
 }
@@ -79,8 +84,13 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
         let first = reports.first().expect("epochs").first_loss;
         let last = reports.last().expect("epochs");
         let what = format!("{method:?} on {}", device.description);
-        // LP-FT starts at the probe's solution: its loss need only fall.
-        let target = if probe_first { first } else { 0.9 * first };
+        // LP-FT starts at the probe's solution: its epoch-mean loss need only fall (one batch's
+        // first loss is too noisy a yardstick that close to the optimum).
+        let target = if probe_first {
+            reports[0].mean_loss
+        } else {
+            0.9 * first
+        };
         assert!(
             last.mean_loss < target,
             "{what}: loss {first} → {}",

@@ -157,7 +157,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
     });
     harness.run();
     harness.get_by_label(
-        "9 classes · 216 train, 72 val, 72 test images · 0 skipped (train/val/test folders)",
+        "9 classes · 396 train, 99 val, 439 test images · 0 skipped (train/val/test folders)",
     );
     harness.get_by_label("Images per class").click();
     harness.run();
@@ -184,6 +184,10 @@ fn a_short_run_on_the_demo_data_updates_the_curves_and_frames_stay_fast() {
             (
                 "noto".to_string(),
                 flyp_studio::app::bundled("assets/emoji-subset/noto")
+            ),
+            (
+                "unseen-styles".to_string(),
+                flyp_studio::app::bundled("assets/emoji-subset/unseen-styles")
             ),
             ("test-2".to_string(), extra)
         ]
@@ -716,7 +720,7 @@ fn the_folder_picker_chooses_a_training_folder() {
         !s.is_scanning()
     });
     harness.run();
-    harness.get_by_label_contains("9 classes · 216 train");
+    harness.get_by_label_contains("9 classes · 396 train");
 }
 
 /// A run folder keeps checkpoints: Start refuses to overwrite a saved run, and a stopped run

@@ -152,7 +152,7 @@ pub fn methods(
         "comparison on {} (top-1 %, best epoch by val; WiSE-FT α chosen by val)",
         base.train.display()
     );
-    let header: String = set_names.iter().map(|n| format!("{n:>11}")).collect();
+    let header: String = set_names.iter().map(|n| format!(" {n:>10}")).collect();
     println!("{:<32}{header}", "method");
     for (name, sets) in &rows {
         let accs: String = set_names

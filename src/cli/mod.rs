@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod demo;
+mod demo_table;
 pub mod embed;
 pub mod eval;
 pub mod export;

@@ -167,7 +167,11 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         params as f64 / 1e6,
         data.train.len()
     );
-    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
+    let names: String = data
+        .evals
+        .iter()
+        .map(|(n, _)| format!(" {n:>10}"))
+        .collect();
     println!(
         "{:>5} {:>9} {:>9} {:>7}  {names}",
         "epoch", "loss", "lr", "scale"

@@ -174,7 +174,11 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
         data.train.len(),
         data.classes.len()
     );
-    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
+    let names: String = data
+        .evals
+        .iter()
+        .map(|(n, _)| format!(" {n:>10}"))
+        .collect();
     let mut probe_results = None;
     if probe_first {
         let frozen = Clip::load(&model, &device)?;

@@ -76,7 +76,11 @@ pub fn curve(
         prompt_names: data.prompt_names.clone(),
         templates,
     };
-    let names: String = data.evals.iter().map(|(n, _)| format!("{n:>11}")).collect();
+    let names: String = data
+        .evals
+        .iter()
+        .map(|(n, _)| format!(" {n:>10}"))
+        .collect();
     println!("WiSE-FT of {} (top-1 %)", run.display());
     println!("{:>5}  {names}", "alpha");
     let mut rows = Vec::new();

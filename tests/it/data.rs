@@ -308,9 +308,14 @@ fn split_layouts_and_csv_manifests_are_read() {
     .expect("csv");
     let scan = Scan::folder(&csv).expect("csv scan");
     let captions: Vec<_> = scan.train.iter().map(|s| s.caption.as_deref()).collect();
-    assert_eq!(captions, vec![Some("a cat"), Some("a small cat"), Some("a bird")]);
+    assert_eq!(
+        captions,
+        vec![Some("a cat"), Some("a small cat"), Some("a bird")]
+    );
     assert!(
-        scan.warnings.iter().any(|w| w.contains("1 row(s) repeat") && w.contains("line 4 repeats line 2")),
+        scan.warnings
+            .iter()
+            .any(|w| w.contains("1 row(s) repeat") && w.contains("line 4 repeats line 2")),
         "{:?}",
         scan.warnings
     );

@@ -564,7 +564,8 @@ fn run(
     Ok((done, finished))
 }
 
-/// The images the embedding view shows: the test (else validation) set and every OOD set, as
+/// The images the embedding view shows: the test (else validation) set and every OOD set (up to
+/// [`MAP_IMAGES_PER_SET`] each), as
 /// ((class, set name), path).
 fn embedded_images(data: &TrainData) -> (Vec<(usize, String)>, Vec<PathBuf>) {
     let has_test = data.evals.iter().any(|(n, _)| n == "test");
@@ -572,12 +573,20 @@ fn embedded_images(data: &TrainData) -> (Vec<(usize, String)>, Vec<PathBuf>) {
         .iter()
         .filter(|(name, _)| name != "val" || !has_test)
         .flat_map(|(name, samples)| {
+            // At most MAP_IMAGES_PER_SET of each set, evenly through it (the sets are ordered
+            // by class, so every class keeps its share): the map stays readable and t-SNE over
+            // all α frames stays quick.
+            let every = samples.len().div_ceil(MAP_IMAGES_PER_SET).max(1);
             samples
                 .iter()
+                .step_by(every)
                 .map(move |s| ((s.label, name.clone()), s.path.clone()))
         })
         .unzip()
 }
+
+/// The most images of one evaluation set the embedding map shows.
+pub const MAP_IMAGES_PER_SET: usize = 100;
 
 /// Scan a dataset folder on the thread "flyp-scan" (every file is decoded once, so it can take
 /// seconds); the answer arrives on the returned channel and wakes `ctx`.

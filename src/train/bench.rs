@@ -4,16 +4,17 @@
 
 use std::time::Instant;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
+use crate::methods::head::ClassHead;
 use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
 use crate::train::adamw::adamw;
-use crate::train::engine::cross_entropy;
+use crate::train::engine::{Head, cross_entropy};
 use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 
 /// The step to time.
@@ -21,7 +22,7 @@ use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 pub enum StepKind {
     /// Both towers forward and backward, contrastive loss, AdamW on every parameter.
     Flyp,
-    /// Image tower + a 1000-class cosine head, cross-entropy, AdamW.
+    /// Image tower + a 1000-class head (the engine's FT head: s·W + b), cross-entropy, AdamW.
     Finetune,
     /// Evaluation: the image tower forward, no autodiff (what zero-shot evaluation and WiSE-FT
     /// curves spend their time on).
@@ -115,11 +116,15 @@ pub fn time_steps(
     let classes = 1000;
     let labels: Vec<i64> = (0..batch as i64).map(|i| i % classes as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
-    let mut head = Param::from_tensor(Tensor::<2>::random(
-        [classes, config.projection_dim],
-        Distribution::Normal(0.0, 0.02),
-        &device,
-    ));
+    // FT's head exactly as the engine trains it (s·W + b, here s = 100 over a random W).
+    let start = ClassHead::from_weight(
+        Tensor::<2>::random(
+            [classes, config.projection_dim],
+            Distribution::Normal(0.0, 0.02),
+            &device.clone().without_autodiff(),
+        ) * 100.0,
+    );
+    let mut head = Head::new(&start, &device);
     let mut optim = adamw(0.9, 0.999, 1e-8, 0.1);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
@@ -152,8 +157,7 @@ pub fn time_steps(
             }
             StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
-                let image = l2_normalize(model.encode_image(pixels.clone()));
-                let logits = image.matmul(head.val().transpose()) * 100.0;
+                let logits = head.logits(model.encode_image(pixels.clone()));
                 let loss = scaled(loss_scale.as_ref(), cross_entropy(logits, labels.clone()));
                 lap(0)?;
                 let pair = Pair { model, head };
@@ -222,7 +226,7 @@ fn time_eval(
 #[derive(Module, Debug)]
 struct Pair {
     model: ClipModel,
-    head: Param<Tensor<2>>,
+    head: Head,
 }
 
 /// Peak resident memory of this process, in MiB (Linux; `None` elsewhere).

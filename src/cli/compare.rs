@@ -118,9 +118,8 @@ pub fn methods(
         if method == "lp-ft" {
             args.lr *= lp_ft_lr_scale;
         }
-        if reference_clipping && args.clip_grad_norm.is_none() {
-            let recipe = flyp::methods::recipe::Recipe::from_name(method, base.mask_collisions)?;
-            args.clip_grad_norm = recipe.default_clip_grad_norm();
+        if reference_clipping {
+            args = args.with_reference_clipping()?;
         }
         super::train::run(device_choice, args)?;
         let results = flyp::train::RunResults::read(&out.join("results.json"))?;

@@ -112,7 +112,7 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| bundled("assets/emoji-subset/twemoji")),
         oods: if args.oods.is_empty() {
-            ["noto", "unseen-styles"]
+            Recipe::DEMO_OOD_SETS
                 .map(|n| (n.to_string(), bundled(&format!("assets/emoji-subset/{n}"))))
                 .to_vec()
         } else {
@@ -196,7 +196,7 @@ fn train_run(
         train.lr = args.lr(method);
     }
     if !args.no_clip_grad {
-        train.clip_grad_norm = Recipe::from_name(method, false)?.default_clip_grad_norm();
+        train = train.with_reference_clipping()?;
     }
     super::train::run(device_choice, train)
 }
@@ -358,7 +358,7 @@ fn report(
             None
         };
         let wise = WiseFt {
-            zero_shot: Clip::load(&inputs.model, &device)?,
+            zero_shot: zero.for_inference(),
             fine_tuned: Clip::load(&run.join("model"), &device)?,
             heads,
             prompt_names: data.prompt_names.clone(),

@@ -74,6 +74,19 @@ pub struct TrainArgs {
     pub precision: flyp::model::Precision,
 }
 
+impl TrainArgs {
+    /// Without an explicit --clip-grad-norm, the method's reference clipping (WiSE-FT's 1.0 for
+    /// FT and LP-FT, none for FLYP): what `flyp compare` and `flyp demo` train with.
+    pub fn with_reference_clipping(mut self) -> anyhow::Result<Self> {
+        if self.clip_grad_norm.is_none() {
+            let recipe =
+                flyp::methods::recipe::Recipe::from_name(&self.method, self.mask_collisions)?;
+            self.clip_grad_norm = recipe.default_clip_grad_norm();
+        }
+        Ok(self)
+    }
+}
+
 /// `flyp train`: one method on one dataset, into a run folder.
 pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
     let TrainArgs {

@@ -79,6 +79,10 @@ impl Recipe {
         matches!(self, Self::LinearProbe | Self::LpFt)
     }
 
+    /// The bundled demo's OOD sets, folders of `assets/emoji-subset` (`flyp demo` and the app):
+    /// the test emoji in Noto, and in three art styles the demo model never saw.
+    pub const DEMO_OOD_SETS: [&'static str; 2] = ["noto", "unseen-styles"];
+
     /// The global gradient-norm clip of the method's reference recipe: WiSE-FT's FT code (which
     /// LP-FT's fine-tuning stage follows) clips at 1.0; FLYP's code and pretraining do not clip.
     /// `flyp compare`, `flyp demo` and the app use it unless told otherwise.

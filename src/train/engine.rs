@@ -279,19 +279,26 @@ impl Head {
         }
     }
 
-    /// Logits `[n, classes]` of image features `[n, d]` (normalised here).
+    /// Logits `[n, classes]` of image features `[n, d]`: [`ClassHead::logits`] on the live
+    /// parameters (gradients flow to both).
     pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
-        l2_normalize(features).matmul(self.weight.val().transpose())
-            + self.bias.val().unsqueeze::<2>()
+        self.live().logits(features)
     }
 
     /// The head's current values, outside the autodiff graph.
     pub fn to_class_head(&self) -> ClassHead {
+        let live = self.live();
+        ClassHead {
+            weight: live.weight.without_autodiff(),
+            bias: live.bias.without_autodiff(),
+        }
+    }
+
+    fn live(&self) -> ClassHead {
         ClassHead {
             weight: self.weight.val(),
             bias: self.bias.val(),
         }
-        .to_device(&self.weight.val().device().without_autodiff())
     }
 }
 

@@ -24,10 +24,9 @@ use flyp::methods::recipe::Recipe;
 use flyp::report::projection::{Pca, center_groups};
 use flyp::train::Metrics;
 
-/// The bundled demo's OOD sets (as `flyp demo`): the ID test emoji in Noto, and in three art
-/// styles the demo model never saw.
+/// The bundled demo's OOD sets (as `flyp demo`: [`Recipe::DEMO_OOD_SETS`]).
 pub fn demo_oods() -> Vec<(String, PathBuf)> {
-    ["noto", "unseen-styles"]
+    Recipe::DEMO_OOD_SETS
         .map(|name| {
             (
                 name.to_string(),

@@ -1,15 +1,15 @@
 //! `flyp compare`: every method on one dataset, each into its own run folder, one ID/OOD table.
 
-use flyp::{Clip, DeviceChoice};
+use flyp::DeviceChoice;
 
 use super::train::TrainArgs;
-use super::{build_data, input_paths, open_device};
+use super::{build_data, open_device};
 
 /// `flyp compare`'s arguments (the command's help is its variant's doc in `main.rs`).
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Methods to run, in order.
-    #[arg(long, value_delimiter = ',', default_values_t = ["zeroshot", "linear-probe", "finetune", "lp-ft", "flyp"].map(String::from))]
+    /// Methods to run, in order (default: every method but the CE ablation).
+    #[arg(long, value_delimiter = ',', value_parser = super::method_arg())]
     pub methods: Vec<String>,
     /// LP-FT's fine-tuning stage runs at --lr times this (Kumar et al. use a much smaller one).
     #[arg(long, default_value_t = 0.1)]
@@ -53,21 +53,29 @@ pub fn methods(
     alphas: &[f64],
     base: TrainArgs,
 ) -> anyhow::Result<()> {
+    let methods: Vec<&'static dyn flyp::methods::Method> = if methods.is_empty() {
+        flyp::methods::ALL
+            .iter()
+            .copied()
+            .filter(|m| m.compared_by_default())
+            .collect()
+    } else {
+        methods
+            .iter()
+            .map(|name| flyp::methods::by_name(name))
+            .collect::<flyp::Result<_>>()?
+    };
     let root = base.out.clone();
-    let inputs = input_paths(
-        &base.model,
-        &base.train,
-        base.val.as_ref(),
-        base.test.as_ref(),
-        &base.evals,
-    );
+    let base_spec = base.spec()?;
+    let inputs = base_spec.inputs();
     // Methods and α values may change between calls (each method's run checks its own settings).
     let resolved = flyp::run_dir::path_setting;
+    let paths = &base_spec.data;
     let settings = flyp::run_dir::settings_from(serde_json::json!({
         "lp_ft_lr_scale": lp_ft_lr_scale,
-        "model": resolved(&base.model), "train": resolved(&base.train),
-        "val": base.val.as_deref().map(resolved), "test": base.test.as_deref().map(resolved),
-        "evals": base.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
+        "model": resolved(&base.model), "train": resolved(&paths.train),
+        "val": paths.val.as_deref().map(resolved), "test": paths.test.as_deref().map(resolved),
+        "evals": paths.evals.iter().map(|(n, p)| (n.clone(), resolved(p))).collect::<Vec<_>>(),
         "epochs": base.epochs, "seed": base.seed,
     }));
     let _root_run = flyp::run_dir::RunDir::open(
@@ -77,13 +85,7 @@ pub fn methods(
         &inputs,
         flyp::run_dir::Existing::Continue,
     )?;
-    let data = build_data(
-        &base.train,
-        base.val.as_ref(),
-        base.test.as_ref(),
-        &base.evals,
-        base.seed,
-    )?;
+    let data = build_data(paths, base.seed)?;
     let set_names: Vec<String> = data.evals.iter().map(|(n, _)| n.clone()).collect();
     let mut rows: Vec<(String, std::collections::BTreeMap<String, f64>)> = Vec::new();
     let mut curves = serde_json::Map::new();
@@ -94,44 +96,36 @@ pub fn methods(
             .collect()
     };
     for method in methods {
-        eprintln!("flyp: compare: {method}");
-        if method == "zeroshot" {
+        let name = method.name();
+        eprintln!("flyp: compare: {name}");
+        let top1 = |results: &flyp::train::RunResults| {
+            set_names
+                .iter()
+                .map(|n| (n.clone(), results.best.get(n).map_or(f64::NAN, |m| m.top1)))
+                .collect()
+        };
+        let mut spec = base_spec.clone();
+        spec.method = method;
+        if !method.trains() && !method.probes_first() {
+            // Zero-shot: nothing to keep on disk.
+            spec.out = None;
             let device = open_device(device_choice)?;
-            let clip = Clip::load(&base.model, &device)?;
-            let templates = flyp::data::prompts::Templates::named(&base.templates)?;
-            let head =
-                flyp::methods::head::ClassHead::zero_shot(&clip, &data.prompt_names, &templates)?;
-            let mut sets = std::collections::BTreeMap::new();
-            for (name, samples) in &data.evals {
-                let (m, _) = flyp::methods::zeroshot::evaluate(&clip, &head, samples, 64)?;
-                sets.insert(name.clone(), m.top1);
-            }
-            rows.push(("zeroshot".into(), sets));
+            let outcome = flyp::methods::recipe::run(&spec, &data, &device, Default::default())?;
+            rows.push((name.to_string(), top1(&outcome.results)));
             continue;
         }
-        let out = root.join(method);
-        let mut args = base.clone();
-        args.method = method.clone();
-        args.out = out.clone();
+        let out = root.join(name);
+        spec.out = Some(out.clone());
         // A run of an earlier call is continued (or, when finished, reused as it is).
-        args.resume = out.join(flyp::run_dir::MANIFEST).is_file();
-        if method == "lp-ft" {
-            args.lr *= lp_ft_lr_scale;
-        }
+        spec.resume = out.join(flyp::run_dir::MANIFEST).is_file();
+        spec.lr *= method.compare_lr_scale(lp_ft_lr_scale);
         if reference_clipping {
-            args = args.with_reference_clipping()?;
+            spec = spec.with_reference_clipping();
         }
-        super::train::run(device_choice, args)?;
+        super::train::train(device_choice, &spec)?;
         let results = flyp::train::RunResults::read(&out.join("results.json"))?;
-        let best = set_names
-            .iter()
-            .map(|n| (n.clone(), results.best.get(n).map_or(f64::NAN, |m| m.top1)))
-            .collect();
-        rows.push((method.clone(), best));
-        if matches!(
-            method.as_str(),
-            "finetune" | "lp-ft" | "flyp" | "ce-ablation"
-        ) {
+        rows.push((name.to_string(), top1(&results)));
+        if method.trains() {
             let wise = super::wise::curve(device_choice, &out, alphas, 64)?;
             let alpha = wise["alpha_by_val"].as_f64().unwrap_or(1.0);
             if let Some(point) = wise["curve"]
@@ -139,11 +133,11 @@ pub fn methods(
                 .and_then(|c| c.iter().find(|p| p["alpha"].as_f64() == Some(alpha)))
             {
                 rows.push((
-                    format!("{method} + WiSE-FT α={alpha}"),
+                    format!("{name} + WiSE-FT α={alpha}"),
                     top1s(&point["sets"]),
                 ));
             }
-            curves.insert(method.clone(), wise);
+            curves.insert(name.to_string(), wise);
         }
     }
     println!();

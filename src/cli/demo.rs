@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flyp::embed::Clip;
 use flyp::methods::head::ClassHead;
-use flyp::methods::recipe::Recipe;
+use flyp::methods::Method;
+use flyp::methods::recipe::{DataPaths, RunSpec};
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::{evaluate, image_and_prompt_embeddings};
 use flyp::report::figures::{self, Curve, EmbeddingView, EpochCurve, Point};
@@ -21,7 +22,6 @@ use flyp::{ComputeDevice, DeviceChoice};
 use serde_json::{Value, json};
 
 use super::demo_table::{REPLICATES, intervals, print_intervals};
-use super::train::TrainArgs;
 
 /// The fine-tuning methods, in table order; each has a WiSE-FT row.
 const TUNED: [&str; 3] = ["finetune", "lp-ft", "flyp"];
@@ -52,13 +52,13 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     pub batch: usize,
     /// FT's learning rate (chosen on validation by --lr-grid; README).
-    #[arg(long, default_value_t = Recipe::Finetune.demo_lr(), value_parser = super::positive_number)]
+    #[arg(long, default_value_t = flyp::methods::finetune::Finetune.demo_lr(), value_parser = super::positive_number)]
     pub lr_finetune: f64,
     /// LP-FT's learning rate for its fine-tuning stage (chosen on validation).
-    #[arg(long, default_value_t = Recipe::LpFt.demo_lr(), value_parser = super::positive_number)]
+    #[arg(long, default_value_t = flyp::methods::lp_ft::LpFt.demo_lr(), value_parser = super::positive_number)]
     pub lr_lp_ft: f64,
     /// FLYP's learning rate (chosen on validation).
-    #[arg(long, default_value_t = Recipe::Flyp { mask_collisions: false }.demo_lr(), value_parser = super::positive_number)]
+    #[arg(long, default_value_t = flyp::methods::flyp::Flyp.demo_lr(), value_parser = super::positive_number)]
     pub lr_flyp: f64,
     #[arg(long, default_value_t = 0.1, value_parser = super::non_negative_number)]
     pub wd: f64,
@@ -112,7 +112,7 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| bundled("assets/emoji-subset/twemoji")),
         oods: if args.oods.is_empty() {
-            Recipe::DEMO_OOD_SETS
+            flyp::methods::DEMO_OOD_SETS
                 .map(|n| (n.to_string(), bundled(&format!("assets/emoji-subset/{n}"))))
                 .to_vec()
         } else {
@@ -184,45 +184,38 @@ pub fn run(device_choice: DeviceChoice, args: DemoArgs) -> anyhow::Result<()> {
 fn train_run(
     device_choice: DeviceChoice,
     args: &DemoArgs,
-    base: TrainArgs,
+    base: RunSpec,
     method: &str,
     out: PathBuf,
 ) -> anyhow::Result<()> {
-    let mut train = base;
-    train.method = method.to_string();
-    train.resume = out.join(flyp::run_dir::MANIFEST).is_file();
-    train.out = out;
-    if method != "linear-probe" {
-        train.lr = args.lr(method);
+    let mut spec = base;
+    spec.method = flyp::methods::by_name(method)?;
+    spec.resume = out.join(flyp::run_dir::MANIFEST).is_file();
+    spec.out = Some(out);
+    if spec.method.trains() {
+        spec.lr = args.lr(method);
     }
     if !args.no_clip_grad {
-        train = train.with_reference_clipping()?;
+        spec = spec.with_reference_clipping();
     }
-    super::train::run(device_choice, train)
+    super::train::train(device_choice, &spec)
 }
 
-fn base_args(args: &DemoArgs, inputs: &Inputs, seed: u64, runs: &Path) -> TrainArgs {
-    TrainArgs {
-        method: "flyp".into(),
-        model: inputs.model.clone(),
+/// Every run's settings but the method's (FLYP's here), lr and run folder.
+fn base_spec(args: &DemoArgs, inputs: &Inputs, seed: u64) -> RunSpec {
+    let data = DataPaths {
         train: inputs.data.clone(),
-        val: None,
-        test: None,
         evals: inputs.oods.clone(),
-        out: runs.to_path_buf(),
+        ..Default::default()
+    };
+    RunSpec {
         epochs: args.epochs,
         batch: args.batch,
         lr: args.lr_flyp,
         wd: args.wd,
-        warmup: None,
         seed,
         templates: "emoji".into(),
-        no_augment: false,
-        mask_collisions: false,
-        resume: false,
-        clip_grad_norm: None,
-        clamp_logit_scale: false,
-        precision: flyp::model::Precision::F32,
+        ..RunSpec::new(&flyp::methods::flyp::Flyp, inputs.model.clone(), data)
     }
 }
 
@@ -235,10 +228,12 @@ fn lr_grid(
     seed: u64,
 ) -> anyhow::Result<()> {
     let grid_dir = args.out.join("lr-grid");
-    let mut base = base_args(args, inputs, seed, &grid_dir);
-    base.train = inputs.data.join("train");
-    base.val = Some(inputs.data.join("val"));
-    base.evals = Vec::new();
+    let mut base = base_spec(args, inputs, seed);
+    base.data = DataPaths {
+        train: inputs.data.join("train"),
+        val: Some(inputs.data.join("val")),
+        ..Default::default()
+    };
     let mut table: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for method in TUNED {
         for &lr in &args.lr_grid {
@@ -304,14 +299,14 @@ fn report(
     let started = std::time::Instant::now();
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).with_context(|| format!("{}: cannot create", runs.display()))?;
-    let base = base_args(args, inputs, seed, &runs);
+    let base = base_spec(args, inputs, seed);
     for method in ["linear-probe", "finetune", "lp-ft", "flyp"] {
         eprintln!("flyp: demo: {method} (seed {seed})");
         train_run(device_choice, args, base.clone(), method, runs.join(method))?;
     }
 
     eprintln!("flyp: demo: zero-shot, WiSE-FT curves, embeddings and pictures");
-    let data = super::build_data(&inputs.data, None, None, &inputs.oods, seed)?;
+    let data = super::build_data(&base.data, seed)?;
     let device = super::open_device(device_choice)?;
     let templates = flyp::data::prompts::Templates::emoji();
     let zero = Clip::load(&inputs.model, &device)?;

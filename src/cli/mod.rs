@@ -64,21 +64,6 @@ pub fn one_line(error: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// The inputs a run folder must not overlap, by flag.
-pub fn input_paths<'a>(
-    model: &'a std::path::Path,
-    train: &'a std::path::Path,
-    val: Option<&'a PathBuf>,
-    test: Option<&'a PathBuf>,
-    evals: &'a [(String, PathBuf)],
-) -> Vec<(&'static str, &'a std::path::Path)> {
-    let mut inputs = vec![("--model", model), ("--train", train)];
-    inputs.extend(val.map(|p| ("--val", p.as_path())));
-    inputs.extend(test.map(|p| ("--test", p.as_path())));
-    inputs.extend(evals.iter().map(|(_, p)| ("--eval", p.as_path())));
-    inputs
-}
-
 /// Top-1 of each set as a table cell ("  48.61%"), the CLI's one format for accuracy rows.
 pub fn top1_cells(sets: &[(String, flyp::train::Metrics)]) -> String {
     sets.iter()
@@ -103,26 +88,25 @@ pub fn parse_named_dir(arg: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// The training data of `flyp train` (see [`flyp::train::engine::TrainData::from_folders`]),
-/// its warnings printed.
+/// A run's data (see [`flyp::train::engine::TrainData::from_folders`]), its warnings printed.
 pub fn build_data(
-    train: &std::path::Path,
-    val: Option<&PathBuf>,
-    test: Option<&PathBuf>,
-    evals: &[(String, PathBuf)],
+    paths: &flyp::methods::recipe::DataPaths,
     seed: u64,
 ) -> anyhow::Result<flyp::train::engine::TrainData> {
-    let (data, warnings) = flyp::train::engine::TrainData::from_folders(
-        train,
-        val.map(PathBuf::as_path),
-        test.map(PathBuf::as_path),
-        evals,
-        seed,
-    )?;
+    let (data, warnings) = paths.load(seed)?;
     warnings
         .iter()
         .for_each(|w| eprintln!("flyp: warning: {w}"));
     Ok(data)
+}
+
+/// `--method`: the registered methods' names and aliases, each with what it does.
+pub fn method_arg() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(flyp::methods::ALL.iter().map(|m| {
+        clap::builder::PossibleValue::new(m.name())
+            .aliases(m.aliases().iter().copied())
+            .help(m.about())
+    }))
 }
 
 /// `--model`: a local folder or file as given, or a Hugging Face Hub id (`owner/name`) downloaded

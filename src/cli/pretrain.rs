@@ -9,7 +9,7 @@ use flyp::DeviceChoice;
 use flyp::data::prompts::Templates;
 use flyp::embed::Clip;
 use flyp::model::ClipConfig;
-use flyp::train::engine::{Method, TrainConfig, TrainData, train};
+use flyp::train::engine::{TrainConfig, TrainData, train};
 
 /// `flyp pretrain`'s arguments.
 #[derive(clap::Args, Clone)]
@@ -91,23 +91,18 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         evals,
     };
     let config = TrainConfig {
-        method: Method::Pretrain,
         epochs: args.epochs,
-        batch_size: args.batch,
+        batch: args.batch,
         lr: args.lr,
-        weight_decay: args.wd,
+        wd: args.wd,
         warmup: args.warmup,
         seed: args.seed,
         augment: !args.no_augment,
         templates: Templates::named(&args.templates)?,
         run_dir: Some(out.clone()),
-        resume: false,
-        initial_head: None,
-        clip_grad_norm: None,
         clamp_logit_scale: true,
-        precision: flyp::model::Precision::F32,
         progress: true,
-        hooks: Default::default(),
+        ..TrainConfig::new(std::sync::Arc::new(flyp::methods::pretrain::Pretrain))
     };
     let resolved = flyp::run_dir::path_setting;
     let settings = flyp::run_dir::settings_from(serde_json::json!({

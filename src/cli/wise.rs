@@ -49,13 +49,13 @@ pub fn curve(
     let templates: Vec<String> = serde_json::from_value(cfg["templates"].clone())
         .context("config.json has no \"templates\"")?;
     let templates = flyp::data::prompts::Templates(templates);
-    let data = build_data(
-        &train_path,
-        path("val").as_ref(),
-        path("test").as_ref(),
-        &evals,
-        seed,
-    )?;
+    let paths = flyp::methods::recipe::DataPaths {
+        train: train_path,
+        val: path("val"),
+        test: path("test"),
+        evals,
+    };
+    let data = build_data(&paths, seed)?;
     let device = open_device(device_choice)?;
     let zero = Clip::load(&zero_path, &device)?;
     let tuned = Clip::load(&run.join("model"), &device)?;

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod extension;
 pub mod kernels;
 pub mod reference;
+pub mod sources;
 
 use burn::backend::DispatchDevice;
 use burn::prelude::*;

@@ -9,6 +9,7 @@
 //! recipes (and their learning rates) are for s·W: FT and LP-FT train this head, WiSE-FT
 //! interpolates its weight and bias like every other parameter, and `head.safetensors` stores it.
 
+use burn::module::{Module, Param};
 use burn::prelude::*;
 
 use crate::data::prompts::Templates;
@@ -85,3 +86,52 @@ impl ClassHead {
         })
     }
 }
+
+/// The trainable form of [`ClassHead`] (FT, LP-FT): logits = normalise(features)·weightᵀ + bias, as WiSE-FT's code builds it
+/// (weight starts as s·T, see [`ClassHead`] for why the scale lives in the weight).
+#[derive(Module, Debug)]
+pub struct Head {
+    /// `[classes, projection_dim]`
+    pub weight: Param<Tensor<2>>,
+    /// `[classes]`
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Head {
+    /// A trainable head starting at `start`, on `device` (tracked when it is an autodiff device).
+    pub fn new(start: &ClassHead, device: &Device) -> Self {
+        let start = start.to_device(device);
+        let (weight, bias) = if device.is_autodiff() {
+            (start.weight.autodiff(), start.bias.autodiff())
+        } else {
+            (start.weight, start.bias)
+        };
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: Param::from_tensor(bias),
+        }
+    }
+
+    /// Logits `[n, classes]` of image features `[n, d]`: [`ClassHead::logits`] on the live
+    /// parameters (gradients flow to both).
+    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
+        self.live().logits(features)
+    }
+
+    /// The head's current values, outside the autodiff graph.
+    pub fn to_class_head(&self) -> ClassHead {
+        let live = self.live();
+        ClassHead {
+            weight: live.weight.without_autodiff(),
+            bias: live.bias.without_autodiff(),
+        }
+    }
+
+    fn live(&self) -> ClassHead {
+        ClassHead {
+            weight: self.weight.val(),
+            bias: self.bias.val(),
+        }
+    }
+}
+

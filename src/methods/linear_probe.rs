@@ -162,3 +162,30 @@ pub fn run(
     }
     Ok((probe, metrics))
 }
+
+/// The linear probe as users pick it: a head on frozen features, no tower trains.
+pub struct LinearProbe;
+
+impl super::Method for LinearProbe {
+    fn name(&self) -> &'static str {
+        "linear-probe"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["lp"]
+    }
+    fn label(&self) -> &'static str {
+        "Linear probe (LP)"
+    }
+    fn about(&self) -> &'static str {
+        "A logistic-regression head on the frozen image features; the strength of its L2 penalty is chosen on validation"
+    }
+    fn objective(&self, _: super::Options) -> Option<std::sync::Arc<dyn super::Objective>> {
+        None
+    }
+    fn probes_first(&self) -> bool {
+        true
+    }
+    fn colour(&self) -> usize {
+        3
+    }
+}

@@ -1,127 +1,312 @@
-//! The methods a user picks by name (`flyp train --method`, `flyp compare`, the app's Method box):
-//! which training loop of [`crate::train::engine`] runs, and whether a linear probe runs first.
+//! The one recipe every run follows — `flyp train`, `flyp compare`, `flyp demo` and the app's
+//! worker call [`run`]: the linear probe first when the method asks → the starting head → the
+//! training loop → the best epoch → the run folder's outputs (`model/`, `head.safetensors`,
+//! `results.json`).
 
-use crate::error::{Error, Result};
-use crate::train::engine::Method;
+use std::path::{Path, PathBuf};
 
-/// A method as users name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recipe {
-    /// No training: the prompt head of the pretrained model.
-    ZeroShot,
-    /// A logistic-regression head on frozen image features (L2 chosen on validation).
-    LinearProbe,
-    /// Standard fine-tuning from the zero-shot head.
-    Finetune,
-    /// The linear probe, then fine-tuning from its head (Kumar et al., 2022).
-    LpFt,
-    /// FLYP: the pretraining loss with class prompts as captions.
-    Flyp { mask_collisions: bool },
-    /// FLYP's ablation: both towers trained with cross-entropy.
-    CeAblation,
+use burn::module::Module;
+
+use super::head::ClassHead;
+use super::linear_probe::{self, Probe};
+use super::zeroshot::evaluate;
+use super::{Method, Options};
+use crate::data::prompts::Templates;
+use crate::embed::Clip;
+use crate::error::Result;
+use crate::model::Precision;
+use crate::run_dir::{Existing, RunDir, Settings, path_setting, settings_from};
+use crate::train::engine::{self, EpochReport, Hooks, TrainConfig, TrainData};
+use crate::train::{Metrics, ProbeResults, RunResults};
+use crate::ComputeDevice;
+
+/// Where a run's images come from: the training folder, its validation and test sets (default:
+/// the folder's own splits, see [`TrainData::from_folders`]) and named extra (OOD) sets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DataPaths {
+    pub train: PathBuf,
+    pub val: Option<PathBuf>,
+    pub test: Option<PathBuf>,
+    pub evals: Vec<(String, PathBuf)>,
 }
 
-impl Recipe {
-    /// Every recipe, in the order tables list them.
-    pub const ALL: [Recipe; 6] = [
-        Recipe::ZeroShot,
-        Recipe::LinearProbe,
-        Recipe::Finetune,
-        Recipe::LpFt,
-        Recipe::Flyp {
-            mask_collisions: false,
-        },
-        Recipe::CeAblation,
-    ];
+impl DataPaths {
+    /// The run's data, aligned to the training classes, and the scans' warnings.
+    pub fn load(&self, seed: u64) -> Result<(TrainData, Vec<String>)> {
+        TrainData::from_folders(
+            &self.train,
+            self.val.as_deref(),
+            self.test.as_deref(),
+            &self.evals,
+            seed,
+        )
+    }
+}
 
-    /// `zeroshot`, `linear-probe` (`lp`), `finetune` (`ft`), `lp-ft`, `flyp`, `ce-ablation`.
-    pub fn from_name(name: &str, mask_collisions: bool) -> Result<Self> {
-        Ok(match name {
-            "zeroshot" | "zero-shot" => Self::ZeroShot,
-            "linear-probe" | "lp" => Self::LinearProbe,
-            "finetune" | "ft" => Self::Finetune,
-            "lp-ft" => Self::LpFt,
-            "flyp" => Self::Flyp { mask_collisions },
-            "ce-ablation" => Self::CeAblation,
-            other => {
-                return Err(Error::Invalid(format!(
-                    "unknown method '{other}': use zeroshot, linear-probe, finetune, lp-ft, flyp \
-                     or ce-ablation"
-                )));
-            }
+/// One run, as `flyp train`'s flags and the app's settings both describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub method: &'static dyn Method,
+    pub options: Options,
+    /// The pretrained model (an HF folder or a .safetensors file).
+    pub model: PathBuf,
+    pub data: DataPaths,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub wd: f64,
+    /// Linear warmup steps; `None` = 500 capped at 10 % of the steps.
+    pub warmup: Option<usize>,
+    pub seed: u64,
+    /// `openai`, `simple`, `emoji` or a file ([`Templates::named`]).
+    pub templates: String,
+    /// The random resized crop on training images.
+    pub augment: bool,
+    pub clip_grad_norm: Option<f64>,
+    pub clamp_logit_scale: bool,
+    pub precision: Precision,
+    /// The run folder (checkpoints, outputs, resume); `None` keeps nothing on disk.
+    pub out: Option<PathBuf>,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+}
+
+impl RunSpec {
+    /// `method` with FLYP's reference settings (`../shared/REFERENCE.md`, [`TrainConfig::new`])
+    /// on `model` and `data`, nothing kept on disk.
+    pub fn new(method: &'static dyn Method, model: PathBuf, data: DataPaths) -> Self {
+        Self {
+            method,
+            options: Options::default(),
+            model,
+            data,
+            epochs: 10,
+            batch: 256,
+            lr: 1e-5,
+            wd: 0.1,
+            warmup: None,
+            seed: 0,
+            templates: "openai".into(),
+            augment: true,
+            clip_grad_norm: None,
+            clamp_logit_scale: false,
+            precision: Precision::F32,
+            out: None,
+            resume: false,
+        }
+    }
+
+    /// Without an explicit clip, the method's reference one (WiSE-FT's 1.0 for FT and LP-FT).
+    pub fn with_reference_clipping(mut self) -> Self {
+        if self.clip_grad_norm.is_none() {
+            self.clip_grad_norm = self.method.reference_clip_grad_norm();
+        }
+        self
+    }
+
+    /// The settings a run folder keeps; a resume must repeat them.
+    pub fn settings(&self) -> Result<Settings> {
+        let path = path_setting;
+        let d = &self.data;
+        Ok(settings_from(serde_json::json!({
+            "method": self.method.name(), "model": path(&self.model), "train": path(&d.train),
+            "val": d.val.as_deref().map(path), "test": d.test.as_deref().map(path),
+            "evals": d.evals.iter().map(|(n, p)| (n.clone(), path(p))).collect::<Vec<_>>(),
+            "epochs": self.epochs, "batch": self.batch, "lr": self.lr, "wd": self.wd,
+            "warmup": self.warmup, "seed": self.seed,
+            "templates": Templates::named(&self.templates)?.0, "augment": self.augment,
+            "mask_collisions": self.options.mask_collisions,
+            "clip_grad_norm": self.clip_grad_norm, "clamp_logit_scale": self.clamp_logit_scale,
+            "precision": self.precision.name(),
+        })))
+    }
+
+    /// The paths the run reads, named as its flags are (a run folder may not overlap them).
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        let d = &self.data;
+        let mut inputs = vec![("--model", self.model.as_path()), ("--train", &d.train)];
+        inputs.extend(d.val.as_deref().map(|p| ("--val", p)));
+        inputs.extend(d.test.as_deref().map(|p| ("--test", p)));
+        inputs.extend(d.evals.iter().map(|(_, p)| ("--eval", p.as_path())));
+        inputs
+    }
+
+    /// Open the run folder `out` (new, empty or this run's; with `resume`, continued).
+    pub fn open_run_dir(&self) -> Result<Option<RunDir>> {
+        let Some(out) = &self.out else {
+            return Ok(None);
+        };
+        let existing = if self.resume {
+            Existing::Continue
+        } else {
+            Existing::Refuse
+        };
+        RunDir::open(out, "train", self.settings()?, &self.inputs(), existing).map(Some)
+    }
+
+    /// The training loop's settings for `objective`.
+    fn config(
+        &self,
+        objective: std::sync::Arc<dyn super::Objective>,
+        resume: bool,
+        initial_head: Option<ClassHead>,
+        hooks: &RunHooks,
+    ) -> Result<TrainConfig> {
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            wd: self.wd,
+            warmup: self.warmup,
+            seed: self.seed,
+            augment: self.augment,
+            templates: Templates::named(&self.templates)?,
+            run_dir: self.out.clone(),
+            resume,
+            initial_head,
+            clip_grad_norm: self.clip_grad_norm,
+            clamp_logit_scale: self.clamp_logit_scale,
+            precision: self.precision,
+            progress: hooks.progress,
+            hooks: hooks.step.clone(),
+            ..TrainConfig::new(objective)
         })
     }
+}
 
-    /// The name runs are recorded under (what [`Recipe::from_name`] reads).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ZeroShot => "zeroshot",
-            Self::LinearProbe => "linear-probe",
-            Self::Finetune => "finetune",
-            Self::LpFt => "lp-ft",
-            Self::Flyp { .. } => "flyp",
-            Self::CeAblation => "ce-ablation",
+/// What a caller sees while a run goes on.
+#[derive(Default)]
+pub struct RunHooks<'a> {
+    /// The linear probe's choice and every set's metrics (LP, and LP-FT's first stage).
+    pub on_probe: Option<Box<dyn FnMut(&Probe, &[(String, Metrics)]) + 'a>>,
+    /// Every epoch's report, including those a resumed run's checkpoint already holds.
+    pub on_epoch: Option<Box<dyn FnMut(&EpochReport) + 'a>>,
+    /// Every step, and the stop flag (the app).
+    pub step: Hooks,
+    /// A progress line on stderr when it is a terminal (the CLI).
+    pub progress: bool,
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    /// The model kept, for inference: the best epoch's, or the pretrained one when the method
+    /// trains no weights.
+    pub clip: Clip,
+    /// The classification head kept (the probe's, FT's), `None` when the class prompts are the
+    /// head (zero-shot, FLYP, the CE ablation).
+    pub head: Option<ClassHead>,
+    pub results: RunResults,
+}
+
+/// Run `spec` on `data` on `device`. With `spec.out`, the run folder (opened by the caller with
+/// [`RunSpec::open_run_dir`]) receives the checkpoints and the outputs; the caller marks it
+/// finished.
+pub fn run(
+    spec: &RunSpec,
+    data: &TrainData,
+    device: &ComputeDevice,
+    mut hooks: RunHooks,
+) -> Result<RunOutcome> {
+    let method = spec.method;
+    let objective = method.objective(spec.options);
+    if objective.is_some() {
+        spec.precision.check(&device.device, &device.description)?;
+    }
+    let mut probe = None;
+    let mut initial_head = None;
+    if method.probes_first() {
+        let frozen = Clip::load(&spec.model, device)?;
+        let (fitted, metrics) = linear_probe::run(&frozen, data, spec.seed, 64)?;
+        if let Some(on_probe) = hooks.on_probe.as_mut() {
+            on_probe(&fitted, &metrics);
         }
-    }
-
-    /// The training loop, if any.
-    pub fn method(self) -> Option<Method> {
-        match self {
-            Self::ZeroShot | Self::LinearProbe => None,
-            Self::Finetune | Self::LpFt => Some(Method::Finetune),
-            Self::Flyp { mask_collisions } => Some(Method::Flyp { mask_collisions }),
-            Self::CeAblation => Some(Method::CeAblation),
+        let head = fitted.as_head();
+        probe = Some(ProbeResults {
+            l2: fitted.l2,
+            sweep: fitted.sweep.clone(),
+            evals: metrics.clone(),
+        });
+        if objective.is_none() {
+            let results = results(spec, data, 1, metrics, Vec::new(), probe);
+            return finish(spec, frozen, Some(head), results);
         }
+        initial_head = Some(head);
     }
-
-    /// A linear probe runs first (its head is the result, or where fine-tuning starts).
-    pub fn probes_first(self) -> bool {
-        matches!(self, Self::LinearProbe | Self::LpFt)
-    }
-
-    /// The bundled demo's OOD sets, folders of `assets/emoji-subset` (`flyp demo` and the app):
-    /// the test emoji in Noto, and in three art styles the demo model never saw.
-    pub const DEMO_OOD_SETS: [&'static str; 2] = ["noto", "unseen-styles"];
-
-    /// The global gradient-norm clip of the method's reference recipe: WiSE-FT's FT code (which
-    /// LP-FT's fine-tuning stage follows) clips at 1.0; FLYP's code and pretraining do not clip.
-    /// `flyp compare`, `flyp demo` and the app use it unless told otherwise.
-    pub fn default_clip_grad_norm(self) -> Option<f64> {
-        matches!(self, Self::Finetune | Self::LpFt).then_some(1.0)
-    }
-
-    /// The learning rate the bundled demo runs the method at: chosen once on the demo's
-    /// validation set from the grid 1e-5, 3e-5, 1e-4, 3e-4 (`flyp demo --lr-grid`; README, "How
-    /// the demo is designed"). The app starts from it with the bundled data.
-    pub fn demo_lr(self) -> f64 {
-        // Validation top-1 % at 1e-5, 3e-5, 1e-4, 3e-4 (seed 0, 2026-12-06): FT 49.5, 57.6, 60.6,
-        // 62.6; LP-FT 56.6, 59.6, 61.6, 60.6; FLYP 46.5, 46.5, 54.5, 56.6.
-        match self {
-            Self::Finetune => 3e-4,
-            Self::LpFt => 1e-4,
-            _ => 3e-4,
+    let Some(objective) = objective else {
+        // Zero-shot: the prompt head of the pretrained model on every set.
+        let clip = Clip::load(&spec.model, device)?;
+        let head = ClassHead::zero_shot(&clip, &data.prompt_names, &Templates::named(&spec.templates)?)?;
+        let mut sets = Vec::new();
+        for (name, samples) in &data.evals {
+            sets.push((name.clone(), evaluate(&clip, &head, samples, 64)?.0));
         }
+        let results = results(spec, data, 0, sets, Vec::new(), None);
+        return finish(spec, clip, None, results);
+    };
+    // A continued run: the epochs its checkpoint already holds, for the caller's curves.
+    let resume = spec.resume && spec.out.is_some();
+    if let (Some(dir), true, Some(on_epoch)) = (&spec.out, resume, hooks.on_epoch.as_mut())
+        && let Some(state) = crate::train::checkpoint::read_state(dir)?
+    {
+        state.reports.iter().for_each(|r| on_epoch(r));
+    }
+    let config = spec.config(objective, resume, initial_head, &hooks)?;
+    let clip = Clip::load(&spec.model, &device.autodiff())?;
+    let trained = engine::train(clip, data, &config, |report| {
+        if let Some(on_epoch) = hooks.on_epoch.as_mut() {
+            on_epoch(report);
+        }
+    })?;
+    let best = trained.best_epoch;
+    let clip = Clip {
+        model: trained.best_model.valid(),
+        ..trained.clip.for_inference()
+    };
+    let head = trained.best_head.as_ref().map(|h| h.to_class_head());
+    let best_sets = trained.reports[best - 1].evals.clone();
+    let results = results(spec, data, best, best_sets, trained.reports, probe);
+    finish(spec, clip, head, results)
+}
+
+fn results(
+    spec: &RunSpec,
+    data: &TrainData,
+    best_epoch: usize,
+    best: Vec<(String, Metrics)>,
+    epochs: Vec<EpochReport>,
+    probe: Option<ProbeResults>,
+) -> RunResults {
+    RunResults {
+        schema: RunResults::SCHEMA,
+        method: spec.method.name().to_string(),
+        classes: data.classes.clone(),
+        best_epoch,
+        best: best.into_iter().collect(),
+        epochs,
+        probe,
+        wise: Vec::new(),
+        exported_alpha: None,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_and_unknown_names_are_refused() {
-        for recipe in Recipe::ALL {
-            assert_eq!(Recipe::from_name(recipe.name(), false).unwrap(), recipe);
+/// The outputs into the run folder, if any: one more step after the last checkpoint, so a run
+/// killed here is finished by a resume.
+fn finish(
+    spec: &RunSpec,
+    clip: Clip,
+    head: Option<ClassHead>,
+    results: RunResults,
+) -> Result<RunOutcome> {
+    if let Some(out) = &spec.out {
+        crate::run_dir::replace_dir(out, "model", |dir| clip.save(dir))?;
+        if let Some(head) = &head {
+            crate::model::weights::save_head(&out.join("head.safetensors"), head)?;
         }
-        assert_eq!(Recipe::from_name("lp", false).unwrap(), Recipe::LinearProbe);
-        assert_eq!(
-            Recipe::from_name("flyp", true).unwrap().method(),
-            Some(Method::Flyp {
-                mask_collisions: true
-            })
-        );
-        assert!(Recipe::LpFt.probes_first() && Recipe::LpFt.method() == Some(Method::Finetune));
-        let e = Recipe::from_name("sgd", false).unwrap_err().to_string();
-        assert!(e.contains("'sgd'"), "{e}");
+        results.write(&out.join("results.json"))?;
     }
+    Ok(RunOutcome {
+        clip,
+        head,
+        results,
+    })
 }

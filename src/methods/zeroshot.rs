@@ -89,3 +89,27 @@ pub fn evaluate(
         predicted,
     ))
 }
+
+/// Zero-shot as users pick it: no training, the prompt head of the pretrained model.
+pub struct ZeroShot;
+
+impl super::Method for ZeroShot {
+    fn name(&self) -> &'static str {
+        "zeroshot"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["zero-shot"]
+    }
+    fn label(&self) -> &'static str {
+        "Zero-shot"
+    }
+    fn about(&self) -> &'static str {
+        "No training: each class's prompts, through the text tower, are the classifier"
+    }
+    fn objective(&self, _: super::Options) -> Option<std::sync::Arc<dyn super::Objective>> {
+        None
+    }
+    fn colour(&self) -> usize {
+        9
+    }
+}

@@ -18,18 +18,11 @@ pub struct Curve {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-/// A colour per method name, stable across figures.
+/// A colour per method name (the method's own, [`crate::methods::Method::colour`]), stable across
+/// figures; "… + WiSE-FT" rows take their method's.
 pub fn method_colour(method: &str) -> &'static str {
     let base = method.split(" +").next().unwrap_or(method);
-    match base {
-        "zeroshot" | "zero-shot" => PALETTE[9],
-        "linear-probe" => PALETTE[3],
-        "finetune" => PALETTE[2],
-        "lp-ft" => PALETTE[1],
-        "flyp" => PALETTE[0],
-        "ce-ablation" => PALETTE[6],
-        _ => PALETTE[8],
-    }
+    crate::methods::by_name(base).map_or(PALETTE[8], |m| PALETTE[m.colour() % PALETTE.len()])
 }
 
 fn method_marker(method: &str) -> Marker {

@@ -4,18 +4,17 @@
 
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::contrastive::contrastive_loss;
 use crate::error::{Error, Result};
-use crate::methods::head::ClassHead;
+use crate::methods::finetune::head_cross_entropy;
+use crate::methods::head::{ClassHead, Head};
 use crate::model::{ClipConfig, ClipModel, Precision, l2_normalize};
 use crate::train::adamw::adamw;
-use crate::train::engine::{Head, cross_entropy};
-use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
+use crate::train::engine::{backward, update};
+use crate::train::loss_scale::LossScale;
 
 /// The step to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +123,7 @@ pub fn time_steps(
             &device.clone().without_autodiff(),
         ) * 100.0,
     );
-    let mut head = Head::new(&start, &device);
+    let mut head = (kind == StepKind::Finetune).then(|| Head::new(&start, &device));
     let mut optim = adamw(0.9, 0.999, 1e-8, 0.1);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
@@ -144,31 +143,36 @@ pub fn time_steps(
             }
             Ok(())
         };
-        match kind {
+        // The engine's step: the methods' losses, then its backward and update.
+        let (loss, trained_head) = match kind {
             StepKind::Flyp => {
                 let image = model.encode_image(pixels.clone());
                 let text = model.encode_text(ids.clone(), &pool_at);
-                let loss = contrastive_loss(image, text, model.logit_scale.val(), None);
-                let loss = scaled(loss_scale.as_ref(), loss);
-                lap(0)?;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                lap(1)?;
-                model = optimizer_step(&mut optim, 1e-5, model, grads, loss_scale.as_mut(), None).0;
+                (contrastive_loss(image, text, model.logit_scale.val(), None), None)
             }
             StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
-                let logits = head.logits(model.encode_image(pixels.clone()));
-                let loss = scaled(loss_scale.as_ref(), cross_entropy(logits, labels.clone()));
-                lap(0)?;
-                let pair = Pair { model, head };
-                let grads = GradientsParams::from_grads(loss.backward(), &pair);
-                lap(1)?;
-                let pair =
-                    optimizer_step(&mut optim, 1e-5, pair, grads, loss_scale.as_mut(), None).0;
-                model = pair.model;
-                head = pair.head;
+                let trained = head
+                    .take()
+                    .ok_or_else(|| Error::Invalid("internal: no head".into()))?;
+                let image = model.encode_image(pixels.clone());
+                (head_cross_entropy(&trained, image, labels.clone()), Some(trained))
             }
-        }
+        };
+        lap(0)?;
+        let grads = backward(loss, loss_scale.as_ref());
+        lap(1)?;
+        let (stepped, stepped_head, _) = update(
+            &mut optim,
+            1e-5,
+            model,
+            trained_head,
+            loss_scale.as_mut(),
+            None,
+            grads,
+        );
+        model = stepped;
+        head = stepped_head;
         lap(2)?;
         sync()?;
         if i >= warmup {
@@ -223,11 +227,6 @@ fn time_eval(
     })
 }
 
-#[derive(Module, Debug)]
-struct Pair {
-    model: ClipModel,
-    head: Head,
-}
 
 /// Peak resident memory of this process, in MiB (Linux; `None` elsewhere).
 pub fn peak_rss_mib() -> Option<f64> {

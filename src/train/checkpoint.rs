@@ -10,7 +10,8 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::engine::{EpochReport, Head};
+use super::engine::EpochReport;
+use crate::methods::head::Head;
 use crate::error::{Error, Result};
 use crate::model::ClipModel;
 

@@ -1,67 +1,105 @@
-//! The one training loop, in labelled phases (lr, forward, loss, backward, step, eval, events).
-//! A method states only what differs: which parameters train, how the head starts, which loss.
+//! The one training loop, in labelled phases (lr, forward, loss, backward, step, eval, events),
+//! with per-epoch checkpoints and resume ([`super::checkpoint`]) and the best epoch kept.
 //!
-//! Methods trained here: FLYP (contrastive, both towers and logit_scale), FT (cross-entropy on the
-//! image tower and a head initialised from the zero-shot head, or from a probe's head for LP-FT),
-//! the CE ablation and CLIP pretraining; with per-epoch checkpoints and resume
-//! ([`super::checkpoint`]). The linear probe and WiSE-FT live in `crate::methods`.
+//! It knows no method by name: a method hands it an [`Objective`] (the loss of one batch, and
+//! whether a classification head trains beside the image tower); the methods live in
+//! `crate::methods`, one file each.
 
-use burn::module::{Module, Param};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use burn::module::Module;
 use burn::optim::GradientsParams;
+use burn::tensor::Gradients;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use serde::Serialize;
 
-use crate::contrastive::contrastive_loss;
-use crate::data::folder::stratified_split;
 use crate::data::loader::{Loader, LoaderConfig};
 use crate::data::prompts::Templates;
-use crate::data::{Sample, Scan, SplitMix64};
+use crate::data::{Sample, SplitMix64};
 use crate::embed::{Clip, text_batch};
 use crate::error::{Error, Result};
-use crate::methods::head::ClassHead;
+use crate::methods::head::{ClassHead, Head};
 use crate::methods::zeroshot::evaluate;
-use crate::model::{ClipModel, Precision, l2_normalize};
+use crate::model::{ClipModel, Precision};
 use crate::train::Metrics;
 use crate::train::adamw::adamw;
+use burn::optim::ModuleOptimizer;
 use crate::train::checkpoint;
 use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 use crate::train::schedule::warmup_cosine;
-use std::path::{Path, PathBuf};
 
-/// What is trained and with which loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Method {
-    /// FLYP (Goyal et al., CVPR 2023): contrastive loss between each image and a caption of its
-    /// class in a template drawn per image per step; both towers and logit_scale train; the
-    /// evaluation head is rebuilt from the current text tower.
-    Flyp {
-        /// Drop same-class off-diagonal pairs from the softmax denominators (the paper's ablation).
-        mask_collisions: bool,
-    },
-    /// Standard fine-tuning (WiSE-FT's recipe): cross-entropy over normalise(image)·weightᵀ + bias
-    /// ([`Head`]), the head starting as the zero-shot head s·T, bias 0 (or
-    /// [`TrainConfig::initial_head`]: LP-FT starts from the linear probe); the text tower and
-    /// logit_scale stay frozen.
-    Finetune,
-    /// FLYP's CE ablation: both towers and logit_scale train with cross-entropy over a head built
-    /// each step from the live text tower, one random template per class.
-    CeAblation,
-    /// CLIP pretraining: contrastive loss between each image and its own caption (the
-    /// `caption` of its sample; a CSV manifest may list an image once per caption); both towers
-    /// and logit_scale train; the kept model is the best epoch on the first evaluation set (a
-    /// validation set), or the last epoch when there is none.
-    Pretrain,
+pub use super::data::{TrainData, check_eval_names};
+
+/// What a method trains and with which loss: the part of a training step that differs between
+/// methods.
+pub trait Objective: Send + Sync {
+    /// The method's name (what `config.json` records).
+    fn name(&self) -> &'static str;
+    /// A classification head ([`Head`]) trains beside the image tower, starting from
+    /// [`TrainConfig::initial_head`] or else the zero-shot head; the text tower and logit_scale
+    /// receive no gradient. Without a head, the whole model trains and each epoch is evaluated
+    /// with the zero-shot head of the live text tower.
+    fn trains_head(&self) -> bool {
+        false
+    }
+    /// The loss of one batch (a scalar `[1]` on the batch's autodiff device).
+    fn loss(&self, batch: StepBatch<'_>) -> Result<Tensor<1>>;
+}
+
+impl std::fmt::Debug for dyn Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One training batch as an [`Objective`] sees it.
+pub struct StepBatch<'a> {
+    /// The live model (on the autodiff device) and its tokenizer.
+    pub clip: &'a Clip,
+    /// The image tower's output for the batch, `[n, projection_dim]`, not normalised.
+    pub image: Tensor<2>,
+    /// The class of each image, and the same on the device.
+    pub labels: &'a [usize],
+    pub targets: Tensor<1, Int>,
+    /// The batch's samples (their captions, for pretraining).
+    pub samples: Vec<&'a Sample>,
+    /// The names the prompts use, by class.
+    pub prompt_names: &'a [String],
+    pub templates: &'a Templates,
+    /// The run's seeded random stream (template draws); checkpointed with the run.
+    pub rng: &'a mut SplitMix64,
+    /// The trainable head, when the objective [`trains_head`](Objective::trains_head).
+    pub head: Option<&'a Head>,
+}
+
+impl StepBatch<'_> {
+    /// Text-tower features `[n, projection_dim]` of `captions`.
+    pub fn encode_texts(&self, captions: &[String]) -> Result<Tensor<2>> {
+        let tokens = self.clip.tokenizer.encode_all(captions)?;
+        let eos = self.clip.model.config.text_config.eos_token_id;
+        let (ids, pool_at) = text_batch(&tokens, eos, &self.clip.device);
+        Ok(self.clip.model.encode_text(ids, &pool_at))
+    }
+
+    /// A caption of class `class` in a template drawn from the run's stream.
+    pub fn random_prompt(&mut self, class: usize) -> String {
+        let t = &self.templates.0[self.rng.below(self.templates.len())];
+        t.replacen("{}", &self.prompt_names[class], 1)
+    }
 }
 
 /// Training settings (defaults: FLYP's, from `../shared/REFERENCE.md`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainConfig {
-    pub method: Method,
+    #[serde(serialize_with = "objective_name")]
+    pub objective: Arc<dyn Objective>,
     pub epochs: usize,
-    pub batch_size: usize,
+    pub batch: usize,
     pub lr: f64,
-    pub weight_decay: f64,
+    /// AdamW's decoupled weight decay.
+    pub wd: f64,
     /// Linear warmup steps; `None` = 500 capped at 10 % of the steps.
     pub warmup: Option<usize>,
     pub seed: u64,
@@ -75,7 +113,8 @@ pub struct TrainConfig {
     /// Continue from `run_dir/checkpoint` when it exists.
     #[serde(skip)]
     pub resume: bool,
-    /// FT's starting head (LP-FT: the probe's); default: the zero-shot head.
+    /// The starting head of an objective that trains one (LP-FT: the probe's); default: the
+    /// zero-shot head.
     #[serde(skip)]
     pub initial_head: Option<ClassHead>,
     /// Clip the global gradient norm to this (torch's `clip_grad_norm_`); off by default, as in
@@ -131,15 +170,15 @@ impl std::fmt::Debug for Hooks {
 }
 
 impl TrainConfig {
-    pub fn flyp() -> Self {
+    /// `objective` with FLYP's reference settings (`../shared/REFERENCE.md`): 10 epochs, batch
+    /// 256, lr 1e-5, wd 0.1, warmup then cosine, the random resized crop, OpenAI's templates.
+    pub fn new(objective: Arc<dyn Objective>) -> Self {
         Self {
-            method: Method::Flyp {
-                mask_collisions: false,
-            },
+            objective,
             epochs: 10,
-            batch_size: 256,
+            batch: 256,
             lr: 1e-5,
-            weight_decay: 0.1,
+            wd: 0.1,
             warmup: None,
             seed: 0,
             augment: true,
@@ -156,87 +195,11 @@ impl TrainConfig {
     }
 }
 
-/// The classes and the image sets of a run.
-pub struct TrainData {
-    pub classes: Vec<String>,
-    pub prompt_names: Vec<String>,
-    pub train: Vec<Sample>,
-    /// Evaluation sets by name ("val", "test", OOD sets), evaluated every epoch.
-    pub evals: Vec<(String, Vec<Sample>)>,
-}
-
-impl TrainData {
-    /// The data of a run from folders: the training folder (any layout `flyp scan` reads), its
-    /// validation set (`val`, else the folder's val split, else a seeded stratified 10 % of the
-    /// training images), its test set (`test`, else the folder's test split, if any) and extra
-    /// named sets, all aligned to the training classes. Returns the scans' warnings too.
-    pub fn from_folders(
-        train: &Path,
-        val: Option<&Path>,
-        test: Option<&Path>,
-        evals: &[(String, PathBuf)],
-        seed: u64,
-    ) -> Result<(Self, Vec<String>)> {
-        check_eval_names(evals)?;
-        let scan = Scan::folder(train)?;
-        let mut warnings = scan.warnings.clone();
-        if !scan.skipped.is_empty() {
-            warnings.push(format!(
-                "{}: skipped {} file(s) that are not usable images (`flyp scan {}` lists each and why)",
-                train.display(),
-                scan.skipped.len(),
-                train.display()
-            ));
-        }
-        let mut aligned = |dir: &Path| -> Result<Vec<Sample>> {
-            let (samples, w) = Scan::folder(dir)?.align_to(&scan.classes)?;
-            warnings.extend(w);
-            Ok(samples)
-        };
-        let (train_samples, val_samples) = match (val, &scan.val) {
-            (Some(dir), _) => (scan.train.clone(), aligned(dir)?),
-            (None, Some(v)) => (scan.train.clone(), v.clone()),
-            (None, None) => stratified_split(&scan.train, scan.classes.len(), 0.1, seed),
-        };
-        let mut sets = vec![("val".to_string(), val_samples)];
-        match (test, &scan.test) {
-            (Some(dir), _) => sets.push(("test".into(), aligned(dir)?)),
-            (None, Some(t)) => sets.push(("test".into(), t.clone())),
-            _ => {}
-        }
-        for (name, dir) in evals {
-            sets.push((name.clone(), aligned(dir)?));
-        }
-        let data = Self {
-            classes: scan.classes.clone(),
-            prompt_names: scan.prompt_names.clone(),
-            train: train_samples,
-            evals: sets,
-        };
-        Ok((data, warnings))
-    }
-}
-
-/// Refuse `--eval` names that would overwrite another set's results (which are keyed by name):
-/// a name used twice, or one of the run's own sets (`train`, `val`, `test`, `all`).
-pub fn check_eval_names(evals: &[(String, PathBuf)]) -> Result<()> {
-    let mut names: Vec<&str> = Vec::new();
-    for (name, dir) in evals {
-        if ["train", "val", "test", "all"].contains(&name.as_str()) {
-            return Err(Error::Invalid(format!(
-                "--eval {name}={}: \"{name}\" names one of the run's own sets; choose another name",
-                dir.display()
-            )));
-        }
-        if names.contains(&name.as_str()) {
-            return Err(Error::Invalid(format!(
-                "--eval {name}={}: a second set named \"{name}\"; give each --eval its own name",
-                dir.display()
-            )));
-        }
-        names.push(name);
-    }
-    Ok(())
+fn objective_name<S: serde::Serializer>(
+    objective: &Arc<dyn Objective>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(objective.name())
 }
 
 /// What one epoch did.
@@ -252,54 +215,6 @@ pub struct EpochReport {
     /// Mixed precision: steps skipped because a gradient overflowed f16 (the loss scale halves).
     #[serde(default)]
     pub skipped_steps: usize,
-}
-
-/// FT's trainable head: logits = normalise(features)·weightᵀ + bias, as WiSE-FT's code builds it
-/// (weight starts as s·T, see [`ClassHead`] for why the scale lives in the weight).
-#[derive(Module, Debug)]
-pub struct Head {
-    /// `[classes, projection_dim]`
-    pub weight: Param<Tensor<2>>,
-    /// `[classes]`
-    pub bias: Param<Tensor<1>>,
-}
-
-impl Head {
-    /// A trainable head starting at `start`, on `device` (tracked when it is an autodiff device).
-    pub fn new(start: &ClassHead, device: &Device) -> Self {
-        let start = start.to_device(device);
-        let (weight, bias) = if device.is_autodiff() {
-            (start.weight.autodiff(), start.bias.autodiff())
-        } else {
-            (start.weight, start.bias)
-        };
-        Self {
-            weight: Param::from_tensor(weight),
-            bias: Param::from_tensor(bias),
-        }
-    }
-
-    /// Logits `[n, classes]` of image features `[n, d]`: [`ClassHead::logits`] on the live
-    /// parameters (gradients flow to both).
-    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
-        self.live().logits(features)
-    }
-
-    /// The head's current values, outside the autodiff graph.
-    pub fn to_class_head(&self) -> ClassHead {
-        let live = self.live();
-        ClassHead {
-            weight: live.weight.without_autodiff(),
-            bias: live.bias.without_autodiff(),
-        }
-    }
-
-    fn live(&self) -> ClassHead {
-        ClassHead {
-            weight: self.weight.val(),
-            bias: self.bias.val(),
-        }
-    }
 }
 
 /// What a run produced.
@@ -328,7 +243,7 @@ pub fn train(
         ));
     }
     let size = clip.model.config.vision_config.image_size as u32;
-    let batch_size = config.batch_size.clamp(1, data.train.len().max(1));
+    let batch_size = config.batch.clamp(1, data.train.len().max(1));
     let loader_config = LoaderConfig {
         batch_size,
         shuffle: true,
@@ -348,24 +263,23 @@ pub fn train(
     let warmup = config
         .warmup
         .unwrap_or_else(|| crate::train::schedule::default_warmup(total));
-    let mut optim = adamw(0.9, 0.999, 1e-8, config.weight_decay as f32);
+    let mut optim = adamw(0.9, 0.999, 1e-8, config.wd as f32);
     let mut clip = clip;
     let device = clip.device.clone();
     config.precision.check(&device, "this device")?;
     clip.model = clip.model.with_precision(config.precision);
     let mut loss_scale = (config.precision == Precision::Mixed).then(LossScale::default);
-    let mut head = match config.method {
-        Method::Finetune => {
-            let start = match &config.initial_head {
-                Some(h) => h.clone(),
-                None => ClassHead::zero_shot(&clip, &data.prompt_names, &config.templates)?,
-            };
-            Some(Head::new(&start, &clip.device))
-        }
-        Method::Flyp { .. } | Method::CeAblation | Method::Pretrain => None,
+    let objective = config.objective.as_ref();
+    let mut head = if objective.trains_head() {
+        let start = match &config.initial_head {
+            Some(h) => h.clone(),
+            None => ClassHead::zero_shot(&clip, &data.prompt_names, &config.templates)?,
+        };
+        Some(Head::new(&start, &clip.device))
+    } else {
+        None
     };
     let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
-    let eos = clip.model.config.text_config.eos_token_id;
     let mut reports = Vec::new();
     let mut best: Option<(usize, f64, ClipModel, Option<Head>)> = None;
     let mut step = 0;
@@ -414,65 +328,17 @@ pub fn train(
             let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
             let image = clip.model.encode_image(pixels);
             // loss
-            let loss = match (config.method, &head) {
-                (Method::Flyp { mask_collisions }, _) => {
-                    let captions: Vec<String> = batch
-                        .labels
-                        .iter()
-                        .map(|&l| {
-                            let t = &config.templates.0[rng.below(config.templates.len())];
-                            t.replacen("{}", &data.prompt_names[l], 1)
-                        })
-                        .collect();
-                    let tokens = clip.tokenizer.encode_all(&captions)?;
-                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
-                    let text = clip.model.encode_text(ids, &pool_at);
-                    let scale = clip.model.logit_scale.val();
-                    contrastive_loss(image, text, scale, mask_collisions.then_some(labels))
-                }
-                (Method::Pretrain, _) => {
-                    let captions = batch
-                        .indices
-                        .iter()
-                        .map(|&i| {
-                            let sample = &loader_samples[i];
-                            sample.caption.clone().ok_or_else(|| {
-                                Error::Invalid(format!(
-                                    "{}: pretraining needs a caption for every image (CSV `path,label,caption`)",
-                                    sample.path.display()
-                                ))
-                            })
-                        })
-                        .collect::<Result<Vec<String>>>()?;
-                    let tokens = clip.tokenizer.encode_all(&captions)?;
-                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
-                    let text = clip.model.encode_text(ids, &pool_at);
-                    let scale = clip.model.logit_scale.val();
-                    contrastive_loss(image, text, scale, None)
-                }
-                (Method::Finetune, Some(h)) => cross_entropy(h.logits(image), labels),
-                (Method::CeAblation, _) => {
-                    let captions: Vec<String> = data
-                        .prompt_names
-                        .iter()
-                        .map(|name| {
-                            let t = &config.templates.0[rng.below(config.templates.len())];
-                            t.replacen("{}", name, 1)
-                        })
-                        .collect();
-                    let tokens = clip.tokenizer.encode_all(&captions)?;
-                    let (ids, pool_at) = text_batch(&tokens, eos, &device);
-                    let live_head = l2_normalize(clip.model.encode_text(ids, &pool_at)); // [k, d]
-                    let scale = clip.model.logit_scale.val().exp().unsqueeze::<2>();
-                    let logits = l2_normalize(image).matmul(live_head.transpose()) * scale;
-                    cross_entropy(logits, labels)
-                }
-                (Method::Finetune, None) => {
-                    return Err(Error::Invalid(
-                        "internal: fine-tuning without a head".into(),
-                    ));
-                }
-            };
+            let loss = objective.loss(StepBatch {
+                clip: &clip,
+                image,
+                labels: &batch.labels,
+                targets: labels,
+                samples: batch.indices.iter().map(|&i| &loader_samples[i]).collect(),
+                prompt_names: &data.prompt_names,
+                templates: &config.templates,
+                rng: &mut rng,
+                head: head.as_ref(),
+            })?;
             let value: f64 = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(Error::Invalid(format!(
@@ -481,45 +347,23 @@ pub fn train(
                 )));
             }
             // backward + step (a mixed-precision step whose gradients overflowed is skipped)
-            let grads = scaled(loss_scale.as_ref(), loss).backward();
-            match head.take() {
-                Some(h) => {
-                    // FT: the image tower and the head train; text tower and logit_scale do not.
-                    let pair = FtModel {
-                        vision: clip.model,
-                        head: h,
-                    };
-                    let g = GradientsParams::from_grads(grads, &pair);
-                    let (pair, applied) = optimizer_step(
-                        &mut optim,
-                        lr,
-                        pair,
-                        g,
-                        loss_scale.as_mut(),
-                        config.clip_grad_norm,
-                    );
-                    skipped_steps += usize::from(!applied);
-                    clip.model = pair.vision;
-                    head = Some(pair.head);
-                }
-                None => {
-                    let g = GradientsParams::from_grads(grads, &clip.model);
-                    let (model, applied) = optimizer_step(
-                        &mut optim,
-                        lr,
-                        clip.model,
-                        g,
-                        loss_scale.as_mut(),
-                        config.clip_grad_norm,
-                    );
-                    clip.model = model;
-                    skipped_steps += usize::from(!applied);
-                    if config.clamp_logit_scale {
-                        let scale = clip.model.logit_scale;
-                        clip.model.logit_scale =
-                            scale.map(|t| t.clamp(0.0, 100f64.ln()).detach().require_grad());
-                    }
-                }
+            let grads = backward(loss, loss_scale.as_ref());
+            let (model, trained_head, applied) = update(
+                &mut optim,
+                lr,
+                clip.model,
+                head.take(),
+                loss_scale.as_mut(),
+                config.clip_grad_norm,
+                grads,
+            );
+            clip.model = model;
+            head = trained_head;
+            skipped_steps += usize::from(!applied);
+            if config.clamp_logit_scale && head.is_none() {
+                let scale = clip.model.logit_scale;
+                clip.model.logit_scale =
+                    scale.map(|t| t.clamp(0.0, 100f64.ln()).detach().require_grad());
             }
             if first_loss.is_nan() {
                 first_loss = value;
@@ -593,9 +437,9 @@ pub fn train(
             .evals
             .first()
             .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
-        // Pretraining without an evaluation set keeps its last epoch; everything else keeps the
-        // epoch that scores best on the first evaluation set (a validation set, never a test set).
-        let improved = (config.method == Method::Pretrain && report.evals.is_empty())
+        // The epoch that scores best on the first evaluation set (a validation set, never a test
+        // set); without an evaluation set (pretraining on captions alone), the last epoch.
+        let improved = report.evals.is_empty()
             || best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
         if improved {
             best = Some((epoch + 1, score, clip.model.clone(), head.clone()));
@@ -630,7 +474,44 @@ pub fn train(
     })
 }
 
-/// FT's trainable pair: the CLIP model (only its image side receives gradients) and the head.
+/// The gradients of `loss` (scaled first under mixed precision).
+pub fn backward(loss: Tensor<1>, loss_scale: Option<&LossScale>) -> Gradients {
+    scaled(loss_scale, loss).backward()
+}
+
+/// One optimizer step on `grads`: with a head, the model (only its image side receives
+/// gradients) and the head train together; without, the whole model. Returns whether the step was
+/// applied (a mixed-precision step whose gradients overflowed is skipped). The step benchmark runs
+/// this same function.
+pub fn update(
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    model: ClipModel,
+    head: Option<Head>,
+    loss_scale: Option<&mut LossScale>,
+    clip_grad_norm: Option<f64>,
+    grads: Gradients,
+) -> (ClipModel, Option<Head>, bool) {
+    match head {
+        Some(head) => {
+            let pair = FtModel {
+                vision: model,
+                head,
+            };
+            let g = GradientsParams::from_grads(grads, &pair);
+            let (pair, applied) =
+                optimizer_step(optim, lr, pair, g, loss_scale, clip_grad_norm);
+            (pair.vision, Some(pair.head), applied)
+        }
+        None => {
+            let g = GradientsParams::from_grads(grads, &model);
+            let (model, applied) = optimizer_step(optim, lr, model, g, loss_scale, clip_grad_norm);
+            (model, None, applied)
+        }
+    }
+}
+
+/// A head-training objective's trainable pair: the CLIP model and the head.
 #[derive(Module, Debug)]
 struct FtModel {
     vision: ClipModel,

@@ -1,10 +1,11 @@
-//! Training shared by every method: the one loop (`engine`), checkpoints, the optimizer, the
+//! Training shared by every method: the one loop (`engine`), a run's data (`data`), checkpoints, the optimizer, the
 //! learning-rate schedule, gradient clipping, the loss scale, metrics and the step benchmark.
 
 pub mod adamw;
 pub mod bench;
 pub mod checkpoint;
 pub mod clip_grad;
+pub mod data;
 pub mod engine;
 pub mod loss_scale;
 pub mod metrics;
@@ -12,4 +13,4 @@ pub mod results;
 pub mod schedule;
 
 pub use metrics::Metrics;
-pub use results::{ProbeResults, RunResults};
+pub use results::{ProbeResults, RunResults, WisePoint};

@@ -1,5 +1,6 @@
-//! `results.json` of a `flyp train` run, one type for writing and reading: the CLI's `train`
-//! writes it, `compare` and `demo` read it back.
+//! `results.json` of a run, one type for writing and reading: the recipe runner writes it into a
+//! run folder (`flyp train`, `compare`, `demo`, the app's run folder), `compare` and `demo` read it
+//! back, and the app's Export writes it with the WiSE-FT points it computed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,19 @@ pub struct RunResults {
     /// The linear probe (the linear-probe method and LP-FT's first stage).
     #[serde(default)]
     pub probe: Option<ProbeResults>,
+    /// WiSE-FT points computed for this run (the app's Export), by α.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wise: Vec<WisePoint>,
+    /// The α the exported model was written at (the app's Export).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exported_alpha: Option<f64>,
+}
+
+/// Every set's metrics of the model at one WiSE-FT α.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WisePoint {
+    pub alpha: f64,
+    pub sets: BTreeMap<String, Metrics>,
 }
 
 /// The linear probe's choice and metrics.
@@ -38,17 +52,18 @@ pub struct ProbeResults {
 }
 
 impl RunResults {
-    pub const SCHEMA: u32 = 1;
+    /// 2 added `wise` and `exported_alpha` (both optional); schema 1 files read as they are.
+    pub const SCHEMA: u32 = 2;
 
-    /// Read `path`, naming it in any error.
+    /// Read `path` (schema 1 or 2), naming it in any error.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let results: Self = serde_json::from_str(&text).map_err(|e| {
             Error::Invalid(format!("{}: not a run's results ({e})", path.display()))
         })?;
-        if results.schema != Self::SCHEMA {
+        if !(1..=Self::SCHEMA).contains(&results.schema) {
             return Err(Error::Invalid(format!(
-                "{}: results schema {}, this flyp reads {}",
+                "{}: results schema {}, this flyp reads 1 to {}",
                 path.display(),
                 results.schema,
                 Self::SCHEMA

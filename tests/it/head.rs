@@ -8,7 +8,8 @@ use flyp::data::prompts::Templates;
 use flyp::methods::head::ClassHead;
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::zero_shot_head;
-use flyp::train::engine::{Head, cross_entropy};
+use flyp::methods::head::Head;
+use flyp::train::engine::cross_entropy;
 
 use crate::common::{devices, fixtures};
 

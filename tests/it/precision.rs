@@ -2,6 +2,7 @@
 //! transformers' f32 reference, the f16 path really taken, a short FLYP run that follows the f32
 //! run, and the loss scale's skip-and-halve rule.
 
+use flyp::methods::Method;
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -66,14 +67,14 @@ fn a_mixed_precision_flyp_run_follows_the_f32_run() {
         let clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
         let config = TrainConfig {
             epochs: 2,
-            batch_size: 36,
+            batch: 36,
             lr: 1e-3,
             warmup: Some(2),
             seed: 3,
             augment: false,
             templates: flyp::data::prompts::Templates::simple(),
             precision,
-            ..TrainConfig::flyp()
+            ..TrainConfig::new(flyp::methods::flyp::Flyp.objective(Default::default()).expect("FLYP trains"))
         };
         train(clip, &data, &config, |_| {}).expect("train").reports
     };

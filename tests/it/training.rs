@@ -6,7 +6,8 @@
 use flyp::Clip;
 use flyp::data::Scan;
 use flyp::data::prompts::Templates;
-use flyp::train::engine::{Method, TrainConfig, TrainData, train};
+use flyp::methods::{Method, Options};
+use flyp::train::engine::{TrainConfig, TrainData, train};
 
 use crate::common::{devices, fixtures};
 
@@ -34,12 +35,12 @@ pub fn emoji_data() -> TrainData {
     }
 }
 
-fn check(method: Method, epochs: usize) {
+fn check(method: &'static dyn Method, epochs: usize) {
     check_from(method, epochs, false);
 }
 
 /// `probe_first`: LP-FT (FT starting from the linear probe's head, at a tenth of the lr).
-fn check_from(method: Method, epochs: usize, probe_first: bool) {
+fn check_from(method: &'static dyn Method, epochs: usize, probe_first: bool) {
     let data = emoji_data();
     for device in devices() {
         let initial_head = probe_first.then(|| {
@@ -50,11 +51,11 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
         });
         let clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
         let config = TrainConfig {
-            method,
+            objective: method.objective(Options::default()).expect("a trained method"),
             epochs,
-            batch_size: 36,
+            batch: 36,
             lr: if probe_first { 2e-4 } else { 2e-3 },
-            weight_decay: 0.01,
+            wd: 0.01,
             warmup: Some(4),
             seed: 1,
             augment: true,
@@ -123,27 +124,22 @@ fn check_from(method: Method, epochs: usize, probe_first: bool) {
 
 #[test]
 fn flyp_learns_the_emoji_categories() {
-    check(
-        Method::Flyp {
-            mask_collisions: false,
-        },
-        8,
-    );
+    check(&flyp::methods::flyp::Flyp, 8);
 }
 
 #[test]
 fn finetune_learns_the_emoji_categories() {
-    check(Method::Finetune, 8);
+    check(&flyp::methods::finetune::Finetune, 8);
 }
 
 #[test]
 fn ce_ablation_learns_the_emoji_categories() {
-    check(Method::CeAblation, 8);
+    check(&flyp::methods::ce_ablation::CeAblation, 8);
 }
 
 #[test]
 fn lp_ft_learns_the_emoji_categories() {
-    check_from(Method::Finetune, 4, true);
+    check_from(&flyp::methods::lp_ft::LpFt, 4, true);
 }
 
 #[test]
@@ -187,7 +183,7 @@ fn global_norm_clipping_scales_every_gradient_by_one_factor() {
     use burn::module::Param;
     use burn::optim::GradientsParams;
     use burn::prelude::*;
-    use flyp::train::engine::Head;
+    use flyp::methods::head::Head;
     let device = Device::flex().autodiff();
     let head = Head {
         weight: Param::from_tensor(Tensor::<2>::ones([2, 3], &device)),
@@ -234,13 +230,13 @@ fn the_logit_scale_clamp_holds_it_at_ln_100() {
         .logit_scale
         .map(|t| (t * 0.0 + 9.0).detach().require_grad());
     let config = TrainConfig {
-        method: Method::Flyp {
+        objective: std::sync::Arc::new(flyp::methods::flyp::Contrastive {
             mask_collisions: true,
-        },
+        }),
         epochs: 1,
-        batch_size: 36,
+        batch: 36,
         lr: 1e-3,
-        weight_decay: 0.0,
+        wd: 0.0,
         warmup: Some(1),
         seed: 1,
         augment: false,

@@ -10,81 +10,14 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use eframe::egui;
 use flyp::data::prompts::Templates;
 use flyp::methods::head::ClassHead;
-use flyp::methods::linear_probe;
-use flyp::methods::recipe::Recipe;
+use flyp::methods::recipe::RunHooks;
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::image_and_prompt_embeddings;
 use flyp::train::Metrics;
-use flyp::train::engine::{EpochReport, Hooks, StepProgress, TrainConfig, TrainData, train};
+use flyp::train::engine::{EpochReport, Hooks, StepProgress, TrainData};
 use flyp::{Clip, ComputeDevice};
 
-/// The methods the app offers, in its Method box (the CE ablation is the CLI's).
-pub const METHODS: [Recipe; 5] = [
-    Recipe::Flyp {
-        mask_collisions: false,
-    },
-    Recipe::Finetune,
-    Recipe::LpFt,
-    Recipe::LinearProbe,
-    Recipe::ZeroShot,
-];
-
-/// A method's name in the app.
-pub fn method_label(recipe: Recipe) -> &'static str {
-    match recipe {
-        Recipe::Flyp { .. } => "FLYP",
-        Recipe::Finetune => "Fine-tune (FT)",
-        Recipe::LpFt => "LP-FT",
-        Recipe::LinearProbe => "Linear probe (LP)",
-        Recipe::ZeroShot => "Zero-shot",
-        Recipe::CeAblation => "CE ablation",
-    }
-}
-
-/// What a method does, for its tooltip.
-pub fn method_tooltip(recipe: Recipe) -> &'static str {
-    match recipe {
-        Recipe::Flyp { .. } => {
-            "Finetune Like You Pretrain: the contrastive loss between each image and a caption of its class; both towers train"
-        }
-        Recipe::Finetune => {
-            "Cross-entropy on the image tower with a head that starts as the zero-shot head; the text tower is frozen"
-        }
-        Recipe::LpFt => {
-            "A linear probe first, then fine-tuning that starts from the probe's head (use a smaller learning rate, e.g. a tenth)"
-        }
-        Recipe::LinearProbe => {
-            "A logistic-regression head on the frozen image features; the strength of its L2 penalty is chosen on validation"
-        }
-        Recipe::ZeroShot => {
-            "No training: each class's prompts, through the text tower, are the classifier"
-        }
-        Recipe::CeAblation => "FLYP's ablation: both towers trained with cross-entropy",
-    }
-}
-
-/// What to run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSpec {
-    pub method: Recipe,
-    pub model: PathBuf,
-    pub train: PathBuf,
-    /// Extra (OOD) sets, NAME=DIR.
-    pub evals: Vec<(String, PathBuf)>,
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub wd: f64,
-    pub seed: u64,
-    /// `openai`, `simple`, `emoji` or a file.
-    pub templates: String,
-    /// The run folder (checkpoints, resume); `None` = keep nothing on disk.
-    pub out: Option<PathBuf>,
-    /// Continue the run in `out` from its checkpoint.
-    pub resume: bool,
-    /// f32, or mixed (f16 blocks; f32 weights, loss and optimizer) where the device has f16.
-    pub precision: flyp::model::Precision,
-}
+pub use flyp::methods::recipe::RunSpec;
 
 /// What the worker tells the UI.
 #[derive(Debug, Clone)]
@@ -112,8 +45,11 @@ pub enum Event {
         rows: Vec<Vec<f32>>,
     },
     Finished {
+        /// The epoch kept (0 when the method trains no weights).
         best_epoch: usize,
         seconds: f64,
+        /// What the run measured (the CLI's results.json).
+        results: Box<flyp::train::RunResults>,
     },
     /// The top classes of one image (asked with [`Run::classify`]) at WiSE-FT's `alpha`:
     /// (class, probability, logit), best first.
@@ -413,37 +349,13 @@ fn run(
         let _ = tx.send(e);
         ctx.request_repaint();
     };
-    let (data, _warnings) =
-        TrainData::from_folders(&spec.train, None, None, &spec.evals, spec.seed)?;
-    // The run folder, like `flyp train`'s: new, empty or ours; locked while this runs; a resume
+    // The app has no clipping setting: each method's reference recipe.
+    let spec = spec.clone().with_reference_clipping();
+    let (data, _warnings) = spec.data.load(spec.seed)?;
+    // The run folder, as `flyp train`'s: new, empty or ours; locked while this runs; a resume
     // must repeat the settings.
-    let _run_dir = match &spec.out {
-        Some(dir) => {
-            let path = flyp::run_dir::path_setting;
-            let settings = flyp::run_dir::settings_from(serde_json::json!({
-                "method": spec.method.name(), "model": path(&spec.model),
-                "train": path(&spec.train),
-                "evals": spec.evals.iter().map(|(n, p)| (n.clone(), path(p))).collect::<Vec<_>>(),
-                "epochs": spec.epochs, "batch": spec.batch, "lr": spec.lr, "wd": spec.wd,
-                "seed": spec.seed, "templates": spec.templates, "precision": spec.precision.name(),
-            }));
-            let mut inputs = vec![
-                ("model", spec.model.as_path()),
-                ("training data", spec.train.as_path()),
-            ];
-            inputs.extend(spec.evals.iter().map(|(_, p)| ("an OOD set", p.as_path())));
-            let existing = if spec.resume {
-                flyp::run_dir::Existing::Continue
-            } else {
-                flyp::run_dir::Existing::Refuse
-            };
-            Some(flyp::run_dir::RunDir::open(
-                dir, "studio", settings, &inputs, existing,
-            )?)
-        }
-        None => None,
-    };
-    let trains = spec.method.method().is_some();
+    let run_dir = spec.open_run_dir()?;
+    let trains = spec.method.trains();
     let mixed = trains && spec.precision == flyp::model::Precision::Mixed;
     if mixed {
         spec.precision.check(&device.device, &device.description)?;
@@ -463,84 +375,52 @@ fn run(
             .collect(),
         train_images: data.train.len(),
     });
-    // A continued run: show the epochs its checkpoint already holds.
-    if let (Some(dir), true) = (&spec.out, spec.resume)
-        && let Some(state) = flyp::train::checkpoint::read_state(dir)?
-    {
-        for report in state.reports {
-            send(Event::Epoch(report));
-        }
-    }
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;
     let zero_shot = ClassHead::zero_shot(&before, &data.prompt_names, &templates)?;
-    let mut probe_head = None;
-    if spec.method.probes_first() {
-        let (probe, sets) = linear_probe::run(&before, &data, spec.seed, 64)?;
-        send(Event::Probed { l2: probe.l2, sets });
-        probe_head = Some(probe.as_head());
+    let step_tx = std::sync::Mutex::new(tx.clone());
+    let step_ctx = ctx.clone();
+    let Control { stop, pause } = control;
+    let stop_flag = stop.clone();
+    let hooks = RunHooks {
+        on_probe: Some(Box::new(|probe, sets| {
+            send(Event::Probed {
+                l2: probe.l2,
+                sets: sets.to_vec(),
+            })
+        })),
+        on_epoch: Some(Box::new(|report| send(Event::Epoch(report.clone())))),
+        step: Hooks {
+            on_step: Some(Arc::new(move |p: &StepProgress| {
+                if let Ok(tx) = step_tx.lock() {
+                    let _ = tx.send(Event::Step(*p));
+                }
+                step_ctx.request_repaint();
+                // Paused: hold the training thread between steps until resumed or stopped.
+                while pause.load(Ordering::Relaxed) && !stop_flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(30));
+                }
+            })),
+            stop: Some(stop),
+        },
+        progress: false,
+    };
+    let outcome = flyp::methods::recipe::run(&spec, &data, device, hooks)?;
+    if let Some(mut dir) = run_dir {
+        dir.mark_finished()?;
     }
-    let (tuned, heads, best_epoch) = match spec.method.method() {
-        // Zero-shot and the linear probe train no weights: WiSE-FT interpolates the heads.
-        None => (
-            before.for_inference(),
-            probe_head.map(|h| (zero_shot.clone(), h)),
-            0,
-        ),
-        Some(method) => {
-            let step_tx = std::sync::Mutex::new(tx.clone());
-            let step_ctx = ctx.clone();
-            let Control { stop, pause } = control;
-            let stop_flag = stop.clone();
-            let config = TrainConfig {
-                method,
-                epochs: spec.epochs,
-                batch_size: spec.batch,
-                lr: spec.lr,
-                weight_decay: spec.wd,
-                seed: spec.seed,
-                templates: templates.clone(),
-                run_dir: spec.out.clone(),
-                resume: spec.resume,
-                initial_head: probe_head,
-                clip_grad_norm: spec.method.default_clip_grad_norm(),
-                precision: spec.precision,
-                hooks: Hooks {
-                    on_step: Some(Arc::new(move |p: &StepProgress| {
-                        if let Ok(tx) = step_tx.lock() {
-                            let _ = tx.send(Event::Step(*p));
-                        }
-                        step_ctx.request_repaint();
-                        // Paused: hold the training thread between steps until resumed or stopped.
-                        while pause.load(Ordering::Relaxed) && !stop_flag.load(Ordering::Relaxed) {
-                            std::thread::sleep(std::time::Duration::from_millis(30));
-                        }
-                    })),
-                    stop: Some(stop),
-                },
-                ..TrainConfig::flyp()
-            };
-            let clip = Clip::load(&spec.model, &device.autodiff())?;
-            let trained = train(clip, &data, &config, |report| {
-                send(Event::Epoch(report.clone()));
-            })?;
-            let tuned = Clip {
-                model: burn::module::Module::valid(&trained.best_model),
-                ..trained.clip.for_inference()
-            };
-            let heads = trained
-                .best_head
-                .as_ref()
-                .map(|h| (zero_shot.clone(), h.to_class_head()));
-            (tuned, heads, trained.best_epoch)
-        }
+    let best_epoch = if trains {
+        outcome.results.best_epoch
+    } else {
+        0
     };
     let (images, embedded) = embedded_images(&data);
     let finished = Finished {
         ends: WiseFt {
             zero_shot: before,
-            fine_tuned: tuned,
-            heads,
+            fine_tuned: outcome.clip,
+            // Zero-shot and the linear probe train no weights: WiSE-FT interpolates the heads.
+            heads: outcome.head.map(|h| (zero_shot, h)),
             prompt_names: data.prompt_names.clone(),
             templates,
         },
@@ -560,6 +440,7 @@ fn run(
     let done = Event::Finished {
         best_epoch,
         seconds: started.elapsed().as_secs_f64(),
+        results: Box::new(outcome.results),
     };
     Ok((done, finished))
 }

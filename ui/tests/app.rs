@@ -180,7 +180,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     harness.get_by_label("Add as an OOD set").click();
     harness.run();
     assert_eq!(
-        harness.state().spec.evals,
+        harness.state().spec.data.evals,
         [
             (
                 "noto".to_string(),
@@ -328,45 +328,45 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     let mid = flyp_studio::app::positions_at(&projected, 0.35);
     assert!((mid[0][0] - (p[0][0] + q[0][0]) / 2.0).abs() < 1e-9);
     // Play moves α from 0 towards 1.
-    harness.state_mut().embed_alpha = 1.0;
+    harness.state_mut().embed_view.alpha = 1.0;
     harness.get_by_label("Play").click();
     for _ in 0..10 {
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    let alpha = harness.state().embed_alpha;
+    let alpha = harness.state().embed_view.alpha;
     assert!(
-        harness.state().playing && alpha > 0.0 && alpha < 1.0,
+        harness.state().embed_view.playing && alpha > 0.0 && alpha < 1.0,
         "α {alpha}"
     );
     harness.get_by_label("Stop playing").click();
     harness.step();
-    assert!(!harness.state().playing);
-    harness.state_mut().embed_alpha = 1.0;
+    assert!(!harness.state().embed_view.playing);
+    harness.state_mut().embed_view.alpha = 1.0;
     harness.run();
     // Hovering an image shows its thumbnail, class and set.
-    let at = harness.state().embed_points[0];
+    let at = harness.state().embed_view.points[0];
     harness.hover_at(at);
     settle(&mut harness);
-    let hovered = harness.state().hovered.expect("an image under the pointer");
-    assert!(harness.state().embed_points[hovered].distance(at) < 8.0);
+    let hovered = harness.state().embed_view.hovered.expect("an image under the pointer");
+    assert!(harness.state().embed_view.points[hovered].distance(at) < 8.0);
     let (class, set) = e.images[hovered].clone();
     harness.get_by_label(&format!("{} ({set})", e.classes[class]));
     screenshot(&mut harness, "hover");
     harness.remove_cursor();
     harness.get_by_label("Center each modality").click();
     harness.run();
-    assert!(harness.state().center_modalities);
+    assert!(harness.state().embed_view.center_modalities);
     screenshot(&mut harness, "embeddings");
     // t-SNE of all 11 α frames together, fitted on its own thread.
-    harness.state_mut().projection = flyp_studio::app::Projection::Tsne;
+    harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Tsne;
     harness.step();
     step_until(&mut harness, 300, "t-SNE did not finish", |s| {
         s.shown_projection() == Some(flyp_studio::app::Projection::Tsne)
     });
     harness.run();
     screenshot(&mut harness, "tsne");
-    harness.state_mut().projection = flyp_studio::app::Projection::Pca;
+    harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Pca;
     harness.run();
     // Results: WiSE-FT at α = 1 is the fine-tuned (best-epoch) model: the same accuracies as
     // that epoch's report; moving the slider re-evaluates.
@@ -406,7 +406,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         wait_for(&mut harness, k as f64 / 10.0);
     }
     // A slider position off that grid is evaluated when set.
-    harness.state_mut().alpha = 0.55;
+    harness.state_mut().results_view.alpha = 0.55;
     harness.run();
     wait_for(&mut harness, 0.55);
     harness.get_by_label("top-1 at α = 0.55");
@@ -443,7 +443,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         .max_by_key(|c| c.2)
         .expect("cells");
     assert!(n > 0, "no OOD image misclassified");
-    harness.state_mut().open_cell = Some((2, t, q));
+    harness.state_mut().results_view.open_cell = Some((2, t, q));
     settle(&mut harness);
     let classes = &harness.state().progress.classes.clone();
     harness.get_by_label(&format!(
@@ -465,7 +465,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         .expect("a file")
         .expect("entry")
         .path();
-    harness.state_mut().try_image = flag.clone();
+    harness.state_mut().results_view.try_image = flag.clone();
     click_and_wait(&mut harness, "Classify", 120, |s| {
         s.progress.classified.is_some()
     });
@@ -485,7 +485,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     harness.get_by_label("probability");
     screenshot(&mut harness, "try");
     // A file that is not an image: one line naming it, and the run stays usable.
-    harness.state_mut().try_image = flyp_studio::app::bundled("README.md");
+    harness.state_mut().results_view.try_image = flyp_studio::app::bundled("README.md");
     click_and_wait(&mut harness, "Classify", 60, |s| {
         s.progress.classified.is_some()
     });
@@ -503,7 +503,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     // the slider's evaluation did.
     let out = std::env::temp_dir().join(format!("flyp-studio-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    harness.state_mut().export_dir = out.clone();
+    harness.state_mut().results_view.export_dir = out.clone();
     click_and_wait(&mut harness, "Export", 120, |s| {
         s.progress.exported.is_some()
     });
@@ -563,10 +563,10 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         studio.spec.precision = precision;
         studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
         studio.spec.templates = "simple".into();
-        studio.spec.method = flyp::methods::recipe::Recipe::Finetune;
+        studio.spec.method = &flyp::methods::finetune::Finetune;
         studio.spec.epochs = 1;
         studio.spec.batch = 72;
-        studio.spec.evals.clear();
+        studio.spec.data.evals.clear();
         harness.get_by_label("Start").click();
         harness.step();
         until_outcome(harness, 400);
@@ -635,7 +635,7 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
 fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
     let mut harness = harness();
     harness.state_mut().compute = flyp::DeviceChoice::Cpu;
-    harness.state_mut().spec.method = flyp::methods::recipe::Recipe::LinearProbe;
+    harness.state_mut().spec.method = &flyp::methods::linear_probe::LinearProbe;
     harness.get_by_label("Start").click();
     harness.step();
     until_outcome(&mut harness, 300);
@@ -713,7 +713,7 @@ fn downloading_a_hub_model_offline_says_so() {
 #[test]
 fn the_folder_picker_chooses_a_training_folder() {
     let mut harness = harness();
-    harness.state_mut().spec.train = std::path::PathBuf::new();
+    harness.state_mut().spec.data.train = std::path::PathBuf::new();
     let subset = flyp_studio::app::bundled("assets/emoji-subset");
     harness
         .state_mut()
@@ -726,7 +726,7 @@ fn the_folder_picker_chooses_a_training_folder() {
     screenshot(&mut harness, "browse");
     harness.get_by_label("Choose this folder").click();
     harness.step();
-    assert_eq!(harness.state().spec.train, subset.join("twemoji"));
+    assert_eq!(harness.state().spec.data.train, subset.join("twemoji"));
     assert!(harness.state().browser.is_none());
     step_until(&mut harness, 120, "scan did not finish", |s| {
         !s.is_scanning()
@@ -748,10 +748,10 @@ fn a_stopped_run_continues_from_its_run_folder() {
         studio.compute = flyp::DeviceChoice::Cpu;
         studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
         studio.spec.templates = "simple".into();
-        studio.spec.method = flyp::methods::recipe::Recipe::Finetune;
+        studio.spec.method = &flyp::methods::finetune::Finetune;
         studio.spec.epochs = epochs;
         studio.spec.batch = 72;
-        studio.spec.evals.clear();
+        studio.spec.data.evals.clear();
         studio.spec.out = Some(dir.clone());
     }
     harness.get_by_label("Start").click();
@@ -800,4 +800,21 @@ fn a_stopped_run_continues_from_its_run_folder() {
         assert_eq!(before.mean_loss, after.mean_loss, "epoch {}", before.epoch);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every method the library registers for the app is in the Method box, under its label, and
+/// choosing it makes it the run's method.
+#[test]
+fn every_registered_method_is_in_the_method_box() {
+    let mut harness = harness();
+    let offered = flyp::methods::in_app();
+    assert!(offered.len() >= 5, "{offered:?}");
+    for method in offered {
+        let current = harness.state().spec.method.label();
+        harness.get_by_label(current).click();
+        harness.run();
+        harness.get_all_by_label(method.label()).last().expect("listed").click();
+        harness.run();
+        assert_eq!(harness.state().spec.method, method);
+    }
 }

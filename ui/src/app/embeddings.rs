@@ -3,28 +3,65 @@
 
 use super::*;
 
+/// The Embeddings screen's state.
+pub struct EmbeddingView {
+    /// Remove each modality's mean (hides the modality gap).
+    pub center_modalities: bool,
+    /// The WiSE-FT α whose embeddings are shown (0 = before fine-tuning, 1 = after).
+    pub alpha: f64,
+    /// α is playing from 0 to 1.
+    pub playing: bool,
+    /// The image row under the pointer, and each image's place on screen.
+    pub hovered: Option<usize>,
+    pub points: Vec<egui::Pos2>,
+    /// PCA or t-SNE.
+    pub projection: Projection,
+    /// The projected frames and what they were made from (centring, number of frames, method),
+    /// and a t-SNE being fitted.
+    pub(crate) projected: Option<(ProjectionKey, Projected)>,
+    pub(crate) tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
+    /// α values whose embeddings were asked of the worker.
+    pub(crate) requested: Vec<f64>,
+}
+
+impl Default for EmbeddingView {
+    fn default() -> Self {
+        Self {
+            center_modalities: false,
+            alpha: 1.0,
+            playing: false,
+            hovered: None,
+            points: Vec::new(),
+            projection: Projection::Pca,
+            projected: None,
+            tsne_rx: None,
+            requested: Vec::new(),
+        }
+    }
+}
+
 impl Studio {
     /// The method of the projection the embedding view shows now (`None` before the first).
     pub fn shown_projection(&self) -> Option<Projection> {
-        self.projected.as_ref().map(|p| p.0.2)
+        self.embed_view.projected.as_ref().map(|p| p.0.2)
     }
 
     /// Take a finished t-SNE, or start one for `key` on the thread "flyp-tsne" (one at a time).
     fn fit_tsne(&mut self, e: &Embeddings, key: ProjectionKey, ctx: &egui::Context) {
-        if let Some((asked, rx)) = &self.tsne_rx {
+        if let Some((asked, rx)) = &self.embed_view.tsne_rx {
             match rx.try_recv() {
                 Ok(result) => {
                     let asked = *asked;
-                    self.tsne_rx = None;
+                    self.embed_view.tsne_rx = None;
                     if let Some(frames) = result {
-                        self.projected = Some((asked, frames));
+                        self.embed_view.projected = Some((asked, frames));
                     }
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => return,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.tsne_rx = None,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.embed_view.tsne_rx = None,
             }
         }
-        if self.projected.as_ref().is_some_and(|p| p.0 == key) || self.tsne_rx.is_some() {
+        if self.embed_view.projected.as_ref().is_some_and(|p| p.0 == key) || self.embed_view.tsne_rx.is_some() {
             return;
         }
         let (tx, rx) = std::sync::mpsc::channel();
@@ -36,7 +73,7 @@ impl Studio {
                 ctx.request_repaint();
             });
         if spawned.is_ok() {
-            self.tsne_rx = Some((key, rx));
+            self.embed_view.tsne_rx = Some((key, rx));
         }
     }
 
@@ -51,66 +88,66 @@ impl Studio {
         ui.horizontal(|ui| {
             let label = ui.label("Projection");
             egui::ComboBox::from_id_salt("projection")
-                .selected_text(match self.projection {
+                .selected_text(match self.embed_view.projection {
                     Projection::Pca => "PCA",
                     Projection::Tsne => "t-SNE",
                 })
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.projection, Projection::Pca, "PCA")
+                    ui.selectable_value(&mut self.embed_view.projection, Projection::Pca, "PCA")
                         .on_hover_text("Linear: the two directions of largest spread of the starting model's embeddings, kept for every α");
-                    ui.selectable_value(&mut self.projection, Projection::Tsne, "t-SNE")
+                    ui.selectable_value(&mut self.embed_view.projection, Projection::Tsne, "t-SNE")
                         .on_hover_text("Non-linear: keeps neighbours together; fitted once on every α's embeddings at once");
                 })
                 .response
                 .labelled_by(label.id);
-            ui.checkbox(&mut self.center_modalities, "Center each modality")
+            ui.checkbox(&mut self.embed_view.center_modalities, "Center each modality")
                 .on_hover_text("Subtract the mean image and the mean prompt: hides the gap between the two modalities");
             let label = ui
                 .label("WiSE-FT α (0 = before, 1 = after fine-tuning)")
                 .on_hover_text("The embeddings of the model at this α; between computed α values, positions are blended");
-            ui.add(egui::Slider::new(&mut self.embed_alpha, 0.0..=1.0))
+            ui.add(egui::Slider::new(&mut self.embed_view.alpha, 0.0..=1.0))
                 .labelled_by(label.id);
-            let play = if self.playing { "Stop playing" } else { "Play" };
+            let play = if self.embed_view.playing { "Stop playing" } else { "Play" };
             if ui
                 .button(play)
                 .on_hover_text("Move α from 0 to 1 over four seconds")
                 .clicked()
             {
-                if !self.playing && self.embed_alpha >= 1.0 {
-                    self.embed_alpha = 0.0;
+                if !self.embed_view.playing && self.embed_view.alpha >= 1.0 {
+                    self.embed_view.alpha = 0.0;
                 }
-                self.playing = !self.playing;
+                self.embed_view.playing = !self.embed_view.playing;
             }
         });
-        if self.playing {
+        if self.embed_view.playing {
             let dt = ui.ctx().input(|i| i.stable_dt).min(0.1) as f64;
-            self.embed_alpha = (self.embed_alpha + dt / 4.0).min(1.0);
-            self.playing = self.embed_alpha < 1.0;
+            self.embed_view.alpha = (self.embed_view.alpha + dt / 4.0).min(1.0);
+            self.embed_view.playing = self.embed_view.alpha < 1.0;
             ui.ctx().request_repaint();
         }
-        let key = (self.center_modalities, e.frames.len(), self.projection);
-        if self.projected.as_ref().is_none_or(|p| p.0 != key) {
-            match self.projection {
+        let key = (self.embed_view.center_modalities, e.frames.len(), self.embed_view.projection);
+        if self.embed_view.projected.as_ref().is_none_or(|p| p.0 != key) {
+            match self.embed_view.projection {
                 Projection::Pca => {
-                    self.projected = project(&e, self.center_modalities).map(|p| (key, p));
+                    self.embed_view.projected = project(&e, self.embed_view.center_modalities).map(|p| (key, p));
                 }
                 Projection::Tsne => self.fit_tsne(&e, key, ui.ctx()),
             }
         }
-        if self.tsne_rx.is_some() {
+        if self.embed_view.tsne_rx.is_some() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("fitting t-SNE on every α's embeddings…");
             });
         }
-        let Some((shown, frames)) = &self.projected else {
+        let Some((shown, frames)) = &self.embed_view.projected else {
             ui.label("No embeddings to show.");
             return;
         };
-        if shown.2 != self.projection {
+        if shown.2 != self.embed_view.projection {
             return;
         }
-        let positions = positions_at(frames, self.embed_alpha);
+        let positions = positions_at(frames, self.embed_view.alpha);
         let n = e.images.len();
         // Marker per set: the ID test set filled circles, each OOD set another shape.
         let sets: Vec<String> = {
@@ -181,7 +218,7 @@ impl Studio {
                 }
             });
         // Where each image is on screen; the one under the pointer (within 8 points) is shown.
-        self.embed_points = (0..n)
+        self.embed_view.points = (0..n)
             .map(|i| {
                 let [x, y] = positions[i];
                 response
@@ -189,8 +226,8 @@ impl Studio {
                     .position_from_point(&egui_plot::PlotPoint::new(x, y))
             })
             .collect();
-        self.hovered = response.response.hover_pos().and_then(|pointer| {
-            self.embed_points
+        self.embed_view.hovered = response.response.hover_pos().and_then(|pointer| {
+            self.embed_view.points
                 .iter()
                 .enumerate()
                 .map(|(i, at)| (i, at.distance(pointer)))
@@ -198,7 +235,7 @@ impl Studio {
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(i, _)| i)
         });
-        if let Some(i) = self.hovered {
+        if let Some(i) = self.embed_view.hovered {
             let path = e.paths[i].clone();
             let (class, set) = e.images[i].clone();
             let class = e.classes.get(class).cloned().unwrap_or_default();

@@ -8,25 +8,28 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use flyp::train::engine::{EpochReport, StepProgress};
 
 mod embeddings;
+mod progress;
 mod results;
 mod settings;
 mod training;
 
-use embeddings::ProjectionKey;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
-pub use results::cell_paths;
+pub use progress::{Classified, FinishedRun, Progress, WisePoint};
+pub use results::{ResultsView, cell_paths};
+pub use embeddings::EmbeddingView;
 
 use crate::compute::WindowGpu;
 use crate::thumbs::Thumbnails;
-use crate::worker::{Embeddings, Event, METHODS, Run, RunSpec, method_label, method_tooltip};
+use crate::worker::{Embeddings, Event, Run, RunSpec};
 use flyp::DeviceChoice;
-use flyp::methods::recipe::Recipe;
+use flyp::methods::Method;
+use flyp::methods::recipe::DataPaths;
 use flyp::report::projection::{Pca, center_groups};
 use flyp::train::Metrics;
 
-/// The bundled demo's OOD sets (as `flyp demo`: [`Recipe::DEMO_OOD_SETS`]).
+/// The bundled demo's OOD sets (as `flyp demo`: [`flyp::methods::DEMO_OOD_SETS`]).
 pub fn demo_oods() -> Vec<(String, PathBuf)> {
-    Recipe::DEMO_OOD_SETS
+    flyp::methods::DEMO_OOD_SETS
         .map(|name| {
             (
                 name.to_string(),
@@ -44,161 +47,13 @@ pub fn bundled(relative: &str) -> PathBuf {
     std::fs::canonicalize(&path).unwrap_or(path)
 }
 
-/// An answer to "try an image": the file, the α, and the top classes (class, probability,
-/// logit), most probable first.
-pub type Classified = (PathBuf, f64, Vec<(String, f64, f64)>);
-
-/// What a run has reported so far.
-#[derive(Debug, Default, Clone)]
-pub struct Progress {
-    pub device: String,
-    pub classes: Vec<String>,
-    pub sets: Vec<String>,
-    /// Each evaluation set's images (path, true class), in the order of `sets`.
-    pub samples: Vec<Vec<(PathBuf, usize)>>,
-    pub train_images: usize,
-    /// The linear probe's L2 strength and metrics (LP, LP-FT).
-    pub probe: Option<(f64, Vec<(String, Metrics)>)>,
-    pub steps: Vec<StepProgress>,
-    pub epochs: Vec<EpochReport>,
-    pub embeddings: Option<Embeddings>,
-    /// The last export's outcome.
-    pub exported: Option<Result<PathBuf, String>>,
-    /// "Try an image": the last answer (path, α, top classes) or the error line.
-    pub classified: Option<Result<Classified, String>>,
-    /// WiSE-FT evaluations received, in arrival order.
-    pub wise: Vec<WisePoint>,
-    /// Training ended well (the WiSE-FT slider works).
-    pub finished: bool,
-    /// The last line: finished, stopped, or the error.
-    pub outcome: Option<String>,
-    pub failed: bool,
-}
-
-impl Progress {
-    fn apply(&mut self, event: Event) {
-        match event {
-            Event::Started {
-                device,
-                classes,
-                sets,
-                samples,
-                train_images,
-            } => {
-                self.device = device;
-                self.classes = classes;
-                self.sets = sets;
-                self.samples = samples;
-                self.train_images = train_images;
-            }
-            Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
-            Event::Step(p) => self.steps.push(p),
-            Event::Epoch(r) => self.epochs.push(r),
-            Event::Embeddings(e) => self.embeddings = Some(e),
-            Event::EmbeddedAt { alpha, rows } => {
-                if let Some(e) = &mut self.embeddings {
-                    e.insert(alpha, rows);
-                }
-            }
-            Event::Classified { path, alpha, top } => {
-                self.classified = Some(Ok((path, alpha, top)))
-            }
-            Event::ImageFailed(line) => self.classified = Some(Err(line)),
-            Event::Exported(result) => self.exported = Some(result),
-            Event::Wise {
-                alpha,
-                sets,
-                predicted,
-            } => {
-                self.wise.retain(|w| w.alpha != alpha);
-                self.wise.push(WisePoint {
-                    alpha,
-                    sets,
-                    predicted,
-                });
-            }
-            Event::Finished {
-                best_epoch,
-                seconds,
-            } => {
-                self.finished = true;
-                self.outcome = Some(format!(
-                    "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
-                ))
-            }
-            Event::Stopped(line) => self.outcome = Some(line),
-            Event::Failed(line) => {
-                self.outcome = Some(format!("error: {line}"));
-                self.failed = true;
-            }
-        }
-    }
-
-    /// The WiSE-FT points received so far as (α, ID top-1 %, mean OOD top-1 %), by α.
-    pub fn id_ood_curve(&self) -> Vec<(f64, f64, f64)> {
-        let mut curve: Vec<(f64, f64, f64)> = self
-            .wise
-            .iter()
-            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
-            .collect();
-        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
-        curve
-    }
-
-    /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
-    pub fn status_line(&self, epochs: usize) -> String {
-        match self.steps.last() {
-            Some(p) => format!(
-                "epoch {}/{epochs} · step {}/{} · {:.0} images/s · ETA {:.0} s",
-                p.epoch, p.step, p.total, p.images_per_s, p.eta_s
-            ),
-            None if self.device.is_empty() => "loading the data and the model…".into(),
-            None if self.finished => "no training steps (this method trains no weights)".into(),
-            None => format!("{} training images; first step…", self.train_images),
-        }
-    }
-}
-
-/// WiSE-FT at one α: every set's metrics and each image's predicted class.
-#[derive(Debug, Clone)]
-pub struct WisePoint {
-    pub alpha: f64,
-    pub sets: Vec<(String, Metrics)>,
-    pub predicted: Vec<Vec<usize>>,
-}
-
-impl WisePoint {
-    /// (ID top-1, mean OOD top-1) in %: ID is the test set (else validation), OOD every other
-    /// named set.
-    pub fn id_ood(&self) -> Option<(f64, f64)> {
-        let top1 = |name: &str| {
-            self.sets
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, m)| m.top1)
-        };
-        let id = top1("test").or_else(|| top1("val"))?;
-        let ood: Vec<f64> = self
-            .sets
-            .iter()
-            .filter(|(n, _)| n != "val" && n != "test")
-            .map(|(_, m)| m.top1)
-            .collect();
-        (!ood.is_empty()).then(|| {
-            (
-                100.0 * id,
-                100.0 * ood.iter().sum::<f64>() / ood.len() as f64,
-            )
-        })
-    }
-}
-
-/// A finished run of this session, for the ID-vs-OOD scatter: its method and its WiSE-FT curve
-/// (α, ID top-1 %, OOD top-1 %).
-#[derive(Debug, Clone)]
-pub struct FinishedRun {
-    pub label: String,
-    pub curve: Vec<(f64, f64, f64)>,
+/// The worker threads of the app and the channels their answers arrive on.
+#[derive(Default)]
+pub struct Jobs {
+    /// The training run (its worker stays to answer WiSE-FT requests afterwards).
+    pub run: Option<Run>,
+    pub(crate) download_rx: Option<std::sync::mpsc::Receiver<crate::worker::Fetch>>,
+    pub(crate) scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
 }
 
 /// The app: settings, the current run and what it reported.
@@ -217,50 +72,24 @@ pub struct Studio {
     pub dropped_folder: Option<PathBuf>,
     /// The open folder picker.
     pub browser: Option<Browser>,
-    pub run: Option<Run>,
     /// Earlier finished runs of this session (for the ID-vs-OOD scatter).
     pub history: Vec<FinishedRun>,
     pub progress: Progress,
+    /// The worker threads and their channels.
+    pub jobs: Jobs,
+    /// Per-view state of the Embeddings and Results screens.
+    pub embed_view: EmbeddingView,
+    pub results_view: ResultsView,
     pub view: View,
-    /// Embedding view: remove each modality's mean (hides the modality gap).
-    pub center_modalities: bool,
-    /// Embedding view: the WiSE-FT α whose embeddings are shown (0 = before fine-tuning, 1 = after).
-    pub embed_alpha: f64,
-    /// Embedding view: α is playing from 0 to 1.
-    pub playing: bool,
-    /// Embedding view: the image row under the pointer, and each image's place on screen.
-    pub hovered: Option<usize>,
-    pub embed_points: Vec<egui::Pos2>,
-    /// Results: the confusion cell (set, true class, predicted class) whose images are shown.
-    pub open_cell: Option<(usize, usize, usize)>,
     pub thumbs: Thumbnails,
-    /// WiSE-FT α of the Results view (0 = the starting weights, 1 = the fine-tuned ones).
-    pub alpha: f64,
-    /// α values asked of the worker (each is evaluated once, in order), and embedded.
-    requested: Vec<f64>,
-    embed_requested: Vec<f64>,
-    /// The α slider is being dragged: ask only when it is let go.
-    alpha_dragging: bool,
-    /// Where "Export" writes (`model/` at the current α and `results.json`).
-    pub export_dir: PathBuf,
-    /// "Try an image": the image to classify with the finished run's model at the current α.
-    pub try_image: PathBuf,
     /// "Hub model id" and its download: the last progress, then the outcome.
     pub hub_id: String,
     /// The Hub's address (`HF_ENDPOINT`, else huggingface.co).
     pub hub_endpoint: String,
     pub download: Option<Result<PathBuf, String>>,
     pub download_progress: Option<flyp::hub::Progress>,
-    download_rx: Option<std::sync::mpsc::Receiver<crate::worker::Fetch>>,
     /// The training folder's scan report (or the error), and a scan in flight.
     pub scan: Option<Result<flyp::data::Scan, String>>,
-    scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
-    /// Embedding view: PCA or t-SNE.
-    pub projection: Projection,
-    /// The projected frames and what they were made from (centring, number of frames, method),
-    /// and a t-SNE being fitted.
-    projected: Option<(ProjectionKey, Projected)>,
-    tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
 }
 
 /// What a chosen folder becomes.
@@ -344,66 +173,48 @@ impl Studio {
             gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
             compute: DeviceChoice::Auto,
             spec: RunSpec {
-                method: Recipe::Flyp {
-                    mask_collisions: false,
-                },
-                model: bundled("assets/demo-model"),
-                train: bundled("assets/emoji-subset/twemoji"),
-                evals: demo_oods(),
                 epochs: 10,
                 batch: 32,
-                lr: Recipe::Flyp {
-                    mask_collisions: false,
-                }
-                .demo_lr(),
+                lr: flyp::methods::flyp::Flyp.demo_lr(),
                 wd: 0.1,
                 seed: 0,
                 templates: "emoji".into(),
-                out: None,
-                resume: false,
-                precision: flyp::model::Precision::F32,
+                ..RunSpec::new(
+                    &flyp::methods::flyp::Flyp,
+                    bundled("assets/demo-model"),
+                    DataPaths {
+                        train: bundled("assets/emoji-subset/twemoji"),
+                        evals: demo_oods(),
+                        ..Default::default()
+                    },
+                )
             },
             new_ood: PathBuf::new(),
             dropped_folder: None,
             browser: None,
-            run: None,
             history: Vec::new(),
             progress: Progress::default(),
+            jobs: Jobs::default(),
+            embed_view: EmbeddingView::default(),
+            results_view: ResultsView::default(),
             view: View::Training,
-            center_modalities: false,
-            embed_alpha: 1.0,
-            playing: false,
-            hovered: None,
-            embed_points: Vec::new(),
-            open_cell: None,
             thumbs: Thumbnails::new(&cc.egui_ctx),
-            alpha: 1.0,
-            requested: Vec::new(),
-            embed_requested: Vec::new(),
-            alpha_dragging: false,
             hub_id: String::new(),
             hub_endpoint: flyp::hub::default_endpoint(),
             download: None,
             download_progress: None,
-            download_rx: None,
             scan: None,
-            scan_rx: None,
-            try_image: PathBuf::new(),
-            export_dir: PathBuf::from("flyp-studio-export"),
-            projection: Projection::Pca,
-            projected: None,
-            tsne_rx: None,
         }
     }
 
     /// A run is training (its worker stays to answer WiSE-FT requests afterwards).
     pub fn is_running(&self) -> bool {
-        self.run.is_some() && self.progress.outcome.is_none()
+        self.jobs.run.is_some() && self.progress.outcome.is_none()
     }
 
     /// The running run is held between steps.
     pub fn is_paused(&self) -> bool {
-        self.is_running() && self.run.as_ref().is_some_and(Run::is_paused)
+        self.is_running() && self.jobs.run.as_ref().is_some_and(Run::is_paused)
     }
 
     /// Start a run with the current settings (the Start button), on the device "Compute" names.
@@ -411,18 +222,18 @@ impl Studio {
         self.remember_finished_run();
         // The previous run's worker may be answering a request: let it end on its own thread
         // (dropping a run joins its worker) so this frame does not wait for it.
-        if let Some(old) = self.run.take() {
+        if let Some(old) = self.jobs.run.take() {
             old.stop();
             let _ = std::thread::Builder::new()
                 .name("flyp-cleanup".into())
                 .spawn(move || drop(old));
         }
         self.progress = Progress::default();
-        self.projected = None;
-        self.requested.clear();
-        self.embed_requested.clear();
-        self.open_cell = None;
-        self.hovered = None;
+        self.embed_view.projected = None;
+        self.results_view.requested.clear();
+        self.embed_view.requested.clear();
+        self.results_view.open_cell = None;
+        self.embed_view.hovered = None;
         if let Some(dir) = &self.spec.out
             && !self.spec.resume
             && flyp::train::checkpoint::exists(dir)
@@ -437,7 +248,7 @@ impl Studio {
             Err(e) => return self.fail(e.to_string()),
         };
         match Run::start(self.spec.clone(), device, ctx.clone()) {
-            Ok(run) => self.run = Some(run),
+            Ok(run) => self.jobs.run = Some(run),
             Err(e) => self.fail(format!("cannot start the worker thread: {e}")),
         }
     }
@@ -454,7 +265,7 @@ impl Studio {
             let label = format!(
                 "run {}: {}",
                 self.history.len() + 1,
-                method_label(self.spec.method)
+                self.spec.method.label()
             );
             self.history.push(FinishedRun { label, curve });
         }
@@ -462,7 +273,7 @@ impl Studio {
 
     /// Add an OOD set (named after its folder; a number is added to repeated names).
     pub fn add_ood(&mut self, dir: PathBuf) {
-        if dir.as_os_str().is_empty() || self.spec.evals.iter().any(|(_, d)| *d == dir) {
+        if dir.as_os_str().is_empty() || self.spec.data.evals.iter().any(|(_, d)| *d == dir) {
             return;
         }
         let base = dir
@@ -472,7 +283,7 @@ impl Studio {
             .unwrap_or_else(|| "ood".into());
         let taken = |name: &str| {
             ["train", "val", "test"].contains(&name)
-                || self.spec.evals.iter().any(|(n, _)| n == name)
+                || self.spec.data.evals.iter().any(|(n, _)| n == name)
         };
         let mut name = base.clone();
         let mut k = 2;
@@ -480,15 +291,15 @@ impl Studio {
             name = format!("{base}-{k}");
             k += 1;
         }
-        self.spec.evals.push((name, dir));
+        self.spec.data.evals.push((name, dir));
     }
 
     /// Scan the training folder on a worker thread (the Scan button; also after a drop).
     pub fn start_scan(&mut self, ctx: &egui::Context) {
-        match crate::worker::scan(self.spec.train.clone(), ctx.clone()) {
+        match crate::worker::scan(self.spec.data.train.clone(), ctx.clone()) {
             Ok(rx) => {
                 self.scan = None;
-                self.scan_rx = Some(rx);
+                self.jobs.scan_rx = Some(rx);
             }
             Err(e) => self.scan = Some(Err(format!("cannot start the scan thread: {e}"))),
         }
@@ -496,41 +307,42 @@ impl Studio {
 
     /// Classify `try_image` with the finished run's model at the current α.
     pub fn classify(&mut self) {
-        if let Some(run) = &self.run {
+        if let Some(run) = &self.jobs.run {
             self.progress.classified = None;
-            run.classify(self.try_image.clone(), self.alpha);
+            run.classify(self.results_view.try_image.clone(), self.results_view.alpha);
         }
     }
 
     /// Export the finished run: `export_dir/results.json` now (epochs, WiSE-FT points so far) and
     /// `export_dir/model/` at the current α on the worker.
     pub fn export(&mut self) {
-        let Some(run) = &self.run else { return };
+        let Some(run) = &self.jobs.run else { return };
         self.progress.exported = None;
         let p = &self.progress;
-        let results = serde_json::json!({
-            "schema": 1,
-            "method": self.spec.method.name(),
-            "model": self.spec.model, "train": self.spec.train,
-            "evals": self.spec.evals,
-            "device": p.device,
-            "classes": p.classes,
-            "alpha": self.alpha,
-            "probe": p.probe.as_ref().map(|(l2, sets)| serde_json::json!({"l2": l2, "sets": sets})),
-            "epochs": p.epochs,
-            "wise": p.wise.iter().map(|w| serde_json::json!({"alpha": w.alpha, "sets": w.sets})).collect::<Vec<_>>(),
-        });
-        let written = std::fs::create_dir_all(&self.export_dir)
+        let Some(mut results) = p.results.clone() else {
+            return;
+        };
+        results.wise = p
+            .wise
+            .iter()
+            .map(|w| flyp::train::WisePoint {
+                alpha: w.alpha,
+                sets: w.sets.iter().cloned().collect(),
+            })
+            .collect();
+        results.wise.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
+        results.exported_alpha = Some(self.results_view.alpha);
+        let written = std::fs::create_dir_all(&self.results_view.export_dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| serde_json::to_vec_pretty(&results).map_err(|e| e.to_string()))
-            .and_then(|bytes| {
-                flyp::model::weights::write_atomic(&self.export_dir.join("results.json"), &bytes)
+            .and_then(|()| {
+                results
+                    .write(&self.results_view.export_dir.join("results.json"))
                     .map_err(|e| e.to_string())
             });
         match written {
-            Ok(()) => run.export(self.export_dir.join("model"), self.alpha),
+            Ok(()) => run.export(self.results_view.export_dir.join("model"), self.results_view.alpha),
             Err(e) => {
-                self.progress.exported = Some(Err(format!("{}: {e}", self.export_dir.display())))
+                self.progress.exported = Some(Err(format!("{}: {e}", self.results_view.export_dir.display())))
             }
         }
     }
@@ -545,31 +357,31 @@ impl Studio {
             self.hub_endpoint.clone(),
             ctx.clone(),
         ) {
-            Ok(rx) => self.download_rx = Some(rx),
+            Ok(rx) => self.jobs.download_rx = Some(rx),
             Err(e) => self.download = Some(Err(format!("cannot start the download thread: {e}"))),
         }
     }
 
     /// Whether a download is running.
     pub fn is_downloading(&self) -> bool {
-        self.download_rx.is_some()
+        self.jobs.download_rx.is_some()
     }
 
     /// Whether a scan is running.
     pub fn is_scanning(&self) -> bool {
-        self.scan_rx.is_some()
+        self.jobs.scan_rx.is_some()
     }
 
     /// Take what the workers sent since the last frame (never blocks).
     fn drain(&mut self, ctx: &egui::Context) {
         self.thumbs.receive(ctx);
-        if let Some(rx) = &self.scan_rx
+        if let Some(rx) = &self.jobs.scan_rx
             && let Ok(result) = rx.try_recv()
         {
             self.scan = Some(result);
-            self.scan_rx = None;
+            self.jobs.scan_rx = None;
         }
-        if let Some(rx) = &self.download_rx {
+        if let Some(rx) = &self.jobs.download_rx {
             while let Ok(fetch) = rx.try_recv() {
                 match fetch {
                     crate::worker::Fetch::Progress(p) => self.download_progress = Some(p),
@@ -583,10 +395,10 @@ impl Studio {
                 }
             }
             if self.download.is_some() {
-                self.download_rx = None;
+                self.jobs.download_rx = None;
             }
         }
-        let Some(run) = &self.run else { return };
+        let Some(run) = &self.jobs.run else { return };
         while let Ok(event) = run.events.try_recv() {
             self.progress.apply(event);
         }
@@ -596,24 +408,24 @@ impl Studio {
         // The slider's α first, then the whole curve (0, 0.1, …, 1) in the background, then
         // the embeddings along the same grid (for the embedding view's α).
         let grid: Vec<f64> = (0..=10).map(|k| k as f64 / 10.0).collect();
-        let first = self.requested.is_empty();
+        let first = self.results_view.requested.is_empty();
         let wanted: Vec<f64> = if first {
-            std::iter::once(self.alpha).chain(grid.clone()).collect()
-        } else if !self.alpha_dragging {
-            vec![self.alpha]
+            std::iter::once(self.results_view.alpha).chain(grid.clone()).collect()
+        } else if !self.results_view.alpha_dragging {
+            vec![self.results_view.alpha]
         } else {
             Vec::new()
         };
         for alpha in wanted {
-            if !self.requested.contains(&alpha) {
+            if !self.results_view.requested.contains(&alpha) {
                 run.wise(alpha);
-                self.requested.push(alpha);
+                self.results_view.requested.push(alpha);
             }
         }
-        if self.embed_requested.is_empty() {
+        if self.embed_view.requested.is_empty() {
             for alpha in grid.into_iter().filter(|a| *a != 0.0 && *a != 1.0) {
                 run.embed(alpha);
-                self.embed_requested.push(alpha);
+                self.embed_view.requested.push(alpha);
             }
         }
     }
@@ -636,7 +448,7 @@ impl Studio {
             .find(|p| p.is_file())
             && self.progress.finished
         {
-            self.try_image = file;
+            self.results_view.try_image = file;
             self.classify();
         }
         self.dropped_folder_question(ui.ctx());

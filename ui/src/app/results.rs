@@ -3,6 +3,35 @@
 
 use super::*;
 
+/// The Results screen's state.
+pub struct ResultsView {
+    /// The confusion cell (set, true class, predicted class) whose images are shown.
+    pub open_cell: Option<(usize, usize, usize)>,
+    /// WiSE-FT α (0 = the starting weights, 1 = the fine-tuned ones).
+    pub alpha: f64,
+    /// α values asked of the worker (each is evaluated once, in order).
+    pub(crate) requested: Vec<f64>,
+    /// The α slider is being dragged: ask only when it is let go.
+    pub(crate) alpha_dragging: bool,
+    /// Where "Export" writes (`model/` at the current α and `results.json`).
+    pub export_dir: PathBuf,
+    /// "Try an image": the image to classify with the finished run's model at the current α.
+    pub try_image: PathBuf,
+}
+
+impl Default for ResultsView {
+    fn default() -> Self {
+        Self {
+            open_cell: None,
+            alpha: 1.0,
+            requested: Vec::new(),
+            alpha_dragging: false,
+            export_dir: PathBuf::from("flyp-studio-export"),
+            try_image: PathBuf::new(),
+        }
+    }
+}
+
 impl Studio {
     /// The finished run: the table at the slider's α, the ID-vs-OOD scatter, accuracy along α,
     /// the confusion matrices (a cell shows its images), try an image, export.
@@ -20,11 +49,11 @@ impl Studio {
                 .label("WiSE-FT α")
                 .on_hover_text("θ(α) = (1 - α)·θ_start + α·θ_fine-tuned, every weight: 0 = the starting model, 1 = the fine-tuned one");
             let slider = ui
-                .add(egui::Slider::new(&mut self.alpha, 0.0..=1.0).step_by(0.05))
+                .add(egui::Slider::new(&mut self.results_view.alpha, 0.0..=1.0).step_by(0.05))
                 .labelled_by(label.id);
-            self.alpha_dragging = slider.dragged();
+            self.results_view.alpha_dragging = slider.dragged();
         });
-        let alpha_now = self.alpha;
+        let alpha_now = self.results_view.alpha;
         let current = self
             .progress
             .wise
@@ -49,7 +78,7 @@ impl Studio {
                 });
             }
             None => {
-                ui.label(format!("evaluating α = {:.2}…", self.alpha));
+                ui.label(format!("evaluating α = {:.2}…", self.results_view.alpha));
             }
         }
         ui.horizontal_top(|ui| {
@@ -67,7 +96,7 @@ impl Studio {
         });
         ui.separator();
         ui.horizontal(|ui| {
-            path_row(ui, "Try an image", &mut self.try_image, 80.0).on_hover_text(
+            path_row(ui, "Try an image", &mut self.results_view.try_image, 80.0).on_hover_text(
                 "Any image file (or drop one on the window): its top-5 classes at this α",
             );
             if ui.button("Classify").clicked() {
@@ -102,7 +131,7 @@ impl Studio {
             }
         }
         ui.horizontal(|ui| {
-            path_row(ui, "Export to", &mut self.export_dir, 80.0)
+            path_row(ui, "Export to", &mut self.results_view.export_dir, 80.0)
                 .on_hover_text("A folder: model/ (HF layout, at this α; head.safetensors for head methods) and results.json (every epoch and α so far)");
             if ui.button("Export").clicked() {
                 self.export();
@@ -129,7 +158,7 @@ impl Studio {
                                     if let Some((t, q)) =
                                         confusion(ui, name, m, &self.progress.classes)
                                     {
-                                        self.open_cell = Some((set, t, q));
+                                        self.results_view.open_cell = Some((set, t, q));
                                     }
                                 });
                                 ui.add_space(12.0);
@@ -143,7 +172,7 @@ impl Studio {
 
     /// The images of the open confusion cell at the current α, in a window of their own.
     fn cell_images(&mut self, ctx: &egui::Context, w: &WisePoint) {
-        let Some((set, t, q)) = self.open_cell else {
+        let Some((set, t, q)) = self.results_view.open_cell else {
             return;
         };
         let images = cell_paths(&self.progress, w, set, t, q);
@@ -174,7 +203,7 @@ impl Studio {
                 });
             });
         if !open {
-            self.open_cell = None;
+            self.results_view.open_cell = None;
         }
     }
 
@@ -185,8 +214,8 @@ impl Studio {
             ui.label("Needs a test set and an OOD set.");
             return;
         }
-        let label = format!("this run: {}", method_label(self.spec.method));
-        let alpha = self.alpha;
+        let label = format!("this run: {}", self.spec.method.label());
+        let alpha = self.results_view.alpha;
         Plot::new("id-ood")
             .height(260.0)
             // Curves run from lower left to upper right: the upper left stays free.
@@ -236,7 +265,7 @@ impl Studio {
                         .collect();
                     plot.line(Line::new(set.clone(), line));
                 }
-                plot.vline(egui_plot::VLine::new("α", self.alpha));
+                plot.vline(egui_plot::VLine::new("α", self.results_view.alpha));
             });
     }
 }

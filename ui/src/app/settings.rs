@@ -8,7 +8,7 @@ impl Studio {
     pub fn use_folder(&mut self, role: FolderRole, dir: PathBuf, ctx: &egui::Context) {
         match role {
             FolderRole::Train => {
-                self.spec.train = dir;
+                self.spec.data.train = dir;
                 self.start_scan(ctx);
             }
             FolderRole::Ood => self.add_ood(dir),
@@ -111,10 +111,10 @@ impl Studio {
             if browse_row(
                 ui,
                 "Training set",
-                &mut self.spec.train,
+                &mut self.spec.data.train,
                 "A folder of class folders, or train/val/test folders: drop one on the window",
             ) {
-                let start = self.spec.train.clone();
+                let start = self.spec.data.train.clone();
                 self.browse(FolderRole::Train, &start);
             }
             ui.horizontal(|ui| {
@@ -132,7 +132,7 @@ impl Studio {
             self.scan_report(ui);
             ui.label("OOD sets (same classes, another style; never trained on):");
             let mut remove = None;
-            for (k, (name, dir)) in self.spec.evals.iter().enumerate() {
+            for (k, (name, dir)) in self.spec.data.evals.iter().enumerate() {
                 ui.horizontal(|ui| {
                     if ui.small_button("Remove").clicked() {
                         remove = Some(k);
@@ -142,7 +142,7 @@ impl Studio {
                 });
             }
             if let Some(k) = remove {
-                self.spec.evals.remove(k);
+                self.spec.data.evals.remove(k);
             }
             ui.horizontal(|ui| {
                 let mut path = std::mem::take(&mut self.new_ood);
@@ -152,13 +152,13 @@ impl Studio {
                     self.add_ood(std::mem::take(&mut path));
                 }
                 if ui.button("Browse…").clicked() {
-                    self.browse(FolderRole::Ood, &self.spec.train.clone());
+                    self.browse(FolderRole::Ood, &self.spec.data.train.clone());
                 }
                 self.new_ood = path;
             });
             if ui.button("Use the bundled demo data").clicked() {
-                self.spec.train = bundled("assets/emoji-subset/twemoji");
-                self.spec.evals = super::demo_oods();
+                self.spec.data.train = bundled("assets/emoji-subset/twemoji");
+                self.spec.data.evals = super::demo_oods();
                 self.spec.lr = self.spec.method.demo_lr();
                 self.spec.model = bundled("assets/demo-model");
                 self.spec.templates = "emoji".into();
@@ -201,16 +201,16 @@ impl Studio {
             ui.separator();
             let label = ui.strong("Method");
             egui::ComboBox::from_id_salt("method")
-                .selected_text(method_label(self.spec.method))
+                .selected_text(self.spec.method.label())
                 .show_ui(ui, |ui| {
-                    for m in METHODS {
-                        ui.selectable_value(&mut self.spec.method, m, method_label(m))
-                            .on_hover_text(method_tooltip(m));
+                    for m in flyp::methods::in_app() {
+                        ui.selectable_value(&mut self.spec.method, m, m.label())
+                            .on_hover_text(m.about());
                     }
                 })
                 .response
                 .labelled_by(label.id)
-                .on_hover_text(method_tooltip(self.spec.method));
+                .on_hover_text(self.spec.method.about());
             egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
                 let label = ui.label("Epochs").on_hover_text("Passes over the training set");
                 ui.add(egui::DragValue::new(&mut self.spec.epochs).range(1..=1000)).labelled_by(label.id);
@@ -265,7 +265,7 @@ impl Studio {
                 &mut dir,
                 "Empty: keep nothing on disk. Otherwise every epoch's checkpoint and the best epoch are written there, and a stopped run can continue from it",
             ) {
-                let start = if dir.as_os_str().is_empty() { self.spec.train.clone() } else { dir.clone() };
+                let start = if dir.as_os_str().is_empty() { self.spec.data.train.clone() } else { dir.clone() };
                 self.browse(FolderRole::Run, &start);
             }
             self.spec.out = (!dir.as_os_str().is_empty()).then_some(dir);
@@ -299,7 +299,7 @@ impl Studio {
                 .add_enabled(running, egui::Button::new(text))
                 .on_hover_text(tip)
                 .clicked()
-                && let Some(run) = &self.run
+                && let Some(run) = &self.jobs.run
             {
                 run.pause(!paused);
             }
@@ -307,7 +307,7 @@ impl Studio {
                 .add_enabled(running, egui::Button::new("Stop"))
                 .on_hover_text("End the run after its current step")
                 .clicked()
-                && let Some(run) = &self.run
+                && let Some(run) = &self.jobs.run
             {
                 run.stop();
             }

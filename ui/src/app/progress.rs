@@ -1,0 +1,165 @@
+//! What the current run reported: the worker's events folded into one state the screens read.
+
+use super::*;
+
+/// An answer to "try an image": the file, the α, and the top classes (class, probability,
+/// logit), most probable first.
+pub type Classified = (PathBuf, f64, Vec<(String, f64, f64)>);
+
+/// What a run has reported so far.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    pub device: String,
+    pub classes: Vec<String>,
+    pub sets: Vec<String>,
+    /// Each evaluation set's images (path, true class), in the order of `sets`.
+    pub samples: Vec<Vec<(PathBuf, usize)>>,
+    pub train_images: usize,
+    /// What the finished run measured (written by Export).
+    pub results: Option<flyp::train::RunResults>,
+    /// The linear probe's L2 strength and metrics (LP, LP-FT).
+    pub probe: Option<(f64, Vec<(String, Metrics)>)>,
+    pub steps: Vec<StepProgress>,
+    pub epochs: Vec<EpochReport>,
+    pub embeddings: Option<Embeddings>,
+    /// The last export's outcome.
+    pub exported: Option<Result<PathBuf, String>>,
+    /// "Try an image": the last answer (path, α, top classes) or the error line.
+    pub classified: Option<Result<Classified, String>>,
+    /// WiSE-FT evaluations received, in arrival order.
+    pub wise: Vec<WisePoint>,
+    /// Training ended well (the WiSE-FT slider works).
+    pub finished: bool,
+    /// The last line: finished, stopped, or the error.
+    pub outcome: Option<String>,
+    pub failed: bool,
+}
+
+impl Progress {
+    pub(crate) fn apply(&mut self, event: Event) {
+        match event {
+            Event::Started {
+                device,
+                classes,
+                sets,
+                samples,
+                train_images,
+            } => {
+                self.device = device;
+                self.classes = classes;
+                self.sets = sets;
+                self.samples = samples;
+                self.train_images = train_images;
+            }
+            Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
+            Event::Step(p) => self.steps.push(p),
+            Event::Epoch(r) => self.epochs.push(r),
+            Event::Embeddings(e) => self.embeddings = Some(e),
+            Event::EmbeddedAt { alpha, rows } => {
+                if let Some(e) = &mut self.embeddings {
+                    e.insert(alpha, rows);
+                }
+            }
+            Event::Classified { path, alpha, top } => {
+                self.classified = Some(Ok((path, alpha, top)))
+            }
+            Event::ImageFailed(line) => self.classified = Some(Err(line)),
+            Event::Exported(result) => self.exported = Some(result),
+            Event::Wise {
+                alpha,
+                sets,
+                predicted,
+            } => {
+                self.wise.retain(|w| w.alpha != alpha);
+                self.wise.push(WisePoint {
+                    alpha,
+                    sets,
+                    predicted,
+                });
+            }
+            Event::Finished {
+                best_epoch,
+                seconds,
+                results,
+            } => {
+                self.finished = true;
+                self.results = Some(*results);
+                self.outcome = Some(format!(
+                    "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
+                ))
+            }
+            Event::Stopped(line) => self.outcome = Some(line),
+            Event::Failed(line) => {
+                self.outcome = Some(format!("error: {line}"));
+                self.failed = true;
+            }
+        }
+    }
+
+    /// The WiSE-FT points received so far as (α, ID top-1 %, mean OOD top-1 %), by α.
+    pub fn id_ood_curve(&self) -> Vec<(f64, f64, f64)> {
+        let mut curve: Vec<(f64, f64, f64)> = self
+            .wise
+            .iter()
+            .filter_map(|w| w.id_ood().map(|(id, ood)| (w.alpha, id, ood)))
+            .collect();
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        curve
+    }
+
+    /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
+    pub fn status_line(&self, epochs: usize) -> String {
+        match self.steps.last() {
+            Some(p) => format!(
+                "epoch {}/{epochs} · step {}/{} · {:.0} images/s · ETA {:.0} s",
+                p.epoch, p.step, p.total, p.images_per_s, p.eta_s
+            ),
+            None if self.device.is_empty() => "loading the data and the model…".into(),
+            None if self.finished => "no training steps (this method trains no weights)".into(),
+            None => format!("{} training images; first step…", self.train_images),
+        }
+    }
+}
+
+/// WiSE-FT at one α: every set's metrics and each image's predicted class.
+#[derive(Debug, Clone)]
+pub struct WisePoint {
+    pub alpha: f64,
+    pub sets: Vec<(String, Metrics)>,
+    pub predicted: Vec<Vec<usize>>,
+}
+
+impl WisePoint {
+    /// (ID top-1, mean OOD top-1) in %: ID is the test set (else validation), OOD every other
+    /// named set.
+    pub fn id_ood(&self) -> Option<(f64, f64)> {
+        let top1 = |name: &str| {
+            self.sets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| m.top1)
+        };
+        let id = top1("test").or_else(|| top1("val"))?;
+        let ood: Vec<f64> = self
+            .sets
+            .iter()
+            .filter(|(n, _)| n != "val" && n != "test")
+            .map(|(_, m)| m.top1)
+            .collect();
+        (!ood.is_empty()).then(|| {
+            (
+                100.0 * id,
+                100.0 * ood.iter().sum::<f64>() / ood.len() as f64,
+            )
+        })
+    }
+}
+
+/// A finished run of this session, for the ID-vs-OOD scatter: its method and its WiSE-FT curve
+/// (α, ID top-1 %, OOD top-1 %).
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub label: String,
+    pub curve: Vec<(f64, f64, f64)>,
+}
+

@@ -132,10 +132,7 @@ pub fn methods(
                 .as_array()
                 .and_then(|c| c.iter().find(|p| p["alpha"].as_f64() == Some(alpha)))
             {
-                rows.push((
-                    format!("{name} + WiSE-FT α={alpha}"),
-                    top1s(&point["sets"]),
-                ));
+                rows.push((format!("{name} + WiSE-FT α={alpha}"), top1s(&point["sets"])));
             }
             curves.insert(name.to_string(), wise);
         }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use flyp::embed::Clip;
-use flyp::methods::head::ClassHead;
 use flyp::methods::Method;
+use flyp::methods::head::ClassHead;
 use flyp::methods::recipe::{DataPaths, RunSpec};
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::{evaluate, image_and_prompt_embeddings};

@@ -217,4 +217,3 @@ pub const SHADERS: [(&str, &str); 8] = [
         include_str!("../../shaders/softmax_rows.wgsl"),
     ),
 ];
-

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use super::{Method, Objective, Options, StepBatch};
 use super::head::Head;
+use super::{Method, Objective, Options, StepBatch};
 use crate::error::{Error, Result};
 use crate::train::engine::cross_entropy;
 

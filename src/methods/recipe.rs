@@ -11,6 +11,7 @@ use super::head::ClassHead;
 use super::linear_probe::{self, Probe};
 use super::zeroshot::evaluate;
 use super::{Method, Options};
+use crate::ComputeDevice;
 use crate::data::prompts::Templates;
 use crate::embed::Clip;
 use crate::error::Result;
@@ -18,7 +19,6 @@ use crate::model::Precision;
 use crate::run_dir::{Existing, RunDir, Settings, path_setting, settings_from};
 use crate::train::engine::{self, EpochReport, Hooks, TrainConfig, TrainData};
 use crate::train::{Metrics, ProbeResults, RunResults};
-use crate::ComputeDevice;
 
 /// Where a run's images come from: the training folder, its validation and test sets (default:
 /// the folder's own splits, see [`TrainData::from_folders`]) and named extra (OOD) sets.
@@ -174,13 +174,18 @@ impl RunSpec {
     }
 }
 
+/// Sees the linear probe's choice and every set's metrics.
+pub type OnProbe<'a> = Box<dyn FnMut(&Probe, &[(String, Metrics)]) + 'a>;
+/// Sees every epoch's report.
+pub type OnEpoch<'a> = Box<dyn FnMut(&EpochReport) + 'a>;
+
 /// What a caller sees while a run goes on.
 #[derive(Default)]
 pub struct RunHooks<'a> {
     /// The linear probe's choice and every set's metrics (LP, and LP-FT's first stage).
-    pub on_probe: Option<Box<dyn FnMut(&Probe, &[(String, Metrics)]) + 'a>>,
+    pub on_probe: Option<OnProbe<'a>>,
     /// Every epoch's report, including those a resumed run's checkpoint already holds.
-    pub on_epoch: Option<Box<dyn FnMut(&EpochReport) + 'a>>,
+    pub on_epoch: Option<OnEpoch<'a>>,
     /// Every step, and the stop flag (the app).
     pub step: Hooks,
     /// A progress line on stderr when it is a terminal (the CLI).
@@ -235,7 +240,11 @@ pub fn run(
     let Some(objective) = objective else {
         // Zero-shot: the prompt head of the pretrained model on every set.
         let clip = Clip::load(&spec.model, device)?;
-        let head = ClassHead::zero_shot(&clip, &data.prompt_names, &Templates::named(&spec.templates)?)?;
+        let head = ClassHead::zero_shot(
+            &clip,
+            &data.prompt_names,
+            &Templates::named(&spec.templates)?,
+        )?;
         let mut sets = Vec::new();
         for (name, samples) in &data.evals {
             sets.push((name.clone(), evaluate(&clip, &head, samples, 64)?.0));
@@ -248,7 +257,7 @@ pub fn run(
     if let (Some(dir), true, Some(on_epoch)) = (&spec.out, resume, hooks.on_epoch.as_mut())
         && let Some(state) = crate::train::checkpoint::read_state(dir)?
     {
-        state.reports.iter().for_each(|r| on_epoch(r));
+        state.reports.iter().for_each(on_epoch);
     }
     let config = spec.config(objective, resume, initial_head, &hooks)?;
     let clip = Clip::load(&spec.model, &device.autodiff())?;

@@ -148,7 +148,10 @@ pub fn time_steps(
             StepKind::Flyp => {
                 let image = model.encode_image(pixels.clone());
                 let text = model.encode_text(ids.clone(), &pool_at);
-                (contrastive_loss(image, text, model.logit_scale.val(), None), None)
+                (
+                    contrastive_loss(image, text, model.logit_scale.val(), None),
+                    None,
+                )
             }
             StepKind::Eval => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
@@ -156,7 +159,10 @@ pub fn time_steps(
                     .take()
                     .ok_or_else(|| Error::Invalid("internal: no head".into()))?;
                 let image = model.encode_image(pixels.clone());
-                (head_cross_entropy(&trained, image, labels.clone()), Some(trained))
+                (
+                    head_cross_entropy(&trained, image, labels.clone()),
+                    Some(trained),
+                )
             }
         };
         lap(0)?;
@@ -226,7 +232,6 @@ fn time_eval(
         device_mib: reserved_mib(&device),
     })
 }
-
 
 /// Peak resident memory of this process, in MiB (Linux; `None` elsewhere).
 pub fn peak_rss_mib() -> Option<f64> {

@@ -11,8 +11,8 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use super::engine::EpochReport;
-use crate::methods::head::Head;
 use crate::error::{Error, Result};
+use crate::methods::head::Head;
 use crate::model::ClipModel;
 
 /// What a checkpoint records besides tensors.

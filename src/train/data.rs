@@ -89,4 +89,3 @@ pub fn check_eval_names(evals: &[(String, PathBuf)]) -> Result<()> {
     }
     Ok(())
 }
-

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::Gradients;
 use burn::prelude::*;
+use burn::tensor::Gradients;
 use burn::tensor::activation::log_softmax;
 use serde::Serialize;
 
@@ -25,10 +25,10 @@ use crate::methods::zeroshot::evaluate;
 use crate::model::{ClipModel, Precision};
 use crate::train::Metrics;
 use crate::train::adamw::adamw;
-use burn::optim::ModuleOptimizer;
 use crate::train::checkpoint;
 use crate::train::loss_scale::{LossScale, optimizer_step, scaled};
 use crate::train::schedule::warmup_cosine;
+use burn::optim::ModuleOptimizer;
 
 pub use super::data::{TrainData, check_eval_names};
 
@@ -439,8 +439,8 @@ pub fn train(
             .map_or(f64::NEG_INFINITY, |(_, m)| m.top1);
         // The epoch that scores best on the first evaluation set (a validation set, never a test
         // set); without an evaluation set (pretraining on captions alone), the last epoch.
-        let improved = report.evals.is_empty()
-            || best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
+        let improved =
+            report.evals.is_empty() || best.as_ref().is_none_or(|(_, b, _, _)| score > *b);
         if improved {
             best = Some((epoch + 1, score, clip.model.clone(), head.clone()));
         }
@@ -499,8 +499,7 @@ pub fn update(
                 head,
             };
             let g = GradientsParams::from_grads(grads, &pair);
-            let (pair, applied) =
-                optimizer_step(optim, lr, pair, g, loss_scale, clip_grad_norm);
+            let (pair, applied) = optimizer_step(optim, lr, pair, g, loss_scale, clip_grad_norm);
             (pair.vision, Some(pair.head), applied)
         }
         None => {

@@ -644,18 +644,49 @@ fn every_registered_method_is_offered_by_the_cli() {
     let (ok, compare_help, _) = flyp(&["compare", "--help"]);
     assert!(ok);
     for method in flyp::methods::ALL {
-        assert!(help.contains(method.name()), "train --help lacks {}", method.name());
-        assert!(help.contains(method.about()), "train --help lacks what {} does", method.name());
-        assert!(compare_help.contains(method.name()), "compare --help lacks {}", method.name());
+        assert!(
+            help.contains(method.name()),
+            "train --help lacks {}",
+            method.name()
+        );
+        assert!(
+            help.contains(method.about()),
+            "train --help lacks what {} does",
+            method.name()
+        );
+        assert!(
+            compare_help.contains(method.name()),
+            "compare --help lacks {}",
+            method.name()
+        );
         for alias in method.aliases() {
             // A name that parses reaches the run (which then fails on the missing model).
-            let (_, _, stderr) = flyp(&["train", "--method", alias, "--model", "/nonexistent", "--train", "/nonexistent", "--out", "/nonexistent/out"]);
-            assert!(!stderr.contains("invalid value"), "--method {alias}: {stderr}");
+            let (_, _, stderr) = flyp(&[
+                "train",
+                "--method",
+                alias,
+                "--model",
+                "/nonexistent",
+                "--train",
+                "/nonexistent",
+                "--out",
+                "/nonexistent/out",
+            ]);
+            assert!(
+                !stderr.contains("invalid value"),
+                "--method {alias}: {stderr}"
+            );
         }
     }
-    let (ok, _, stderr) = flyp(&["train", "--method", "sgd", "--model", "m", "--train", "t", "--out", "o"]);
+    let (ok, _, stderr) = flyp(&[
+        "train", "--method", "sgd", "--model", "m", "--train", "t", "--out", "o",
+    ]);
     assert!(!ok);
     for method in flyp::methods::ALL {
-        assert!(stderr.contains(method.name()), "the refusal of 'sgd' does not name {}: {stderr}", method.name());
+        assert!(
+            stderr.contains(method.name()),
+            "the refusal of 'sgd' does not name {}: {stderr}",
+            method.name()
+        );
     }
 }

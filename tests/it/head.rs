@@ -6,9 +6,9 @@ use flyp::Clip;
 use flyp::data::Scan;
 use flyp::data::prompts::Templates;
 use flyp::methods::head::ClassHead;
+use flyp::methods::head::Head;
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::zero_shot_head;
-use flyp::methods::head::Head;
 use flyp::train::engine::cross_entropy;
 
 use crate::common::{devices, fixtures};

@@ -2,11 +2,11 @@
 //! transformers' f32 reference, the f16 path really taken, a short FLYP run that follows the f32
 //! run, and the loss scale's skip-and-halve rule.
 
-use flyp::methods::Method;
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use flyp::Clip;
+use flyp::methods::Method;
 use flyp::model::Precision;
 use flyp::train::engine::{TrainConfig, train};
 use flyp::train::loss_scale::LossScale;
@@ -74,7 +74,11 @@ fn a_mixed_precision_flyp_run_follows_the_f32_run() {
             augment: false,
             templates: flyp::data::prompts::Templates::simple(),
             precision,
-            ..TrainConfig::new(flyp::methods::flyp::Flyp.objective(Default::default()).expect("FLYP trains"))
+            ..TrainConfig::new(
+                flyp::methods::flyp::Flyp
+                    .objective(Default::default())
+                    .expect("FLYP trains"),
+            )
         };
         train(clip, &data, &config, |_| {}).expect("train").reports
     };

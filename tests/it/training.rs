@@ -51,7 +51,9 @@ fn check_from(method: &'static dyn Method, epochs: usize, probe_first: bool) {
         });
         let clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
         let config = TrainConfig {
-            objective: method.objective(Options::default()).expect("a trained method"),
+            objective: method
+                .objective(Options::default())
+                .expect("a trained method"),
             epochs,
             batch: 36,
             lr: if probe_first { 2e-4 } else { 2e-3 },

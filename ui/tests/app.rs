@@ -348,7 +348,11 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     let at = harness.state().embed_view.points[0];
     harness.hover_at(at);
     settle(&mut harness);
-    let hovered = harness.state().embed_view.hovered.expect("an image under the pointer");
+    let hovered = harness
+        .state()
+        .embed_view
+        .hovered
+        .expect("an image under the pointer");
     assert!(harness.state().embed_view.points[hovered].distance(at) < 8.0);
     let (class, set) = e.images[hovered].clone();
     harness.get_by_label(&format!("{} ({set})", e.classes[class]));
@@ -813,7 +817,11 @@ fn every_registered_method_is_in_the_method_box() {
         let current = harness.state().spec.method.label();
         harness.get_by_label(current).click();
         harness.run();
-        harness.get_all_by_label(method.label()).last().expect("listed").click();
+        harness
+            .get_all_by_label(method.label())
+            .last()
+            .expect("listed")
+            .click();
         harness.run();
         assert_eq!(harness.state().spec.method, method);
     }

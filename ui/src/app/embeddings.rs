@@ -61,7 +61,13 @@ impl Studio {
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => self.embed_view.tsne_rx = None,
             }
         }
-        if self.embed_view.projected.as_ref().is_some_and(|p| p.0 == key) || self.embed_view.tsne_rx.is_some() {
+        if self
+            .embed_view
+            .projected
+            .as_ref()
+            .is_some_and(|p| p.0 == key)
+            || self.embed_view.tsne_rx.is_some()
+        {
             return;
         }
         let (tx, rx) = std::sync::mpsc::channel();
@@ -125,11 +131,21 @@ impl Studio {
             self.embed_view.playing = self.embed_view.alpha < 1.0;
             ui.ctx().request_repaint();
         }
-        let key = (self.embed_view.center_modalities, e.frames.len(), self.embed_view.projection);
-        if self.embed_view.projected.as_ref().is_none_or(|p| p.0 != key) {
+        let key = (
+            self.embed_view.center_modalities,
+            e.frames.len(),
+            self.embed_view.projection,
+        );
+        if self
+            .embed_view
+            .projected
+            .as_ref()
+            .is_none_or(|p| p.0 != key)
+        {
             match self.embed_view.projection {
                 Projection::Pca => {
-                    self.embed_view.projected = project(&e, self.embed_view.center_modalities).map(|p| (key, p));
+                    self.embed_view.projected =
+                        project(&e, self.embed_view.center_modalities).map(|p| (key, p));
                 }
                 Projection::Tsne => self.fit_tsne(&e, key, ui.ctx()),
             }
@@ -227,7 +243,8 @@ impl Studio {
             })
             .collect();
         self.embed_view.hovered = response.response.hover_pos().and_then(|pointer| {
-            self.embed_view.points
+            self.embed_view
+                .points
                 .iter()
                 .enumerate()
                 .map(|(i, at)| (i, at.distance(pointer)))

@@ -13,10 +13,10 @@ mod results;
 mod settings;
 mod training;
 
+pub use embeddings::EmbeddingView;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
 pub use progress::{Classified, FinishedRun, Progress, WisePoint};
 pub use results::{ResultsView, cell_paths};
-pub use embeddings::EmbeddingView;
 
 use crate::compute::WindowGpu;
 use crate::thumbs::Thumbnails;
@@ -340,9 +340,15 @@ impl Studio {
                     .map_err(|e| e.to_string())
             });
         match written {
-            Ok(()) => run.export(self.results_view.export_dir.join("model"), self.results_view.alpha),
+            Ok(()) => run.export(
+                self.results_view.export_dir.join("model"),
+                self.results_view.alpha,
+            ),
             Err(e) => {
-                self.progress.exported = Some(Err(format!("{}: {e}", self.results_view.export_dir.display())))
+                self.progress.exported = Some(Err(format!(
+                    "{}: {e}",
+                    self.results_view.export_dir.display()
+                )))
             }
         }
     }
@@ -410,7 +416,9 @@ impl Studio {
         let grid: Vec<f64> = (0..=10).map(|k| k as f64 / 10.0).collect();
         let first = self.results_view.requested.is_empty();
         let wanted: Vec<f64> = if first {
-            std::iter::once(self.results_view.alpha).chain(grid.clone()).collect()
+            std::iter::once(self.results_view.alpha)
+                .chain(grid.clone())
+                .collect()
         } else if !self.results_view.alpha_dragging {
             vec![self.results_view.alpha]
         } else {

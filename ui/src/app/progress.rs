@@ -162,4 +162,3 @@ pub struct FinishedRun {
     pub label: String,
     pub curve: Vec<(f64, f64, f64)>,
 }
-

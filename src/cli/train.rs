@@ -136,17 +136,6 @@ pub fn train(device_choice: DeviceChoice, spec: &RunSpec) -> anyhow::Result<()> 
         );
     }
     let device = open_device(device_choice)?;
-    let run_config = serde_json::json!({
-        "method": name,
-        "model": spec.model, "train": spec.data.train, "val": spec.data.val,
-        "test": spec.data.test, "evals": spec.data.evals,
-        "seed": spec.seed, "device": device.description,
-        "classes": data.classes, "prompt_names": data.prompt_names,
-        "train_images": data.train.len(), "settings": spec.settings()?,
-        "templates": flyp::data::prompts::Templates::named(&spec.templates)?.0,
-    });
-    let text = serde_json::to_string_pretty(&run_config)?;
-    flyp::run_dir::write_atomic(&out.join("config.json"), text.as_bytes())?;
     eprintln!(
         "flyp: {name} on {} images, {} classes",
         data.train.len(),

@@ -217,6 +217,9 @@ pub fn run(
     if objective.is_some() {
         spec.precision.check(&device.device, &device.description)?;
     }
+    if let Some(out) = &spec.out {
+        write_config(spec, data, device, out)?;
+    }
     let mut probe = None;
     let mut initial_head = None;
     if method.probes_first() {
@@ -275,6 +278,28 @@ pub fn run(
     let best_sets = trained.reports[best - 1].evals.clone();
     let results = results(spec, data, best, best_sets, trained.reports, probe);
     finish(spec, clip, head, results)
+}
+
+/// `out/config.json`: what the run read and on what (`flyp wise` reads the model, the data and
+/// the templates from it).
+fn write_config(
+    spec: &RunSpec,
+    data: &TrainData,
+    device: &ComputeDevice,
+    out: &Path,
+) -> Result<()> {
+    let d = &spec.data;
+    let config = serde_json::json!({
+        "method": spec.method.name(),
+        "model": spec.model, "train": d.train, "val": d.val, "test": d.test, "evals": d.evals,
+        "seed": spec.seed, "device": device.description,
+        "classes": data.classes, "prompt_names": data.prompt_names,
+        "train_images": data.train.len(), "settings": spec.settings()?,
+        "templates": Templates::named(&spec.templates)?.0,
+    });
+    let text = serde_json::to_vec_pretty(&config)
+        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", out.display())))?;
+    crate::run_dir::write_atomic(&out.join("config.json"), &text)
 }
 
 fn results(

@@ -94,3 +94,37 @@ impl RunResults {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_1_files_still_read_and_unknown_schemas_are_refused() {
+        let dir = std::env::temp_dir().join(format!("flyp-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("results.json");
+        let metrics = r#"{"images": 2, "top1": 0.5, "macro_f1": 0.4, "precision": [1.0, 0.0],
+            "recall": [0.5, 0.0], "confusion": [[1, 1], [0, 0]]}"#;
+        let old = format!(
+            r#"{{"schema": 1, "method": "finetune", "classes": ["a", "b"], "best_epoch": 1,
+            "best": {{"val": {metrics}}}, "epochs": [], "probe": null}}"#
+        );
+        std::fs::write(&path, &old).unwrap();
+        let results = RunResults::read(&path).expect("schema 1 reads");
+        assert_eq!(results.schema, 1);
+        assert_eq!(results.best["val"].top1, 0.5);
+        assert!(results.wise.is_empty() && results.exported_alpha.is_none());
+        // Written again it is schema 2 with the same numbers.
+        let mut again = results.clone();
+        again.schema = RunResults::SCHEMA;
+        again.exported_alpha = Some(0.5);
+        again.write(&path).unwrap();
+        let back = RunResults::read(&path).unwrap();
+        assert_eq!((back.schema, back.exported_alpha), (2, Some(0.5)));
+        std::fs::write(&path, old.replace(r#""schema": 1"#, r#""schema": 3"#)).unwrap();
+        let e = RunResults::read(&path).unwrap_err().to_string();
+        assert!(e.contains("schema 3") && e.contains("results.json"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

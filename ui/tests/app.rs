@@ -525,7 +525,15 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     )
     .expect("json");
     assert_eq!(results["epochs"].as_array().map(Vec::len), Some(2));
-    assert_eq!(results["alpha"], 0.55);
+    assert_eq!(results["exported_alpha"], 0.55);
+    // The CLI's schema, read by the CLI's type, with the α points the slider evaluated.
+    let typed = flyp::train::RunResults::read(&out.join("results.json")).expect("RunResults");
+    assert_eq!(typed.schema, flyp::train::RunResults::SCHEMA);
+    assert!(
+        typed.wise.iter().any(|w| w.alpha == 0.55),
+        "{:?}",
+        typed.wise.len()
+    );
     let top1 = noto_zero_shot_top1(&out.join("model"));
     assert!(
         (top1 - at_half[2].1.top1).abs() < 1e-9,
@@ -814,14 +822,11 @@ fn every_registered_method_is_in_the_method_box() {
     let offered = flyp::methods::in_app();
     assert!(offered.len() >= 5, "{offered:?}");
     for method in offered {
-        let current = harness.state().spec.method.label();
-        harness.get_by_label(current).click();
-        harness.run();
         harness
-            .get_all_by_label(method.label())
-            .last()
-            .expect("listed")
+            .get_by_role_and_label(eframe::egui::accesskit::Role::ComboBox, "Method")
             .click();
+        harness.run();
+        harness.get_by_label(method.label()).click();
         harness.run();
         assert_eq!(harness.state().spec.method, method);
     }

@@ -7,33 +7,35 @@
 //! classification head trains. The loop knows no method by name.
 //!
 //! Adding a method is one file here (a unit struct implementing [`Method`], and an [`Objective`]
-//! if it trains) and one line in [`ALL`]; ARCHITECTURE.md walks through it.
+//! if it trains) and one line in `register!` below; ARCHITECTURE.md walks through it.
 
-pub mod ce_ablation;
-pub mod finetune;
-pub mod flyp;
 pub mod head;
-pub mod linear_probe;
-pub mod lp_ft;
 pub mod pretrain;
 pub mod recipe;
 pub mod wise_ft;
-pub mod zeroshot;
 
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 pub use crate::train::engine::{Objective, StepBatch};
 
-/// Every method users can pick, in the order tables list them.
-pub const ALL: &[&dyn Method] = &[
-    &zeroshot::ZeroShot,
-    &linear_probe::LinearProbe,
-    &finetune::Finetune,
-    &lp_ft::LpFt,
-    &flyp::Flyp,
-    &ce_ablation::CeAblation,
-];
+/// Declares each method's module and lists its type in [`ALL`]: one line per method.
+macro_rules! register {
+    ($($module:ident::$method:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// Every method users can pick, in the order tables list them.
+        pub const ALL: &[&dyn Method] = &[$(&$module::$method),*];
+    };
+}
+
+register! {
+    zeroshot::ZeroShot,
+    linear_probe::LinearProbe,
+    finetune::Finetune,
+    lp_ft::LpFt,
+    flyp::Flyp,
+    ce_ablation::CeAblation,
+}
 
 /// The bundled demo's OOD sets, folders of `assets/emoji-subset` (`flyp demo` and the app): the
 /// test emoji in Noto, and in three art styles the demo model never saw.

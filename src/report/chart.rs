@@ -319,42 +319,32 @@ fn draw_panel(out: &mut String, panel: &Panel, x0: f64, y0: f64, w: f64, h: f64)
         bottom - top
     );
     if panel.ticks {
-        let xt = ticks(xl, xh);
-        let x_step = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
-        for &t in &xt {
+        // Each tick: a grid line across the plot and its label outside it. x: (grid line from
+        // (x, top) to (x, bottom), label below); y: (from (left, y) to (right, y), label left).
+        let mut axis =
+            |values: Vec<f64>, place: &dyn Fn(f64) -> ([f64; 4], f64, f64, &'static str)| {
+                let step = if values.len() > 1 {
+                    values[1] - values[0]
+                } else {
+                    1.0
+                };
+                for &t in &values {
+                    let ([x1, y1, x2, y2], lx, ly, anchor) = place(t);
+                    let _ = writeln!(
+                        out,
+                        r##"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="#e4e4e4"/>"##
+                    );
+                    text(out, lx, ly, 11.0, anchor, "#444", &tick_label(t, step));
+                }
+            };
+        axis(ticks(xl, xh), &|t| {
             let x = sx(t);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{x:.1}" y1="{top:.1}" x2="{x:.1}" y2="{bottom:.1}" stroke="#e4e4e4"/>"##
-            );
-            text(
-                out,
-                x,
-                bottom + 15.0,
-                11.0,
-                "middle",
-                "#444",
-                &tick_label(t, x_step),
-            );
-        }
-        let yt = ticks(yl, yh);
-        let y_step = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
-        for &t in &yt {
+            ([x, top, x, bottom], x, bottom + 15.0, "middle")
+        });
+        axis(ticks(yl, yh), &|t| {
             let y = sy(t);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{left:.1}" y1="{y:.1}" x2="{right:.1}" y2="{y:.1}" stroke="#e4e4e4"/>"##
-            );
-            text(
-                out,
-                left - 6.0,
-                y + 4.0,
-                11.0,
-                "end",
-                "#444",
-                &tick_label(t, y_step),
-            );
-        }
+            ([left, y, right, y], left - 6.0, y + 4.0, "end")
+        });
     }
     text(
         out,

@@ -180,7 +180,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     harness.get_by_label("Add as an OOD set").click();
     harness.run();
     assert_eq!(
-        harness.state().spec.data.evals,
+        harness.state().settings.spec.data.evals,
         [
             (
                 "noto".to_string(),
@@ -194,7 +194,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         ]
     );
     assert!(harness.query_by_label("A folder was dropped").is_none());
-    harness.state_mut().spec.epochs = 2;
+    harness.state_mut().settings.spec.epochs = 2;
     harness.get_by_label("Start").click();
     let started = Instant::now();
     let mut frames = Vec::new();
@@ -571,14 +571,14 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
                choice: flyp::DeviceChoice,
                precision: flyp::model::Precision| {
         let studio = harness.state_mut();
-        studio.compute = choice;
-        studio.spec.precision = precision;
-        studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
-        studio.spec.templates = "simple".into();
-        studio.spec.method = &flyp::methods::finetune::Finetune;
-        studio.spec.epochs = 1;
-        studio.spec.batch = 72;
-        studio.spec.data.evals.clear();
+        studio.settings.compute = choice;
+        studio.settings.spec.precision = precision;
+        studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.settings.spec.templates = "simple".into();
+        studio.settings.spec.method = &flyp::methods::finetune::Finetune;
+        studio.settings.spec.epochs = 1;
+        studio.settings.spec.batch = 72;
+        studio.settings.spec.data.evals.clear();
         harness.get_by_label("Start").click();
         harness.step();
         until_outcome(harness, 400);
@@ -646,8 +646,8 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
 #[test]
 fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
     let mut harness = harness();
-    harness.state_mut().compute = flyp::DeviceChoice::Cpu;
-    harness.state_mut().spec.method = &flyp::methods::linear_probe::LinearProbe;
+    harness.state_mut().settings.compute = flyp::DeviceChoice::Cpu;
+    harness.state_mut().settings.spec.method = &flyp::methods::linear_probe::LinearProbe;
     harness.get_by_label("Start").click();
     harness.step();
     until_outcome(&mut harness, 300);
@@ -693,15 +693,15 @@ fn the_linear_probe_runs_in_the_app_and_wise_interpolates_its_head() {
 #[test]
 fn downloading_a_hub_model_offline_says_so() {
     let mut harness = harness();
-    let model = harness.state().spec.model.clone();
+    let model = harness.state().settings.spec.model.clone();
     // Nobody listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("addr")
         .port();
-    harness.state_mut().hub_endpoint = format!("http://127.0.0.1:{port}");
-    harness.state_mut().hub_id = "openai/clip-vit-base-patch32".into();
+    harness.state_mut().settings.hub_endpoint = format!("http://127.0.0.1:{port}");
+    harness.state_mut().settings.hub_id = "openai/clip-vit-base-patch32".into();
     harness.run();
     click_and_wait(&mut harness, "Download", 60, |s| s.download.is_some());
     harness.run();
@@ -716,7 +716,7 @@ fn downloading_a_hub_model_offline_says_so() {
         "{error}"
     );
     harness.get_by_label_contains("error: openai/clip-vit-base-patch32");
-    assert_eq!(harness.state().spec.model, model);
+    assert_eq!(harness.state().settings.spec.model, model);
     screenshot(&mut harness, "offline");
 }
 
@@ -725,7 +725,7 @@ fn downloading_a_hub_model_offline_says_so() {
 #[test]
 fn the_folder_picker_chooses_a_training_folder() {
     let mut harness = harness();
-    harness.state_mut().spec.data.train = std::path::PathBuf::new();
+    harness.state_mut().settings.spec.data.train = std::path::PathBuf::new();
     let subset = flyp_studio::app::bundled("assets/emoji-subset");
     harness
         .state_mut()
@@ -738,7 +738,10 @@ fn the_folder_picker_chooses_a_training_folder() {
     screenshot(&mut harness, "browse");
     harness.get_by_label("Choose this folder").click();
     harness.step();
-    assert_eq!(harness.state().spec.data.train, subset.join("twemoji"));
+    assert_eq!(
+        harness.state().settings.spec.data.train,
+        subset.join("twemoji")
+    );
     assert!(harness.state().browser.is_none());
     step_until(&mut harness, 120, "scan did not finish", |s| {
         !s.is_scanning()
@@ -757,14 +760,14 @@ fn a_stopped_run_continues_from_its_run_folder() {
     let epochs = 8;
     {
         let studio = harness.state_mut();
-        studio.compute = flyp::DeviceChoice::Cpu;
-        studio.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
-        studio.spec.templates = "simple".into();
-        studio.spec.method = &flyp::methods::finetune::Finetune;
-        studio.spec.epochs = epochs;
-        studio.spec.batch = 72;
-        studio.spec.data.evals.clear();
-        studio.spec.out = Some(dir.clone());
+        studio.settings.compute = flyp::DeviceChoice::Cpu;
+        studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.settings.spec.templates = "simple".into();
+        studio.settings.spec.method = &flyp::methods::finetune::Finetune;
+        studio.settings.spec.epochs = epochs;
+        studio.settings.spec.batch = 72;
+        studio.settings.spec.data.evals.clear();
+        studio.settings.spec.out = Some(dir.clone());
     }
     harness.get_by_label("Start").click();
     harness.step();
@@ -800,7 +803,7 @@ fn a_stopped_run_continues_from_its_run_folder() {
 
     harness.get_by_label("Continue the run saved there").click();
     harness.run();
-    assert!(harness.state().spec.resume);
+    assert!(harness.state().settings.spec.resume);
     harness.get_by_label("Start").click();
     harness.step();
     until_outcome(&mut harness, 300);
@@ -828,6 +831,66 @@ fn every_registered_method_is_in_the_method_box() {
         harness.run();
         harness.get_by_label(method.label()).click();
         harness.run();
-        assert_eq!(harness.state().spec.method, method);
+        assert_eq!(harness.state().settings.spec.method, method);
     }
+}
+
+/// A storage in memory (what eframe keeps in its app-data file).
+#[derive(Default)]
+struct Memory(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+/// The settings come back in the next session; the run folder does not (a new session never
+/// continues or writes into a run by itself); stored values that no longer hold fall back to the
+/// demo's one by one.
+#[test]
+fn settings_are_kept_between_sessions_and_bad_ones_fall_back() {
+    use flyp_studio::app::Settings;
+    let mut settings = Settings::demo();
+    settings.spec.method = &flyp::methods::lp_ft::LpFt;
+    settings.spec.epochs = 3;
+    settings.spec.lr = 2e-5;
+    settings.spec.data.train = std::path::PathBuf::from("/data/mine");
+    settings.spec.out = Some(std::path::PathBuf::from("/runs/one"));
+    settings.compute = flyp::DeviceChoice::Cpu;
+    settings.hub_id = "owner/name".into();
+    let mut storage = Memory::default();
+    settings.save(&mut storage);
+    let back = Settings::load(Some(&storage));
+    assert_eq!(back.spec.method, settings.spec.method);
+    assert_eq!((back.spec.epochs, back.spec.lr), (3, 2e-5));
+    assert_eq!(back.spec.data.train, settings.spec.data.train);
+    assert_eq!(back.compute, flyp::DeviceChoice::Cpu);
+    assert_eq!(back.hub_id, "owner/name");
+    assert_eq!(back.spec.out, None, "a run folder was kept");
+    // A method the app does not offer, a zero batch and a negative lr: the demo's values.
+    let mut bad = settings.clone();
+    bad.spec.method = &flyp::methods::ce_ablation::CeAblation;
+    bad.spec.batch = 0;
+    bad.spec.lr = -1.0;
+    bad.save(&mut storage);
+    let back = Settings::load(Some(&storage));
+    let demo = Settings::demo();
+    assert_eq!(back.spec.method, demo.spec.method);
+    assert_eq!(
+        (back.spec.batch, back.spec.lr),
+        (demo.spec.batch, demo.spec.lr)
+    );
+    assert_eq!(back.spec.epochs, 3, "the valid settings stay");
+    storage
+        .0
+        .insert(Settings::KEY.into(), "not a stored value".into());
+    assert_eq!(Settings::load(Some(&storage)), demo);
 }

@@ -11,19 +11,19 @@ mod embeddings;
 mod progress;
 mod results;
 mod settings;
+mod stored;
 mod training;
 
 pub use embeddings::EmbeddingView;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
 pub use progress::{Classified, FinishedRun, Progress, WisePoint};
 pub use results::{ResultsView, cell_paths};
+pub use stored::Settings;
 
 use crate::compute::WindowGpu;
 use crate::thumbs::Thumbnails;
-use crate::worker::{Embeddings, Event, Run, RunSpec};
+use crate::worker::{Embeddings, Event, Run};
 use flyp::DeviceChoice;
-use flyp::methods::Method;
-use flyp::methods::recipe::DataPaths;
 use flyp::report::projection::{Pca, center_groups};
 use flyp::train::Metrics;
 
@@ -58,14 +58,12 @@ pub struct Jobs {
 
 /// The app: settings, the current run and what it reported.
 pub struct Studio {
+    /// What the settings panel edits, kept between sessions.
+    pub settings: Settings,
     /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
     pub adapter: Option<String>,
     /// The window's wgpu device, which training can share.
     pub gpu: Option<WindowGpu>,
-    /// Where to train ("Compute" in the settings).
-    pub compute: DeviceChoice,
-    /// The run's settings; `spec.evals` are the OOD sets (name, folder).
-    pub spec: RunSpec,
     /// The OOD folder being typed, before "Add".
     pub new_ood: PathBuf,
     /// A folder dropped on the window, waiting for the user to say what it is.
@@ -82,10 +80,6 @@ pub struct Studio {
     pub results_view: ResultsView,
     pub view: View,
     pub thumbs: Thumbnails,
-    /// "Hub model id" and its download: the last progress, then the outcome.
-    pub hub_id: String,
-    /// The Hub's address (`HF_ENDPOINT`, else huggingface.co).
-    pub hub_endpoint: String,
     pub download: Option<Result<PathBuf, String>>,
     pub download_progress: Option<flyp::hub::Progress>,
     /// The training folder's scan report (or the error), and a scan in flight.
@@ -171,24 +165,7 @@ impl Studio {
         Self {
             adapter,
             gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
-            compute: DeviceChoice::Auto,
-            spec: RunSpec {
-                epochs: 10,
-                batch: 32,
-                lr: flyp::methods::flyp::Flyp.demo_lr(),
-                wd: 0.1,
-                seed: 0,
-                templates: "emoji".into(),
-                ..RunSpec::new(
-                    &flyp::methods::flyp::Flyp,
-                    bundled("assets/demo-model"),
-                    DataPaths {
-                        train: bundled("assets/emoji-subset/twemoji"),
-                        evals: demo_oods(),
-                        ..Default::default()
-                    },
-                )
-            },
+            settings: Settings::load(cc.storage),
             new_ood: PathBuf::new(),
             dropped_folder: None,
             browser: None,
@@ -199,8 +176,6 @@ impl Studio {
             results_view: ResultsView::default(),
             view: View::Training,
             thumbs: Thumbnails::new(&cc.egui_ctx),
-            hub_id: String::new(),
-            hub_endpoint: flyp::hub::default_endpoint(),
             download: None,
             download_progress: None,
             scan: None,
@@ -234,8 +209,8 @@ impl Studio {
         self.embed_view.requested.clear();
         self.results_view.open_cell = None;
         self.embed_view.hovered = None;
-        if let Some(dir) = &self.spec.out
-            && !self.spec.resume
+        if let Some(dir) = &self.settings.spec.out
+            && !self.settings.spec.resume
             && flyp::train::checkpoint::exists(dir)
         {
             return self.fail(format!(
@@ -243,11 +218,11 @@ impl Studio {
                 dir.display()
             ));
         }
-        let device = match crate::compute::resolve(self.compute, self.gpu.as_mut()) {
+        let device = match crate::compute::resolve(self.settings.compute, self.gpu.as_mut()) {
             Ok(device) => device,
             Err(e) => return self.fail(e.to_string()),
         };
-        match Run::start(self.spec.clone(), device, ctx.clone()) {
+        match Run::start(self.settings.spec.clone(), device, ctx.clone()) {
             Ok(run) => self.jobs.run = Some(run),
             Err(e) => self.fail(format!("cannot start the worker thread: {e}")),
         }
@@ -265,7 +240,7 @@ impl Studio {
             let label = format!(
                 "run {}: {}",
                 self.history.len() + 1,
-                self.spec.method.label()
+                self.settings.spec.method.label()
             );
             self.history.push(FinishedRun { label, curve });
         }
@@ -273,7 +248,9 @@ impl Studio {
 
     /// Add an OOD set (named after its folder; a number is added to repeated names).
     pub fn add_ood(&mut self, dir: PathBuf) {
-        if dir.as_os_str().is_empty() || self.spec.data.evals.iter().any(|(_, d)| *d == dir) {
+        if dir.as_os_str().is_empty()
+            || self.settings.spec.data.evals.iter().any(|(_, d)| *d == dir)
+        {
             return;
         }
         let base = dir
@@ -283,7 +260,7 @@ impl Studio {
             .unwrap_or_else(|| "ood".into());
         let taken = |name: &str| {
             ["train", "val", "test"].contains(&name)
-                || self.spec.data.evals.iter().any(|(n, _)| n == name)
+                || self.settings.spec.data.evals.iter().any(|(n, _)| n == name)
         };
         let mut name = base.clone();
         let mut k = 2;
@@ -291,12 +268,12 @@ impl Studio {
             name = format!("{base}-{k}");
             k += 1;
         }
-        self.spec.data.evals.push((name, dir));
+        self.settings.spec.data.evals.push((name, dir));
     }
 
     /// Scan the training folder on a worker thread (the Scan button; also after a drop).
     pub fn start_scan(&mut self, ctx: &egui::Context) {
-        match crate::worker::scan(self.spec.data.train.clone(), ctx.clone()) {
+        match crate::worker::scan(self.settings.spec.data.train.clone(), ctx.clone()) {
             Ok(rx) => {
                 self.scan = None;
                 self.jobs.scan_rx = Some(rx);
@@ -359,8 +336,8 @@ impl Studio {
         self.download = None;
         self.download_progress = None;
         match crate::worker::download(
-            self.hub_id.trim().to_string(),
-            self.hub_endpoint.clone(),
+            self.settings.hub_id.trim().to_string(),
+            self.settings.hub_endpoint.clone(),
             ctx.clone(),
         ) {
             Ok(rx) => self.jobs.download_rx = Some(rx),
@@ -393,8 +370,8 @@ impl Studio {
                     crate::worker::Fetch::Progress(p) => self.download_progress = Some(p),
                     crate::worker::Fetch::Done(result) => {
                         if let Ok(dir) = &result {
-                            self.spec.model = dir.clone();
-                            self.spec.templates = "openai".into();
+                            self.settings.spec.model = dir.clone();
+                            self.settings.spec.templates = "openai".into();
                         }
                         self.download = Some(result);
                     }
@@ -464,7 +441,7 @@ impl Studio {
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
                 let compute = if self.progress.device.is_empty() {
-                    crate::compute::label(self.compute, self.gpu.as_ref())
+                    crate::compute::label(self.settings.compute, self.gpu.as_ref())
                 } else {
                     self.progress.device.clone()
                 };
@@ -572,6 +549,10 @@ fn path_row(ui: &mut egui::Ui, label: &str, path: &mut PathBuf, buttons: f32) ->
 }
 
 impl eframe::App for Studio {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.save(storage);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }

@@ -214,7 +214,7 @@ impl Studio {
             ui.label("Needs a test set and an OOD set.");
             return;
         }
-        let label = format!("this run: {}", self.spec.method.label());
+        let label = format!("this run: {}", self.settings.spec.method.label());
         let alpha = self.results_view.alpha;
         Plot::new("id-ood")
             .height(260.0)

@@ -8,12 +8,12 @@ impl Studio {
     pub fn use_folder(&mut self, role: FolderRole, dir: PathBuf, ctx: &egui::Context) {
         match role {
             FolderRole::Train => {
-                self.spec.data.train = dir;
+                self.settings.spec.data.train = dir;
                 self.start_scan(ctx);
             }
             FolderRole::Ood => self.add_ood(dir),
-            FolderRole::Model => self.spec.model = dir,
-            FolderRole::Run => self.spec.out = Some(dir),
+            FolderRole::Model => self.settings.spec.model = dir,
+            FolderRole::Run => self.settings.spec.out = Some(dir),
         }
     }
 
@@ -111,10 +111,10 @@ impl Studio {
             if browse_row(
                 ui,
                 "Training set",
-                &mut self.spec.data.train,
+                &mut self.settings.spec.data.train,
                 "A folder of class folders, or train/val/test folders: drop one on the window",
             ) {
-                let start = self.spec.data.train.clone();
+                let start = self.settings.spec.data.train.clone();
                 self.browse(FolderRole::Train, &start);
             }
             ui.horizontal(|ui| {
@@ -132,7 +132,7 @@ impl Studio {
             self.scan_report(ui);
             ui.label("OOD sets (same classes, another style; never trained on):");
             let mut remove = None;
-            for (k, (name, dir)) in self.spec.data.evals.iter().enumerate() {
+            for (k, (name, dir)) in self.settings.spec.data.evals.iter().enumerate() {
                 ui.horizontal(|ui| {
                     if ui.small_button("Remove").clicked() {
                         remove = Some(k);
@@ -142,7 +142,7 @@ impl Studio {
                 });
             }
             if let Some(k) = remove {
-                self.spec.data.evals.remove(k);
+                self.settings.spec.data.evals.remove(k);
             }
             ui.horizontal(|ui| {
                 let mut path = std::mem::take(&mut self.new_ood);
@@ -152,16 +152,16 @@ impl Studio {
                     self.add_ood(std::mem::take(&mut path));
                 }
                 if ui.button("Browse…").clicked() {
-                    self.browse(FolderRole::Ood, &self.spec.data.train.clone());
+                    self.browse(FolderRole::Ood, &self.settings.spec.data.train.clone());
                 }
                 self.new_ood = path;
             });
             if ui.button("Use the bundled demo data").clicked() {
-                self.spec.data.train = bundled("assets/emoji-subset/twemoji");
-                self.spec.data.evals = super::demo_oods();
-                self.spec.lr = self.spec.method.demo_lr();
-                self.spec.model = bundled("assets/demo-model");
-                self.spec.templates = "emoji".into();
+                self.settings.spec.data.train = bundled("assets/emoji-subset/twemoji");
+                self.settings.spec.data.evals = super::demo_oods();
+                self.settings.spec.lr = self.settings.spec.method.demo_lr();
+                self.settings.spec.model = bundled("assets/demo-model");
+                self.settings.spec.templates = "emoji".into();
                 self.start_scan(ui.ctx());
             }
             ui.separator();
@@ -169,10 +169,10 @@ impl Studio {
             if browse_row(
                 ui,
                 "CLIP folder",
-                &mut self.spec.model,
+                &mut self.settings.spec.model,
                 "A Hugging Face CLIP folder (config.json + model.safetensors): drop one on the window",
             ) {
-                let start = self.spec.model.clone();
+                let start = self.settings.spec.model.clone();
                 self.browse(FolderRole::Model, &start);
             }
             if ui
@@ -180,8 +180,8 @@ impl Studio {
                 .on_hover_text("A 4-million-parameter CLIP this project pretrained on emoji captions")
                 .clicked()
             {
-                self.spec.model = bundled("assets/demo-model");
-                self.spec.templates = "emoji".into();
+                self.settings.spec.model = bundled("assets/demo-model");
+                self.settings.spec.templates = "emoji".into();
             }
             self.hub_row(ui);
             ui.horizontal(|ui| {
@@ -189,10 +189,10 @@ impl Studio {
                     "The templates that turn a class name into captions: openai (CLIP's 80 ImageNet templates), simple (\"a photo of a {}.\"), emoji (the demo model's)",
                 );
                 egui::ComboBox::from_id_salt("templates")
-                    .selected_text(self.spec.templates.clone())
+                    .selected_text(self.settings.spec.templates.clone())
                     .show_ui(ui, |ui| {
                         for t in ["openai", "simple", "emoji"] {
-                            ui.selectable_value(&mut self.spec.templates, t.to_string(), t);
+                            ui.selectable_value(&mut self.settings.spec.templates, t.to_string(), t);
                         }
                     })
                     .response
@@ -201,42 +201,42 @@ impl Studio {
             ui.separator();
             let label = ui.strong("Method");
             egui::ComboBox::from_id_salt("method")
-                .selected_text(self.spec.method.label())
+                .selected_text(self.settings.spec.method.label())
                 .show_ui(ui, |ui| {
                     for m in flyp::methods::in_app() {
-                        ui.selectable_value(&mut self.spec.method, m, m.label())
+                        ui.selectable_value(&mut self.settings.spec.method, m, m.label())
                             .on_hover_text(m.about());
                     }
                 })
                 .response
                 .labelled_by(label.id)
-                .on_hover_text(self.spec.method.about());
+                .on_hover_text(self.settings.spec.method.about());
             egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
                 let label = ui.label("Epochs").on_hover_text("Passes over the training set");
-                ui.add(egui::DragValue::new(&mut self.spec.epochs).range(1..=1000)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.epochs).range(1..=1000)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Batch").on_hover_text("Images per step (FLYP's default: 256)");
-                ui.add(egui::DragValue::new(&mut self.spec.batch).range(1..=4096)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.batch).range(1..=4096)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Learning rate")
                     .on_hover_text("AdamW peak rate after warmup; cosine decay (FLYP's default for CLIP ViT-B: 1e-5)");
-                ui.add(egui::DragValue::new(&mut self.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Weight decay").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
-                ui.add(egui::DragValue::new(&mut self.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Seed");
-                ui.add(egui::DragValue::new(&mut self.spec.seed)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.seed)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Compute").on_hover_text(
                     "Auto: the window's GPU when it is a hardware GPU (shared with the window, no second device), else the CPU backend",
                 );
                 egui::ComboBox::from_id_salt("compute")
-                    .selected_text(crate::compute::label(self.compute, self.gpu.as_ref()))
+                    .selected_text(crate::compute::label(self.settings.compute, self.gpu.as_ref()))
                     .show_ui(ui, |ui| {
                         for choice in [DeviceChoice::Auto, DeviceChoice::Gpu, DeviceChoice::Cpu] {
                             let text = crate::compute::label(choice, self.gpu.as_ref());
-                            ui.selectable_value(&mut self.compute, choice, text);
+                            ui.selectable_value(&mut self.settings.compute, choice, text);
                         }
                     })
                     .response
@@ -246,10 +246,10 @@ impl Studio {
                     "mixed: the towers' blocks in f16 (faster and lighter on GPUs with f16 shaders), weights, loss and optimizer in f32, with a loss scale; slower on the CPU backend",
                 );
                 egui::ComboBox::from_id_salt("precision")
-                    .selected_text(self.spec.precision.name())
+                    .selected_text(self.settings.spec.precision.name())
                     .show_ui(ui, |ui| {
                         for p in [flyp::model::Precision::F32, flyp::model::Precision::Mixed] {
-                            ui.selectable_value(&mut self.spec.precision, p, p.name());
+                            ui.selectable_value(&mut self.settings.spec.precision, p, p.name());
                         }
                     })
                     .response
@@ -258,23 +258,23 @@ impl Studio {
             });
             ui.separator();
             ui.strong("Run folder");
-            let mut dir = self.spec.out.clone().unwrap_or_default();
+            let mut dir = self.settings.spec.out.clone().unwrap_or_default();
             if browse_row(
                 ui,
                 "Keep checkpoints in",
                 &mut dir,
                 "Empty: keep nothing on disk. Otherwise every epoch's checkpoint and the best epoch are written there, and a stopped run can continue from it",
             ) {
-                let start = if dir.as_os_str().is_empty() { self.spec.data.train.clone() } else { dir.clone() };
+                let start = if dir.as_os_str().is_empty() { self.settings.spec.data.train.clone() } else { dir.clone() };
                 self.browse(FolderRole::Run, &start);
             }
-            self.spec.out = (!dir.as_os_str().is_empty()).then_some(dir);
-            match &self.spec.out {
+            self.settings.spec.out = (!dir.as_os_str().is_empty()).then_some(dir);
+            match &self.settings.spec.out {
                 Some(dir) if flyp::train::checkpoint::exists(dir) => {
-                    ui.checkbox(&mut self.spec.resume, "Continue the run saved there")
+                    ui.checkbox(&mut self.settings.spec.resume, "Continue the run saved there")
                         .on_hover_text("From its last finished epoch, with the same settings; without this, Start refuses to overwrite it");
                 }
-                _ => self.spec.resume = false,
+                _ => self.settings.spec.resume = false,
             }
         });
     }
@@ -319,12 +319,12 @@ impl Studio {
         ui.horizontal(|ui| {
             let label = ui.label("Hub model id");
             ui.add(
-                egui::TextEdit::singleline(&mut self.hub_id)
+                egui::TextEdit::singleline(&mut self.settings.hub_id)
                     .hint_text("openai/clip-vit-base-patch32")
                     .desired_width(160.0),
             )
             .labelled_by(label.id);
-            let ready = flyp::hub::is_model_id(self.hub_id.trim()) && !self.is_downloading();
+            let ready = flyp::hub::is_model_id(self.settings.hub_id.trim()) && !self.is_downloading();
             if ui
                 .add_enabled(ready, egui::Button::new("Download"))
                 .on_hover_text("Fetch config.json, model.safetensors and the tokenizer from huggingface.co (HF_ENDPOINT) into the cache, once")

@@ -10,7 +10,10 @@ impl Studio {
             return;
         }
         let paused = if self.is_paused() { " · paused" } else { "" };
-        ui.label(format!("{}{paused}", p.status_line(self.spec.epochs)));
+        ui.label(format!(
+            "{}{paused}",
+            p.status_line(self.settings.spec.epochs)
+        ));
         if let Some(outcome) = &p.outcome {
             let colour = if p.failed {
                 ui.visuals().error_fg_color

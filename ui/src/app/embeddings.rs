@@ -86,7 +86,7 @@ impl Studio {
     /// Image embeddings (colour = class; marker = set) and class prompts (labelled stars) in one
     /// 2-D PCA fitted once on the starting model's embeddings and reused for every α; α plays
     /// from the starting model (0) to the fine-tuned one (1); hovering an image shows it.
-    pub(super) fn embedding_view(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn embeddings_screen(&mut self, ui: &mut egui::Ui) {
         let Some(e) = self.progress.embeddings.clone() else {
             ui.label("The embeddings appear here when a run has finished.");
             return;

@@ -78,7 +78,8 @@ pub struct Studio {
     /// Per-view state of the Embeddings and Results screens.
     pub embed_view: EmbeddingView,
     pub results_view: ResultsView,
-    pub view: View,
+    /// The screen shown (an index into [`SCREENS`]).
+    pub view: usize,
     pub thumbs: Thumbnails,
     pub download: Option<Result<PathBuf, String>>,
     pub download_progress: Option<flyp::hub::Progress>,
@@ -138,13 +139,28 @@ pub enum Projection {
     Tsne,
 }
 
-/// The central panel's screens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Training,
-    Embeddings,
-    Results,
+/// A screen of the central panel: its tab's name and what draws it.
+pub struct Screen {
+    pub name: &'static str,
+    pub show: fn(&mut Studio, &mut egui::Ui),
 }
+
+/// The screens, in tab order: a new screen is one file (a `Studio` method that draws it) and one
+/// line here.
+pub const SCREENS: [Screen; 3] = [
+    Screen {
+        name: "Training",
+        show: Studio::training_screen,
+    },
+    Screen {
+        name: "Embeddings",
+        show: Studio::embeddings_screen,
+    },
+    Screen {
+        name: "Results",
+        show: Studio::results_screen,
+    },
+];
 
 /// A colour per class (Tableau 10, as the report pictures).
 fn class_colour(class: usize) -> egui::Color32 {
@@ -174,7 +190,7 @@ impl Studio {
             jobs: Jobs::default(),
             embed_view: EmbeddingView::default(),
             results_view: ResultsView::default(),
-            view: View::Training,
+            view: 0,
             thumbs: Thumbnails::new(&cc.egui_ctx),
             download: None,
             download_progress: None,
@@ -466,15 +482,13 @@ impl Studio {
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.view, View::Training, "Training");
-                ui.selectable_value(&mut self.view, View::Embeddings, "Embeddings");
-                ui.selectable_value(&mut self.view, View::Results, "Results");
+                for (k, screen) in SCREENS.iter().enumerate() {
+                    ui.selectable_value(&mut self.view, k, screen.name);
+                }
             });
             ui.separator();
-            match self.view {
-                View::Training => self.curves(ui),
-                View::Embeddings => self.embedding_view(ui),
-                View::Results => self.results_view(ui),
+            if let Some(screen) = SCREENS.get(self.view) {
+                (screen.show)(self, ui);
             }
         });
     }

@@ -35,7 +35,7 @@ impl Default for ResultsView {
 impl Studio {
     /// The finished run: the table at the slider's α, the ID-vs-OOD scatter, accuracy along α,
     /// the confusion matrices (a cell shows its images), try an image, export.
-    pub(super) fn results_view(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn results_screen(&mut self, ui: &mut egui::Ui) {
         if !self.progress.finished {
             ui.label("Results appear here when a run has finished.");
             return;

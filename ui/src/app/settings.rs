@@ -218,11 +218,11 @@ impl Studio {
                 let label = ui.label("Batch").on_hover_text("Images per step (FLYP's default: 256)");
                 ui.add(egui::DragValue::new(&mut self.settings.spec.batch).range(1..=4096)).labelled_by(label.id);
                 ui.end_row();
-                let label = ui.label("Learning rate")
+                let label = ui.label("Learning rate (lr)")
                     .on_hover_text("AdamW peak rate after warmup; cosine decay (FLYP's default for CLIP ViT-B: 1e-5)");
                 ui.add(egui::DragValue::new(&mut self.settings.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
                 ui.end_row();
-                let label = ui.label("Weight decay").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
+                let label = ui.label("Weight decay (wd)").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
                 ui.add(egui::DragValue::new(&mut self.settings.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Seed");

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Studio {
-    pub(super) fn curves(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn training_screen(&mut self, ui: &mut egui::Ui) {
         let p = &self.progress;
         if self.jobs.run.is_none() && p.outcome.is_none() {
             ui.label("Choose a dataset and a model, then Start.");

@@ -52,13 +52,11 @@ pub fn run(device_choice: DeviceChoice, args: EvalArgs) -> anyhow::Result<()> {
         },
         scan.test.clone().unwrap_or_else(|| scan.train.clone()),
     )];
-    for (name, dir) in evals {
-        let (samples, warnings) = flyp::data::Scan::folder(&dir)?.align_to(&scan.classes)?;
-        warnings
-            .iter()
-            .for_each(|w| eprintln!("flyp: warning: {w}"));
-        sets.push((name, samples));
-    }
+    let (named, warnings) = flyp::train::data::named_sets(&evals, &scan.classes)?;
+    warnings
+        .iter()
+        .for_each(|w| eprintln!("flyp: warning: {w}"));
+    sets.extend(named);
     let mut results = Vec::new();
     for (name, samples) in &sets {
         let (metrics, _) = flyp::methods::zeroshot::evaluate(&clip, &head, samples, batch.max(1))?;

@@ -76,14 +76,10 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
             s.path.display()
         );
     }
-    let mut evals = Vec::new();
-    for (name, dir) in &args.evals {
-        let (samples, warnings) = flyp::data::Scan::folder(dir)?.align_to(&scan.classes)?;
-        warnings
-            .iter()
-            .for_each(|w| eprintln!("flyp: warning: {w}"));
-        evals.push((name.clone(), samples));
-    }
+    let (evals, warnings) = flyp::train::data::named_sets(&args.evals, &scan.classes)?;
+    warnings
+        .iter()
+        .for_each(|w| eprintln!("flyp: warning: {w}"));
     let data = TrainData {
         classes: scan.classes.clone(),
         prompt_names: scan.prompt_names.clone(),

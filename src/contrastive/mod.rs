@@ -1,6 +1,6 @@
 //! The contrastive core of FLYP and CLIP: L2-normalise image and text features, logits =
 //! exp(logit_scale)·I·Tᵀ, cross-entropy over rows and over columns against the diagonal, averaged
-//! (see `../shared/REFERENCE.md`); and the same core for classification against prompt heads
+//! (Goyal et al., CVPR 2023, and its code); and the same core for classification against prompt heads
 //! (class rows are L2-normalised here, so heads with rows of other norms — FT, LP-FT, probes — are
 //! scored by `methods::zeroshot::evaluate` with REFERENCE's plain logits instead).
 //!

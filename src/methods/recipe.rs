@@ -72,7 +72,7 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// `method` with FLYP's reference settings (`../shared/REFERENCE.md`, [`TrainConfig::new`])
+    /// `method` with FLYP's reference settings ([`TrainConfig::new`])
     /// on `model` and `data`, nothing kept on disk.
     pub fn new(method: &'static dyn Method, model: PathBuf, data: DataPaths) -> Self {
         Self {

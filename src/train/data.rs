@@ -55,9 +55,9 @@ impl TrainData {
             (None, Some(t)) => sets.push(("test".into(), t.clone())),
             _ => {}
         }
-        for (name, dir) in evals {
-            sets.push((name.clone(), aligned(dir)?));
-        }
+        let (named, w) = named_sets(evals, &scan.classes)?;
+        sets.extend(named);
+        warnings.extend(w);
         let data = Self {
             classes: scan.classes.clone(),
             prompt_names: scan.prompt_names.clone(),
@@ -66,6 +66,24 @@ impl TrainData {
         };
         Ok((data, warnings))
     }
+}
+
+/// Named extra sets (`--eval NAME=DIR`) scanned and aligned to `classes` (the names checked by
+/// [`check_eval_names`]), and the scans' warnings: `flyp train`, `flyp eval` and `flyp pretrain`
+/// all read them so.
+pub fn named_sets(
+    evals: &[(String, PathBuf)],
+    classes: &[String],
+) -> Result<(Vec<(String, Vec<Sample>)>, Vec<String>)> {
+    check_eval_names(evals)?;
+    let mut warnings = Vec::new();
+    let mut sets = Vec::new();
+    for (name, dir) in evals {
+        let (samples, w) = Scan::folder(dir)?.align_to(classes)?;
+        warnings.extend(w);
+        sets.push((name.clone(), samples));
+    }
+    Ok((sets, warnings))
 }
 
 /// Refuse `--eval` names that would overwrite another set's results (which are keyed by name):

@@ -90,7 +90,7 @@ impl StepBatch<'_> {
     }
 }
 
-/// Training settings (defaults: FLYP's, from `../shared/REFERENCE.md`).
+/// Training settings (defaults: FLYP's, as the paper's code runs it).
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainConfig {
     #[serde(serialize_with = "objective_name")]
@@ -170,7 +170,7 @@ impl std::fmt::Debug for Hooks {
 }
 
 impl TrainConfig {
-    /// `objective` with FLYP's reference settings (`../shared/REFERENCE.md`): 10 epochs, batch
+    /// `objective` with FLYP's settings (the paper's code for CLIP ViT-B): 10 epochs, batch
     /// 256, lr 1e-5, wd 0.1, warmup then cosine, the random resized crop, OpenAI's templates.
     pub fn new(objective: Arc<dyn Objective>) -> Self {
         Self {

@@ -1,5 +1,5 @@
 //! The contrastive core against a float64 oracle written here from the formulas in
-//! `../shared/REFERENCE.md` (itself checked by finite differences): the WGSL kernels on wgpu
+//! the FLYP loss (symmetric InfoNCE over the batch, Goyal et al. 2023; the oracle itself checked by finite differences): the WGSL kernels on wgpu
 //! (llvmpipe in CI) and the plain-ops reference on Flex, loss and every gradient, with outputs
 //! poisoned (NaN) before each kernel so unwritten elements fail. Relative error ≤ 1e-4
 //! (max |ours − oracle| / max |oracle|, floored at 1e-3).

@@ -1,5 +1,6 @@
-//! The contrastive core against a float64 oracle written here from the formulas in
-//! the FLYP loss (symmetric InfoNCE over the batch, Goyal et al. 2023; the oracle itself checked by finite differences): the WGSL kernels on wgpu
+//! The contrastive core against a float64 oracle written here from the formulas of FLYP's loss
+//! (the symmetric InfoNCE over the batch, Goyal et al. 2023; the oracle itself checked by finite
+//! differences): the WGSL kernels on wgpu
 //! (llvmpipe in CI) and the plain-ops reference on Flex, loss and every gradient, with outputs
 //! poisoned (NaN) before each kernel so unwritten elements fail. Relative error ≤ 1e-4
 //! (max |ours − oracle| / max |oracle|, floored at 1e-3).

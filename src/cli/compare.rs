@@ -118,7 +118,7 @@ pub fn methods(
         spec.out = Some(out.clone());
         // A run of an earlier call is continued (or, when finished, reused as it is).
         spec.resume = out.join(flyp::run_dir::MANIFEST).is_file();
-        spec.lr *= method.compare_lr_scale(lp_ft_lr_scale);
+        spec.hyper.lr *= method.compare_lr_scale(lp_ft_lr_scale);
         if reference_clipping {
             spec = spec.with_reference_clipping();
         }

@@ -193,7 +193,7 @@ fn train_run(
     spec.resume = out.join(flyp::run_dir::MANIFEST).is_file();
     spec.out = Some(out);
     if spec.method.trains() {
-        spec.lr = args.lr(method);
+        spec.hyper.lr = args.lr(method);
     }
     if !args.no_clip_grad {
         spec = spec.with_reference_clipping();
@@ -209,11 +209,14 @@ fn base_spec(args: &DemoArgs, inputs: &Inputs, seed: u64) -> RunSpec {
         ..Default::default()
     };
     RunSpec {
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr_flyp,
-        wd: args.wd,
-        seed,
+        hyper: flyp::train::engine::Hyper {
+            epochs: args.epochs,
+            batch: args.batch,
+            lr: args.lr_flyp,
+            wd: args.wd,
+            seed,
+            ..Default::default()
+        },
         templates: "emoji".into(),
         ..RunSpec::new(&flyp::methods::flyp::Flyp, inputs.model.clone(), data)
     }

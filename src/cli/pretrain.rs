@@ -87,13 +87,15 @@ pub fn run(device_choice: DeviceChoice, args: PretrainArgs) -> anyhow::Result<()
         evals,
     };
     let config = TrainConfig {
-        epochs: args.epochs,
-        batch: args.batch,
-        lr: args.lr,
-        wd: args.wd,
-        warmup: args.warmup,
-        seed: args.seed,
-        augment: !args.no_augment,
+        hyper: flyp::train::engine::Hyper {
+            epochs: args.epochs,
+            batch: args.batch,
+            lr: args.lr,
+            wd: args.wd,
+            warmup: args.warmup,
+            seed: args.seed,
+            augment: !args.no_augment,
+        },
         templates: Templates::named(&args.templates)?,
         run_dir: Some(out.clone()),
         clamp_logit_scale: true,

@@ -6,6 +6,7 @@ use anyhow::Context;
 use flyp::DeviceChoice;
 use flyp::methods::Options;
 use flyp::methods::recipe::{DataPaths, RunHooks, RunSpec};
+use flyp::train::engine::Hyper;
 
 use super::{
     build_data, method_arg, model_arg, non_negative_number, open_device, parse_named_dir,
@@ -88,14 +89,16 @@ impl TrainArgs {
             options: Options {
                 mask_collisions: self.mask_collisions,
             },
-            epochs: self.epochs,
-            batch: self.batch,
-            lr: self.lr,
-            wd: self.wd,
-            warmup: self.warmup,
-            seed: self.seed,
+            hyper: Hyper {
+                epochs: self.epochs,
+                batch: self.batch,
+                lr: self.lr,
+                wd: self.wd,
+                warmup: self.warmup,
+                seed: self.seed,
+                augment: !self.no_augment,
+            },
             templates: self.templates.clone(),
-            augment: !self.no_augment,
             clip_grad_norm: self.clip_grad_norm,
             clamp_logit_scale: self.clamp_logit_scale,
             precision: self.precision,
@@ -120,7 +123,7 @@ pub fn train(device_choice: DeviceChoice, spec: &RunSpec) -> anyhow::Result<()> 
     }
     let out = spec.out.clone().context("a run folder (--out)")?;
     flyp::run_dir::check_overlap(&out, &spec.inputs())?;
-    let data = build_data(&spec.data, spec.seed)?;
+    let data = build_data(&spec.data, spec.hyper.seed)?;
     let mut run = spec.open_run_dir()?.context("a run folder (--out)")?;
     if run.finished() {
         eprintln!(

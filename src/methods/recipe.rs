@@ -17,7 +17,7 @@ use crate::embed::Clip;
 use crate::error::Result;
 use crate::model::Precision;
 use crate::run_dir::{Existing, RunDir, Settings, path_setting, settings_from};
-use crate::train::engine::{self, EpochReport, Hooks, TrainConfig, TrainData};
+use crate::train::engine::{self, EpochReport, Hooks, Hyper, TrainConfig, TrainData};
 use crate::train::{Metrics, ProbeResults, RunResults};
 
 /// Where a run's images come from: the training folder, its validation and test sets (default:
@@ -51,17 +51,9 @@ pub struct RunSpec {
     /// The pretrained model (an HF folder or a .safetensors file).
     pub model: PathBuf,
     pub data: DataPaths,
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub wd: f64,
-    /// Linear warmup steps; `None` = 500 capped at 10 % of the steps.
-    pub warmup: Option<usize>,
-    pub seed: u64,
+    pub hyper: Hyper,
     /// `openai`, `simple`, `emoji` or a file ([`Templates::named`]).
     pub templates: String,
-    /// The random resized crop on training images.
-    pub augment: bool,
     pub clip_grad_norm: Option<f64>,
     pub clamp_logit_scale: bool,
     pub precision: Precision,
@@ -80,14 +72,8 @@ impl RunSpec {
             options: Options::default(),
             model,
             data,
-            epochs: 10,
-            batch: 256,
-            lr: 1e-5,
-            wd: 0.1,
-            warmup: None,
-            seed: 0,
+            hyper: Hyper::default(),
             templates: "openai".into(),
-            augment: true,
             clip_grad_norm: None,
             clamp_logit_scale: false,
             precision: Precision::F32,
@@ -107,14 +93,14 @@ impl RunSpec {
     /// The settings a run folder keeps; a resume must repeat them.
     pub fn settings(&self) -> Result<Settings> {
         let path = path_setting;
-        let d = &self.data;
+        let (d, h) = (&self.data, &self.hyper);
         Ok(settings_from(serde_json::json!({
             "method": self.method.name(), "model": path(&self.model), "train": path(&d.train),
             "val": d.val.as_deref().map(path), "test": d.test.as_deref().map(path),
             "evals": d.evals.iter().map(|(n, p)| (n.clone(), path(p))).collect::<Vec<_>>(),
-            "epochs": self.epochs, "batch": self.batch, "lr": self.lr, "wd": self.wd,
-            "warmup": self.warmup, "seed": self.seed,
-            "templates": Templates::named(&self.templates)?.0, "augment": self.augment,
+            "epochs": h.epochs, "batch": h.batch, "lr": h.lr, "wd": h.wd,
+            "warmup": h.warmup, "seed": h.seed,
+            "templates": Templates::named(&self.templates)?.0, "augment": h.augment,
             "mask_collisions": self.options.mask_collisions,
             "clip_grad_norm": self.clip_grad_norm, "clamp_logit_scale": self.clamp_logit_scale,
             "precision": self.precision.name(),
@@ -153,13 +139,7 @@ impl RunSpec {
         hooks: &RunHooks,
     ) -> Result<TrainConfig> {
         Ok(TrainConfig {
-            epochs: self.epochs,
-            batch: self.batch,
-            lr: self.lr,
-            wd: self.wd,
-            warmup: self.warmup,
-            seed: self.seed,
-            augment: self.augment,
+            hyper: self.hyper.clone(),
             templates: Templates::named(&self.templates)?,
             run_dir: self.out.clone(),
             resume,
@@ -224,7 +204,7 @@ pub fn run(
     let mut initial_head = None;
     if method.probes_first() {
         let frozen = Clip::load(&spec.model, device)?;
-        let (fitted, metrics) = linear_probe::run(&frozen, data, spec.seed, 64)?;
+        let (fitted, metrics) = linear_probe::run(&frozen, data, spec.hyper.seed, 64)?;
         if let Some(on_probe) = hooks.on_probe.as_mut() {
             on_probe(&fitted, &metrics);
         }
@@ -292,7 +272,7 @@ fn write_config(
     let config = serde_json::json!({
         "method": spec.method.name(),
         "model": spec.model, "train": d.train, "val": d.val, "test": d.test, "evals": d.evals,
-        "seed": spec.seed, "device": device.description,
+        "seed": spec.hyper.seed, "device": device.description,
         "classes": data.classes, "prompt_names": data.prompt_names,
         "train_images": data.train.len(), "settings": spec.settings()?,
         "templates": Templates::named(&spec.templates)?.0,

@@ -68,13 +68,16 @@ impl TrainData {
     }
 }
 
+/// An evaluation set: its name and images.
+pub type NamedSet = (String, Vec<Sample>);
+
 /// Named extra sets (`--eval NAME=DIR`) scanned and aligned to `classes` (the names checked by
 /// [`check_eval_names`]), and the scans' warnings: `flyp train`, `flyp eval` and `flyp pretrain`
 /// all read them so.
 pub fn named_sets(
     evals: &[(String, PathBuf)],
     classes: &[String],
-) -> Result<(Vec<(String, Vec<Sample>)>, Vec<String>)> {
+) -> Result<(Vec<NamedSet>, Vec<String>)> {
     check_eval_names(evals)?;
     let mut warnings = Vec::new();
     let mut sets = Vec::new();

@@ -90,13 +90,14 @@ impl StepBatch<'_> {
     }
 }
 
-/// Training settings (defaults: FLYP's, as the paper's code runs it).
-#[derive(Debug, Clone, Serialize)]
-pub struct TrainConfig {
-    #[serde(serialize_with = "objective_name")]
-    pub objective: Arc<dyn Objective>,
+/// The optimisation settings of a training run, named as `flyp train`'s flags are (defaults:
+/// FLYP's, as the paper's code runs CLIP ViT-B).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hyper {
     pub epochs: usize,
+    /// Images per step.
     pub batch: usize,
+    /// AdamW's peak learning rate (after warmup; cosine decay).
     pub lr: f64,
     /// AdamW's decoupled weight decay.
     pub wd: f64,
@@ -105,6 +106,29 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Random resized crop (scale 0.9–1.0) on training images.
     pub augment: bool,
+}
+
+impl Default for Hyper {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch: 256,
+            lr: 1e-5,
+            wd: 0.1,
+            warmup: None,
+            seed: 0,
+            augment: true,
+        }
+    }
+}
+
+/// Training settings (defaults: FLYP's, as the paper's code runs it).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainConfig {
+    #[serde(serialize_with = "objective_name")]
+    pub objective: Arc<dyn Objective>,
+    #[serde(flatten)]
+    pub hyper: Hyper,
     #[serde(skip)]
     pub templates: Templates,
     /// Where to keep the per-epoch checkpoint (`checkpoint/`) and the best epoch (`best/`).
@@ -175,13 +199,7 @@ impl TrainConfig {
     pub fn new(objective: Arc<dyn Objective>) -> Self {
         Self {
             objective,
-            epochs: 10,
-            batch: 256,
-            lr: 1e-5,
-            wd: 0.1,
-            warmup: None,
-            seed: 0,
-            augment: true,
+            hyper: Hyper::default(),
             templates: Templates::openai(),
             run_dir: None,
             resume: false,
@@ -243,12 +261,12 @@ pub fn train(
         ));
     }
     let size = clip.model.config.vision_config.image_size as u32;
-    let batch_size = config.batch.clamp(1, data.train.len().max(1));
+    let batch_size = config.hyper.batch.clamp(1, data.train.len().max(1));
     let loader_config = LoaderConfig {
         batch_size,
         shuffle: true,
-        seed: config.seed,
-        augment: config.augment,
+        seed: config.hyper.seed,
+        augment: config.hyper.augment,
         drop_last: data.train.len() >= batch_size,
         ..Default::default()
     };
@@ -259,11 +277,12 @@ pub fn train(
         size,
         loader_config,
     );
-    let total = loader.batches_per_epoch() * config.epochs;
+    let total = loader.batches_per_epoch() * config.hyper.epochs;
     let warmup = config
+        .hyper
         .warmup
         .unwrap_or_else(|| crate::train::schedule::default_warmup(total));
-    let mut optim = adamw(0.9, 0.999, 1e-8, config.wd as f32);
+    let mut optim = adamw(0.9, 0.999, 1e-8, config.hyper.wd as f32);
     let mut clip = clip;
     let device = clip.device.clone();
     config.precision.check(&device, "this device")?;
@@ -279,7 +298,7 @@ pub fn train(
     } else {
         None
     };
-    let mut rng = SplitMix64::new(config.seed ^ 0x5EED);
+    let mut rng = SplitMix64::new(config.hyper.seed ^ 0x5EED);
     let mut reports = Vec::new();
     let mut best: Option<(usize, f64, ClipModel, Option<Head>)> = None;
     let mut step = 0;
@@ -310,12 +329,12 @@ pub fn train(
     let show_progress = config.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
     let first_step = step;
-    for epoch in start_epoch..config.epochs {
+    for epoch in start_epoch..config.hyper.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
         let mut skipped_steps = 0;
         for batch in loader.epoch(epoch as u64) {
             // lr
-            lr = warmup_cosine(step, total, warmup, config.lr);
+            lr = warmup_cosine(step, total, warmup, config.hyper.lr);
             // forward
             let n = batch.len();
             if n == 0 {
@@ -390,7 +409,7 @@ pub fn train(
                 eprint!(
                     "\r  epoch {}/{} step {step}/{total}  {images_per_s:.0} images/s  ETA {:.0} s   ",
                     epoch + 1,
-                    config.epochs,
+                    config.hyper.epochs,
                     eta
                 );
                 if step == total {

@@ -66,12 +66,15 @@ fn a_mixed_precision_flyp_run_follows_the_f32_run() {
     let run = |precision: Precision| {
         let clip = Clip::load(&fixtures().join("tiny-a"), &device.autodiff()).expect("load");
         let config = TrainConfig {
-            epochs: 2,
-            batch: 36,
-            lr: 1e-3,
-            warmup: Some(2),
-            seed: 3,
-            augment: false,
+            hyper: flyp::train::engine::Hyper {
+                epochs: 2,
+                batch: 36,
+                lr: 1e-3,
+                warmup: Some(2),
+                seed: 3,
+                augment: false,
+                ..Default::default()
+            },
             templates: flyp::data::prompts::Templates::simple(),
             precision,
             ..TrainConfig::new(

@@ -7,7 +7,7 @@ use flyp::Clip;
 use flyp::data::Scan;
 use flyp::data::prompts::Templates;
 use flyp::methods::{Method, Options};
-use flyp::train::engine::{TrainConfig, TrainData, train};
+use flyp::train::engine::{Hyper, TrainConfig, TrainData, train};
 
 use crate::common::{devices, fixtures};
 
@@ -54,13 +54,15 @@ fn check_from(method: &'static dyn Method, epochs: usize, probe_first: bool) {
             objective: method
                 .objective(Options::default())
                 .expect("a trained method"),
-            epochs,
-            batch: 36,
-            lr: if probe_first { 2e-4 } else { 2e-3 },
-            wd: 0.01,
-            warmup: Some(4),
-            seed: 1,
-            augment: true,
+            hyper: Hyper {
+                epochs,
+                batch: 36,
+                lr: if probe_first { 2e-4 } else { 2e-3 },
+                wd: 0.01,
+                warmup: Some(4),
+                seed: 1,
+                augment: true,
+            },
             templates: Templates::simple(),
             run_dir: None,
             resume: false,
@@ -235,13 +237,15 @@ fn the_logit_scale_clamp_holds_it_at_ln_100() {
         objective: std::sync::Arc::new(flyp::methods::flyp::Contrastive {
             mask_collisions: true,
         }),
-        epochs: 1,
-        batch: 36,
-        lr: 1e-3,
-        wd: 0.0,
-        warmup: Some(1),
-        seed: 1,
-        augment: false,
+        hyper: Hyper {
+            epochs: 1,
+            batch: 36,
+            lr: 1e-3,
+            wd: 0.0,
+            warmup: Some(1),
+            seed: 1,
+            augment: false,
+        },
         templates: Templates::simple(),
         run_dir: None,
         resume: false,

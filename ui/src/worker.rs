@@ -351,7 +351,7 @@ fn run(
     };
     // The app has no clipping setting: each method's reference recipe.
     let spec = spec.clone().with_reference_clipping();
-    let (data, _warnings) = spec.data.load(spec.seed)?;
+    let (data, _warnings) = spec.data.load(spec.hyper.seed)?;
     // The run folder, as `flyp train`'s: new, empty or ours; locked while this runs; a resume
     // must repeat the settings.
     let run_dir = spec.open_run_dir()?;

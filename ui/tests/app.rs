@@ -194,7 +194,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         ]
     );
     assert!(harness.query_by_label("A folder was dropped").is_none());
-    harness.state_mut().settings.spec.epochs = 2;
+    harness.state_mut().settings.spec.hyper.epochs = 2;
     harness.get_by_label("Start").click();
     let started = Instant::now();
     let mut frames = Vec::new();
@@ -576,8 +576,8 @@ fn training_on_the_window_s_wgpu_device_matches_the_cpu_backend() {
         studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
         studio.settings.spec.templates = "simple".into();
         studio.settings.spec.method = &flyp::methods::finetune::Finetune;
-        studio.settings.spec.epochs = 1;
-        studio.settings.spec.batch = 72;
+        studio.settings.spec.hyper.epochs = 1;
+        studio.settings.spec.hyper.batch = 72;
         studio.settings.spec.data.evals.clear();
         harness.get_by_label("Start").click();
         harness.step();
@@ -764,8 +764,8 @@ fn a_stopped_run_continues_from_its_run_folder() {
         studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
         studio.settings.spec.templates = "simple".into();
         studio.settings.spec.method = &flyp::methods::finetune::Finetune;
-        studio.settings.spec.epochs = epochs;
-        studio.settings.spec.batch = 72;
+        studio.settings.spec.hyper.epochs = epochs;
+        studio.settings.spec.hyper.batch = 72;
         studio.settings.spec.data.evals.clear();
         studio.settings.spec.out = Some(dir.clone());
     }
@@ -860,8 +860,8 @@ fn settings_are_kept_between_sessions_and_bad_ones_fall_back() {
     use flyp_studio::app::Settings;
     let mut settings = Settings::demo();
     settings.spec.method = &flyp::methods::lp_ft::LpFt;
-    settings.spec.epochs = 3;
-    settings.spec.lr = 2e-5;
+    settings.spec.hyper.epochs = 3;
+    settings.spec.hyper.lr = 2e-5;
     settings.spec.data.train = std::path::PathBuf::from("/data/mine");
     settings.spec.out = Some(std::path::PathBuf::from("/runs/one"));
     settings.compute = flyp::DeviceChoice::Cpu;
@@ -870,7 +870,7 @@ fn settings_are_kept_between_sessions_and_bad_ones_fall_back() {
     settings.save(&mut storage);
     let back = Settings::load(Some(&storage));
     assert_eq!(back.spec.method, settings.spec.method);
-    assert_eq!((back.spec.epochs, back.spec.lr), (3, 2e-5));
+    assert_eq!((back.spec.hyper.epochs, back.spec.hyper.lr), (3, 2e-5));
     assert_eq!(back.spec.data.train, settings.spec.data.train);
     assert_eq!(back.compute, flyp::DeviceChoice::Cpu);
     assert_eq!(back.hub_id, "owner/name");
@@ -878,17 +878,17 @@ fn settings_are_kept_between_sessions_and_bad_ones_fall_back() {
     // A method the app does not offer, a zero batch and a negative lr: the demo's values.
     let mut bad = settings.clone();
     bad.spec.method = &flyp::methods::ce_ablation::CeAblation;
-    bad.spec.batch = 0;
-    bad.spec.lr = -1.0;
+    bad.spec.hyper.batch = 0;
+    bad.spec.hyper.lr = -1.0;
     bad.save(&mut storage);
     let back = Settings::load(Some(&storage));
     let demo = Settings::demo();
     assert_eq!(back.spec.method, demo.spec.method);
     assert_eq!(
-        (back.spec.batch, back.spec.lr),
-        (demo.spec.batch, demo.spec.lr)
+        (back.spec.hyper.batch, back.spec.hyper.lr),
+        (demo.spec.hyper.batch, demo.spec.hyper.lr)
     );
-    assert_eq!(back.spec.epochs, 3, "the valid settings stay");
+    assert_eq!(back.spec.hyper.epochs, 3, "the valid settings stay");
     storage
         .0
         .insert(Settings::KEY.into(), "not a stored value".into());

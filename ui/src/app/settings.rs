@@ -159,7 +159,7 @@ impl Studio {
             if ui.button("Use the bundled demo data").clicked() {
                 self.settings.spec.data.train = bundled("assets/emoji-subset/twemoji");
                 self.settings.spec.data.evals = super::demo_oods();
-                self.settings.spec.lr = self.settings.spec.method.demo_lr();
+                self.settings.spec.hyper.lr = self.settings.spec.method.demo_lr();
                 self.settings.spec.model = bundled("assets/demo-model");
                 self.settings.spec.templates = "emoji".into();
                 self.start_scan(ui.ctx());
@@ -213,20 +213,20 @@ impl Studio {
                 .on_hover_text(self.settings.spec.method.about());
             egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
                 let label = ui.label("Epochs").on_hover_text("Passes over the training set");
-                ui.add(egui::DragValue::new(&mut self.settings.spec.epochs).range(1..=1000)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.hyper.epochs).range(1..=1000)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Batch").on_hover_text("Images per step (FLYP's default: 256)");
-                ui.add(egui::DragValue::new(&mut self.settings.spec.batch).range(1..=4096)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.hyper.batch).range(1..=4096)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Learning rate (lr)")
                     .on_hover_text("AdamW peak rate after warmup; cosine decay (FLYP's default for CLIP ViT-B: 1e-5)");
-                ui.add(egui::DragValue::new(&mut self.settings.spec.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.hyper.lr).speed(1e-6).range(1e-8..=1.0)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Weight decay (wd)").on_hover_text("Decoupled (AdamW), FLYP's default 0.1");
-                ui.add(egui::DragValue::new(&mut self.settings.spec.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.hyper.wd).speed(0.01).range(0.0..=10.0)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Seed");
-                ui.add(egui::DragValue::new(&mut self.settings.spec.seed)).labelled_by(label.id);
+                ui.add(egui::DragValue::new(&mut self.settings.spec.hyper.seed)).labelled_by(label.id);
                 ui.end_row();
                 let label = ui.label("Compute").on_hover_text(
                     "Auto: the window's GPU when it is a hardware GPU (shared with the window, no second device), else the CPU backend",

@@ -8,6 +8,7 @@ use flyp::DeviceChoice;
 use flyp::methods::Method;
 use flyp::methods::recipe::{DataPaths, RunSpec};
 use flyp::model::Precision;
+use flyp::train::engine::Hyper;
 use serde::{Deserialize, Serialize};
 
 use super::{bundled, demo_oods};
@@ -60,10 +61,13 @@ impl Settings {
         Self {
             compute: DeviceChoice::Auto,
             spec: RunSpec {
-                epochs: 10,
-                batch: 32,
-                lr: flyp.demo_lr(),
-                wd: 0.1,
+                hyper: Hyper {
+                    epochs: 10,
+                    batch: 32,
+                    lr: flyp.demo_lr(),
+                    wd: 0.1,
+                    ..Hyper::default()
+                },
                 templates: "emoji".into(),
                 ..RunSpec::new(flyp, bundled("assets/demo-model"), data)
             },
@@ -87,17 +91,20 @@ impl Settings {
         spec.model = stored.model.unwrap_or(spec.model.clone());
         spec.data.train = stored.train.unwrap_or(spec.data.train.clone());
         spec.data.evals = stored.evals.unwrap_or(spec.data.evals.clone());
-        spec.epochs = stored.epochs.filter(|&e| e >= 1).unwrap_or(spec.epochs);
-        spec.batch = stored.batch.filter(|&b| b >= 1).unwrap_or(spec.batch);
-        spec.lr = stored
+        spec.hyper.epochs = stored
+            .epochs
+            .filter(|&e| e >= 1)
+            .unwrap_or(spec.hyper.epochs);
+        spec.hyper.batch = stored.batch.filter(|&b| b >= 1).unwrap_or(spec.hyper.batch);
+        spec.hyper.lr = stored
             .lr
             .filter(|&l| l > 0.0 && l.is_finite())
-            .unwrap_or(spec.lr);
-        spec.wd = stored
+            .unwrap_or(spec.hyper.lr);
+        spec.hyper.wd = stored
             .wd
             .filter(|&w| w >= 0.0 && w.is_finite())
-            .unwrap_or(spec.wd);
-        spec.seed = stored.seed.unwrap_or(spec.seed);
+            .unwrap_or(spec.hyper.wd);
+        spec.hyper.seed = stored.seed.unwrap_or(spec.hyper.seed);
         spec.templates = stored.templates.unwrap_or(spec.templates.clone());
         if let Some(p) = stored.precision.as_deref().and_then(Precision::from_name) {
             spec.precision = p;
@@ -116,11 +123,11 @@ impl Settings {
             model: Some(spec.model.clone()),
             train: Some(spec.data.train.clone()),
             evals: Some(spec.data.evals.clone()),
-            epochs: Some(spec.epochs),
-            batch: Some(spec.batch),
-            lr: Some(spec.lr),
-            wd: Some(spec.wd),
-            seed: Some(spec.seed),
+            epochs: Some(spec.hyper.epochs),
+            batch: Some(spec.hyper.batch),
+            lr: Some(spec.hyper.lr),
+            wd: Some(spec.hyper.wd),
+            seed: Some(spec.hyper.seed),
             templates: Some(spec.templates.clone()),
             precision: Some(spec.precision.name().into()),
             hub_id: Some(self.hub_id.clone()),

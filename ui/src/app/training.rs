@@ -12,7 +12,7 @@ impl Studio {
         let paused = if self.is_paused() { " · paused" } else { "" };
         ui.label(format!(
             "{}{paused}",
-            p.status_line(self.settings.spec.epochs)
+            p.status_line(self.settings.spec.hyper.epochs)
         ));
         if let Some(outcome) = &p.outcome {
             let colour = if p.failed {

@@ -181,6 +181,9 @@ pub struct RunOutcome {
     /// head (zero-shot, FLYP, the CE ablation).
     pub head: Option<ClassHead>,
     pub results: RunResults,
+    /// Stopped at (epoch, step) before its last epoch: the result is the best finished epoch, and
+    /// the run folder holds the checkpoint to resume from (no final outputs are written).
+    pub stopped: Option<(usize, usize)>,
 }
 
 /// Run `spec` on `data` on `device`. With `spec.out`, the run folder (opened by the caller with
@@ -257,6 +260,14 @@ pub fn run(
     let head = trained.best_head.as_ref().map(|h| h.to_class_head());
     let best_sets = trained.reports[best - 1].evals.clone();
     let results = results(spec, data, best, best_sets, trained.reports, probe);
+    if let Some(stopped) = trained.stopped {
+        return Ok(RunOutcome {
+            clip,
+            head,
+            results,
+            stopped: Some(stopped),
+        });
+    }
     finish(spec, clip, head, results)
 }
 
@@ -322,5 +333,6 @@ fn finish(
         clip,
         head,
         results,
+        stopped: None,
     })
 }

@@ -176,8 +176,10 @@ pub struct StepProgress {
 /// Called after every step, from the training thread.
 pub type StepObserver = std::sync::Arc<dyn Fn(&StepProgress) + Send + Sync>;
 
-/// Callbacks into a running loop: a step observer and a stop flag (checked after every step;
-/// a stopped run returns [`Error::Stopped`] and leaves the last epoch's checkpoint for `resume`).
+/// Callbacks into a running loop: a step observer and a stop flag (checked after every step; a
+/// stopped run returns its best finished epoch with [`Trained::stopped`] set, or
+/// [`Error::Stopped`] before any epoch finished, and leaves the last epoch's checkpoint for
+/// `resume`).
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub on_step: Option<StepObserver>,
@@ -246,6 +248,9 @@ pub struct Trained {
     pub best_model: ClipModel,
     pub best_head: Option<Head>,
     pub reports: Vec<EpochReport>,
+    /// Stopped by [`Hooks::stop`] at (epoch, step) after at least one finished epoch: the best
+    /// finished epoch is the result, and the run folder keeps the last checkpoint for `resume`.
+    pub stopped: Option<(usize, usize)>,
 }
 
 /// Train `clip` (loaded on an autodiff device) on `data`; `on_epoch` sees each epoch's report.
@@ -329,6 +334,7 @@ pub fn train(
     let show_progress = config.progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
     let first_step = step;
+    let mut stopped = None;
     for epoch in start_epoch..config.hyper.epochs {
         let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
         let mut skipped_steps = 0;
@@ -418,11 +424,13 @@ pub fn train(
             }
             let stop = config.hooks.stop.as_ref();
             if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
-                return Err(Error::Stopped {
-                    epoch: epoch + 1,
-                    step,
-                });
+                stopped = Some((epoch + 1, step));
+                break;
             }
+        }
+        if stopped.is_some() {
+            // The unfinished epoch is dropped: the result is the best finished one.
+            break;
         }
         // eval
         let eval_clip = clip.for_inference();
@@ -481,8 +489,15 @@ pub fn train(
             checkpoint::save(dir, &clip.model, head.as_ref(), &optim, &state)?;
         }
     }
-    let (best_epoch, _, best_model, best_head) = best
-        .ok_or_else(|| Error::Invalid("no epoch was trained (epochs must be at least 1)".into()))?;
+    let (best_epoch, _, best_model, best_head) = match (best, stopped) {
+        (Some(best), _) => best,
+        (None, Some((epoch, step))) => return Err(Error::Stopped { epoch, step }),
+        (None, None) => {
+            return Err(Error::Invalid(
+                "no epoch was trained (epochs must be at least 1)".into(),
+            ));
+        }
+    };
     Ok(Trained {
         clip,
         head,
@@ -490,6 +505,7 @@ pub fn train(
         best_model,
         best_head,
         reports,
+        stopped,
     })
 }
 

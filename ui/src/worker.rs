@@ -12,7 +12,7 @@ use flyp::data::prompts::Templates;
 use flyp::methods::head::ClassHead;
 use flyp::methods::recipe::RunHooks;
 use flyp::methods::wise_ft::WiseFt;
-use flyp::methods::zeroshot::image_and_prompt_embeddings;
+use flyp::methods::zeroshot::{evaluate, image_and_prompt_embeddings};
 use flyp::train::Metrics;
 use flyp::train::engine::{EpochReport, Hooks, StepProgress, TrainData};
 use flyp::{Clip, ComputeDevice};
@@ -35,6 +35,8 @@ pub enum Event {
         l2: f64,
         sets: Vec<(String, Metrics)>,
     },
+    /// Every set's metrics of the model before training (zero-shot): epoch 0 of the curves.
+    Before(Vec<(String, Metrics)>),
     Step(StepProgress),
     Epoch(EpochReport),
     /// Image and class-prompt embeddings of the starting and the final model (sent at the end).
@@ -50,6 +52,8 @@ pub enum Event {
         seconds: f64,
         /// What the run measured (the CLI's results.json).
         results: Box<flyp::train::RunResults>,
+        /// Stopped by the user at (epoch, step): the best finished epoch is what is explored.
+        stopped: Option<(usize, usize)>,
     },
     /// The top classes of one image (asked with [`Run::classify`]) at WiSE-FT's `alpha`:
     /// (class, probability, logit), best first.
@@ -69,7 +73,8 @@ pub enum Event {
         sets: Vec<(String, Metrics)>,
         predicted: Vec<Vec<usize>>,
     },
-    /// Stopped by the user: the last finished epoch's checkpoint is kept (resume continues it).
+    /// Stopped by the user before any epoch finished (nothing to explore); a run folder keeps
+    /// what it had.
     Stopped(String),
     /// The one-line error.
     Failed(String),
@@ -212,8 +217,8 @@ impl Run {
         self.ask(Request::Embed(alpha));
     }
 
-    /// Write the finished run's model at WiSE-FT `alpha` as an HF folder `dir` (answered by
-    /// [`Event::Exported`]).
+    /// Write the finished run's model at WiSE-FT `alpha` as the HF folder `dir/model` (answered
+    /// by [`Event::Exported`]).
     pub fn export(&self, dir: PathBuf, alpha: f64) {
         self.ask(Request::Export(dir, alpha));
     }
@@ -275,7 +280,7 @@ impl Finished {
             },
             Request::Export(dir, alpha) => Event::Exported(
                 self.export(&dir, alpha)
-                    .map(|()| dir)
+                    .map(|()| dir.join("model"))
                     .map_err(|e| e.to_string()),
             ),
             Request::Classify(path, alpha) => match self.classify(&path, alpha) {
@@ -295,15 +300,18 @@ impl Finished {
         )
     }
 
-    /// The model at `alpha` as an HF folder (`flyp export`'s layout), with the classification
-    /// head as `head.safetensors` when the method has one (FT, LP-FT, LP).
+    /// The model at `alpha` as the HF folder `dir/model` (`flyp export`'s layout; an earlier one
+    /// swapped out only once the new one is complete), with the classification head as
+    /// `head.safetensors` when the method has one (FT, LP-FT, LP).
     fn export(&self, dir: &std::path::Path, alpha: f64) -> flyp::Result<()> {
         let (clip, head) = self.ends.at(alpha)?;
-        clip.save(dir)?;
-        if self.ends.heads.is_some() {
-            flyp::model::weights::save_head(&dir.join("head.safetensors"), &head)?;
-        }
-        Ok(())
+        flyp::run_dir::replace_dir(dir, "model", |model| {
+            clip.save(model)?;
+            if self.ends.heads.is_some() {
+                flyp::model::weights::save_head(&model.join("head.safetensors"), &head)?;
+            }
+            Ok(())
+        })
     }
 
     /// The five most probable classes of one image (the same logits as evaluation).
@@ -378,6 +386,14 @@ fn run(
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;
     let zero_shot = ClassHead::zero_shot(&before, &data.prompt_names, &templates)?;
+    if trains {
+        // Epoch 0 of the curves: the model before training, with its prompt head.
+        let mut sets = Vec::new();
+        for (name, samples) in &data.evals {
+            sets.push((name.clone(), evaluate(&before, &zero_shot, samples, 64)?.0));
+        }
+        send(Event::Before(sets));
+    }
     let step_tx = std::sync::Mutex::new(tx.clone());
     let step_ctx = ctx.clone();
     let Control { stop, pause } = control;
@@ -406,7 +422,7 @@ fn run(
         progress: false,
     };
     let outcome = flyp::methods::recipe::run(&spec, &data, device, hooks)?;
-    if let Some(mut dir) = run_dir {
+    if let (Some(mut dir), None) = (run_dir, outcome.stopped) {
         dir.mark_finished()?;
     }
     let best_epoch = if trains {
@@ -441,6 +457,7 @@ fn run(
         best_epoch,
         seconds: started.elapsed().as_secs_f64(),
         results: Box::new(outcome.results),
+        stopped: outcome.stopped,
     };
     Ok((done, finished))
 }

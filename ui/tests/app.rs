@@ -75,7 +75,8 @@ fn noto_zero_shot_top1(model: &std::path::Path) -> f64 {
 /// Run until the run reports its outcome (at most `secs` seconds).
 fn until_outcome(harness: &mut Harness<'_, Studio>, secs: u64) {
     let started = Instant::now();
-    while harness.state().progress.outcome.is_none() {
+    // A started run takes the screen once it trains: until then `jobs.next` holds it.
+    while harness.state().progress.outcome.is_none() || harness.state().jobs.next.is_some() {
         let p = &harness.state().progress;
         assert!(
             started.elapsed() < Duration::from_secs(secs),
@@ -202,7 +203,8 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     // Pause after two steps: no step may arrive while paused (one already under way may finish).
     let mut paused_at: Option<(Instant, usize)> = None;
     let mut resumed = false;
-    while harness.state().progress.outcome.is_none() {
+    // A started run takes the screen once it trains: until then `jobs.next` holds it.
+    while harness.state().progress.outcome.is_none() || harness.state().jobs.next.is_some() {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "the run did not finish in 10 minutes"
@@ -784,33 +786,63 @@ fn a_stopped_run_continues_from_its_run_folder() {
     assert!((1..epochs).contains(&done), "{done} epochs before the stop");
     assert!(flyp::train::checkpoint::exists(&dir));
 
-    // Start again without "Continue": refused, the checkpoint left as it was.
+    // The stopped run is explorable like a finished one: its best finished epoch.
+    assert!(stopped.finished, "{outcome}");
+    assert!(outcome.contains("exploring epoch"), "{outcome}");
+    harness.get_by_label("Results").click();
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("Results appear here when a run has finished.")
+            .is_none()
+    );
+    harness.get_by_label("Export");
+
+    // Start again without "Continue": refused, the checkpoint left as it was, and the stopped
+    // run's results still on screen.
     let state = dir.join("checkpoint/state.json");
     let saved = std::fs::read(&state).expect("state.json");
     harness.get_by_label("Start").click();
     harness.run();
-    let refused = harness.state().progress.clone();
-    assert!(refused.failed, "{:?}", refused.outcome);
-    assert!(
-        refused
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.contains("already holds a run")),
-        "{:?}",
-        refused.outcome
-    );
+    let refused = harness.state().start_error.clone().unwrap_or_default();
+    assert!(refused.contains("already holds a run"), "{refused}");
+    harness.get_by_label_contains("Not started:");
     assert_eq!(std::fs::read(&state).expect("state.json"), saved);
+    let kept = &harness.state().progress;
+    assert!(kept.finished && !kept.failed, "{:?}", kept.outcome);
+    assert_eq!(kept.epochs.len(), done);
+    harness.get_by_label("Export");
 
+    harness.get_by_label("Training").click();
     harness.get_by_label("Continue the run saved there").click();
     harness.run();
     assert!(harness.state().settings.spec.resume);
     harness.get_by_label("Start").click();
     harness.step();
     until_outcome(&mut harness, 300);
+    assert!(harness.state().start_error.is_none());
     let resumed = harness.state().progress.clone();
     assert!(!resumed.failed, "{:?}", resumed.outcome);
     let numbers: Vec<usize> = resumed.epochs.iter().map(|r| r.epoch).collect();
     assert_eq!(numbers, (1..=epochs).collect::<Vec<_>>());
+    // The curves go on where they left off: the checkpoint's epochs first, then steps numbered
+    // after the saved ones; epoch 0 (before training) on the accuracy curves.
+    assert_eq!(resumed.resumed_epochs, done);
+    let saved_steps: usize = resumed.epochs[..done].iter().map(|r| r.steps).sum();
+    assert!(
+        resumed
+            .steps
+            .first()
+            .is_some_and(|s| s.step == saved_steps + 1),
+        "first step after the resume: {:?}, saved {saved_steps}",
+        resumed.steps.first().map(|s| s.step)
+    );
+    let before = resumed.before.clone().expect("epoch 0");
+    assert_eq!(before.len(), resumed.sets.len());
+    assert_eq!(
+        stopped.before.as_ref().map(|b| b[0].1.top1),
+        Some(before[0].1.top1)
+    );
     for (before, after) in stopped.epochs.iter().zip(&resumed.epochs) {
         assert_eq!(before.mean_loss, after.mean_loss, "epoch {}", before.epoch);
     }
@@ -893,4 +925,226 @@ fn settings_are_kept_between_sessions_and_bad_ones_fall_back() {
         .0
         .insert(Settings::KEY.into(), "not a stored value".into());
     assert_eq!(Settings::load(Some(&storage)), demo);
+}
+
+/// Every file below `dir` with its bytes, for "nothing changed" checks.
+fn files_below(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A finished linear-probe run on the tiny model (seconds): something to export and to lose.
+fn finished_probe_run() -> Harness<'static, Studio> {
+    let mut harness = harness();
+    {
+        let studio = harness.state_mut();
+        studio.settings.compute = flyp::DeviceChoice::Cpu;
+        studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.settings.spec.templates = "simple".into();
+        studio.settings.spec.method = &flyp::methods::linear_probe::LinearProbe;
+        studio.settings.spec.data.evals.clear();
+    }
+    harness.get_by_label("Start").click();
+    harness.step();
+    until_outcome(&mut harness, 300);
+    assert!(
+        harness.state().progress.finished,
+        "{:?}",
+        harness.state().progress.outcome
+    );
+    harness
+}
+
+/// Nothing a click can lose: a Start that fails (a training folder of junk) leaves the finished
+/// run on screen and explorable; Start is disabled, with the reason, while the scan shows an
+/// error.
+#[test]
+fn a_failed_start_keeps_the_finished_run_and_a_scan_error_disables_start() {
+    let mut harness = finished_probe_run();
+    let before = harness.state().progress.clone();
+    let junk = std::env::temp_dir().join(format!("flyp-app-junk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&junk);
+    std::fs::create_dir_all(&junk).expect("junk");
+    std::fs::write(junk.join("notes.txt"), "not an image").expect("write");
+    harness.state_mut().settings.spec.data.train = junk.clone();
+    // Start without a scan: the worker fails on the data; the run on screen stays.
+    harness.get_by_label("Start").click();
+    harness.step();
+    step_until(
+        &mut harness,
+        120,
+        "the failed start was not reported",
+        |s| s.start_error.is_some(),
+    );
+    harness.run();
+    let error = harness.state().start_error.clone().unwrap_or_default();
+    assert!(error.contains(&junk.display().to_string()), "{error}");
+    harness.get_by_label_contains("Not started:");
+    let kept = &harness.state().progress;
+    assert!(kept.finished && !kept.failed);
+    assert_eq!(
+        kept.results.as_ref().map(|r| r.best.len()),
+        before.results.as_ref().map(|r| r.best.len())
+    );
+    harness.get_by_label("Results").click();
+    harness.run();
+    harness.get_by_label("Export");
+    // Scan the junk folder: Start is disabled and says why.
+    let ctx = harness.ctx.clone();
+    harness.state_mut().start_scan(&ctx);
+    harness.step();
+    step_until(&mut harness, 60, "scan did not finish", |s| {
+        !s.is_scanning()
+    });
+    harness.run();
+    assert!(matches!(harness.state().scan, Some(Err(_))));
+    {
+        use egui_kittest::kittest::NodeT;
+        assert!(harness.get_by_label("Start").accesskit_node().is_disabled());
+    }
+    assert!(
+        harness
+            .state()
+            .cannot_start()
+            .is_some_and(|r| r.contains("cannot be used"))
+    );
+    let _ = std::fs::remove_dir_all(&junk);
+}
+
+/// Export into a folder that is not empty asks first; "Choose another folder" changes no file
+/// (byte for byte); an earlier export is overwritten only when asked; a file flyp did not write
+/// is never replaced.
+#[test]
+fn export_into_a_folder_that_is_not_empty_asks_and_never_replaces_foreign_files() {
+    let mut harness = finished_probe_run();
+    harness.get_by_label("Results").click();
+    harness.run();
+    let root = std::env::temp_dir().join(format!("flyp-app-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mine = root.join("mine");
+    std::fs::create_dir_all(&mine).expect("dir");
+    std::fs::write(mine.join("notes.txt"), "my notes").expect("write");
+    let before = files_below(&mine);
+    harness.state_mut().results_view.export_dir = mine.clone();
+    harness.get_by_label("Export").click();
+    harness.run();
+    harness.get_by_label_contains("is not empty (it holds notes.txt");
+    harness.get_by_label("Choose another folder").click();
+    harness.run();
+    assert_eq!(files_below(&mine), before, "cancelling changed a file");
+    assert!(harness.state().progress.exported.is_none());
+    // Write into it: model/, results.json and the marker added, the notes untouched.
+    harness.get_by_label("Export").click();
+    harness.run();
+    click_and_wait(&mut harness, "Write into it", 120, |s| {
+        s.progress.exported.is_some()
+    });
+    harness
+        .state()
+        .progress
+        .exported
+        .clone()
+        .expect("answer")
+        .expect("exported");
+    assert_eq!(
+        std::fs::read(mine.join("notes.txt")).expect("notes"),
+        b"my notes"
+    );
+    assert!(mine.join("model/model.safetensors").is_file() && mine.join("results.json").is_file());
+    // Again: an earlier export, overwritten only when asked.
+    harness.get_by_label("Export").click();
+    harness.run();
+    harness.get_by_label_contains("holds an earlier export");
+    click_and_wait(&mut harness, "Overwrite the earlier export", 120, |s| {
+        s.progress.exported.is_some()
+    });
+    harness
+        .state()
+        .progress
+        .exported
+        .clone()
+        .expect("answer")
+        .expect("exported");
+    assert_eq!(
+        std::fs::read(mine.join("notes.txt")).expect("notes"),
+        b"my notes"
+    );
+    // A results.json flyp did not write: no way to write there.
+    let theirs = root.join("theirs");
+    std::fs::create_dir_all(&theirs).expect("dir");
+    std::fs::write(theirs.join("results.json"), "{\"theirs\": true}").expect("write");
+    let before = files_below(&theirs);
+    harness.state_mut().results_view.export_dir = theirs.clone();
+    harness.get_by_label("Export").click();
+    harness.run();
+    harness.get_by_label_contains("which flyp did not write");
+    assert!(harness.query_by_label("Write into it").is_none());
+    harness.get_by_label("Choose another folder").click();
+    harness.run();
+    assert_eq!(files_below(&theirs), before);
+    // A file where the folder should be: one clear line.
+    let file = root.join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    harness.state_mut().results_view.export_dir = file.clone();
+    harness.get_by_label("Export").click();
+    harness.run();
+    let line = harness
+        .state()
+        .progress
+        .exported
+        .clone()
+        .expect("answer")
+        .unwrap_err();
+    assert!(
+        line.contains("a-file") && line.contains("not a folder"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Every finished run of the session stays explorable: after a second run, Results and
+/// Embeddings offer the first again, with its own numbers.
+#[test]
+fn earlier_runs_of_the_session_stay_selectable() {
+    let mut harness = finished_probe_run();
+    let first = harness.state().progress.clone();
+    assert_eq!(harness.state().run_label, "run 1: Linear probe (LP)");
+    harness.state_mut().settings.spec.method = &flyp::methods::zeroshot::ZeroShot;
+    harness.get_by_label("Start").click();
+    harness.step();
+    until_outcome(&mut harness, 300);
+    assert_eq!(harness.state().run_label, "run 2: Zero-shot");
+    assert_eq!(harness.state().past.len(), 1);
+    assert!(harness.state().progress.probe.is_none());
+    harness.get_by_label("Results").click();
+    harness.run();
+    harness
+        .get_by_role_and_label(eframe::egui::accesskit::Role::ComboBox, "Run")
+        .click();
+    harness.run();
+    harness.get_by_label("run 1: Linear probe (LP)").click();
+    harness.run();
+    let shown = harness.state();
+    assert_eq!(shown.run_label, "run 1: Linear probe (LP)");
+    assert_eq!(shown.past[0].label, "run 2: Zero-shot");
+    assert_eq!(
+        shown.progress.probe.as_ref().map(|p| p.0),
+        first.probe.as_ref().map(|p| p.0)
+    );
+    // Its worker still answers: the slider's α evaluated again, the embeddings there.
+    step_until(&mut harness, 120, "the first run did not answer", |s| {
+        !s.progress.wise.is_empty()
+    });
+    harness.get_by_label("Embeddings").click();
+    harness.run();
+    harness.get_by_label("Projection");
 }

@@ -91,6 +91,7 @@ impl Studio {
             ui.label("The embeddings appear here when a run has finished.");
             return;
         };
+        self.run_picker(ui);
         ui.horizontal(|ui| {
             let label = ui.label("Projection");
             egui::ComboBox::from_id_salt("projection")

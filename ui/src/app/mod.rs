@@ -8,16 +8,20 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use flyp::train::engine::{EpochReport, StepProgress};
 
 mod embeddings;
+mod export;
 mod progress;
 mod results;
+mod runs;
 mod settings;
 mod stored;
 mod training;
 
 pub use embeddings::EmbeddingView;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
+pub use export::ExportFolder;
 pub use progress::{Classified, FinishedRun, Progress, WisePoint};
 pub use results::{ResultsView, cell_paths};
+pub use runs::{KEPT_RUNS, PastRun};
 pub use stored::Settings;
 
 use crate::compute::WindowGpu;
@@ -50,8 +54,12 @@ pub fn bundled(relative: &str) -> PathBuf {
 /// The worker threads of the app and the channels their answers arrive on.
 #[derive(Default)]
 pub struct Jobs {
-    /// The training run (its worker stays to answer WiSE-FT requests afterwards).
+    /// The run whose results are on screen (its worker stays to answer WiSE-FT requests after
+    /// training).
     pub run: Option<Run>,
+    /// A run started but not yet training (loading, probing the data), with what it reported:
+    /// it takes the screen only once it trains, so a Start that fails loses nothing.
+    pub next: Option<(Run, Progress)>,
     pub(crate) download_rx: Option<std::sync::mpsc::Receiver<crate::worker::Fetch>>,
     pub(crate) scan_rx: Option<std::sync::mpsc::Receiver<Result<flyp::data::Scan, String>>>,
 }
@@ -60,6 +68,8 @@ pub struct Jobs {
 pub struct Studio {
     /// What the settings panel edits, kept between sessions.
     pub settings: Settings,
+    /// Why the last Start did not start a run (shown under Start until the next one).
+    pub start_error: Option<String>,
     /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
     pub adapter: Option<String>,
     /// The window's wgpu device, which training can share.
@@ -72,6 +82,11 @@ pub struct Studio {
     pub browser: Option<Browser>,
     /// Earlier finished runs of this session (for the ID-vs-OOD scatter).
     pub history: Vec<FinishedRun>,
+    /// Earlier finished runs still explorable, newest first (at most [`KEPT_RUNS`]).
+    pub past: Vec<PastRun>,
+    /// The name of the run on screen ("run 2: FLYP"), and how many runs this session trained.
+    pub run_label: String,
+    runs_started: usize,
     pub progress: Progress,
     /// The worker threads and their channels.
     pub jobs: Jobs,
@@ -182,10 +197,14 @@ impl Studio {
             adapter,
             gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
             settings: Settings::load(cc.storage),
+            start_error: None,
             new_ood: PathBuf::new(),
             dropped_folder: None,
             browser: None,
             history: Vec::new(),
+            past: Vec::new(),
+            run_label: String::new(),
+            runs_started: 0,
             progress: Progress::default(),
             jobs: Jobs::default(),
             embed_view: EmbeddingView::default(),
@@ -200,66 +219,75 @@ impl Studio {
 
     /// A run is training (its worker stays to answer WiSE-FT requests afterwards).
     pub fn is_running(&self) -> bool {
-        self.jobs.run.is_some() && self.progress.outcome.is_none()
+        self.jobs.next.is_some() || (self.jobs.run.is_some() && self.progress.outcome.is_none())
+    }
+
+    /// The run that Pause and Stop act on: the one starting, else the one training.
+    pub fn active_run(&self) -> Option<&Run> {
+        match &self.jobs.next {
+            Some((run, _)) => Some(run),
+            None => self.jobs.run.as_ref().filter(|_| self.is_running()),
+        }
     }
 
     /// The running run is held between steps.
     pub fn is_paused(&self) -> bool {
-        self.is_running() && self.jobs.run.as_ref().is_some_and(Run::is_paused)
+        self.active_run().is_some_and(Run::is_paused)
     }
 
     /// Start a run with the current settings (the Start button), on the device "Compute" names.
     pub fn start(&mut self, ctx: &egui::Context) {
-        self.remember_finished_run();
-        // The previous run's worker may be answering a request: let it end on its own thread
-        // (dropping a run joins its worker) so this frame does not wait for it.
-        if let Some(old) = self.jobs.run.take() {
-            old.stop();
-            let _ = std::thread::Builder::new()
-                .name("flyp-cleanup".into())
-                .spawn(move || drop(old));
+        self.start_error = None;
+        if let Some(reason) = self.cannot_start() {
+            return self.start_error = Some(reason);
         }
-        self.progress = Progress::default();
-        self.embed_view.projected = None;
-        self.results_view.requested.clear();
-        self.embed_view.requested.clear();
-        self.results_view.open_cell = None;
-        self.embed_view.hovered = None;
-        if let Some(dir) = &self.settings.spec.out
-            && !self.settings.spec.resume
+        let spec = &self.settings.spec;
+        if let Some(dir) = &spec.out
+            && !spec.resume
             && flyp::train::checkpoint::exists(dir)
         {
-            return self.fail(format!(
+            return self.start_error = Some(format!(
                 "{} already holds a run: tick \"Continue the run saved there\" or choose another run folder",
                 dir.display()
             ));
         }
         let device = match crate::compute::resolve(self.settings.compute, self.gpu.as_mut()) {
             Ok(device) => device,
-            Err(e) => return self.fail(e.to_string()),
+            Err(e) => return self.start_error = Some(e.to_string()),
         };
         match Run::start(self.settings.spec.clone(), device, ctx.clone()) {
-            Ok(run) => self.jobs.run = Some(run),
-            Err(e) => self.fail(format!("cannot start the worker thread: {e}")),
+            Ok(run) => self.jobs.next = Some((run, Progress::default())),
+            Err(e) => self.start_error = Some(format!("cannot start the worker thread: {e}")),
         }
     }
 
-    fn fail(&mut self, line: String) {
-        self.progress.outcome = Some(format!("error: {line}"));
-        self.progress.failed = true;
+    /// Why Start cannot run now (its tooltip), if it cannot.
+    pub fn cannot_start(&self) -> Option<String> {
+        if self.is_running() {
+            return Some("A run is in progress: Stop it first".into());
+        }
+        match &self.scan {
+            Some(Err(e)) => Some(format!("The training folder cannot be used: {e}")),
+            _ => None,
+        }
     }
 
-    /// Keep the finished run's WiSE-FT curve for the ID-vs-OOD scatter of later runs.
-    fn remember_finished_run(&mut self) {
-        let curve = self.progress.id_ood_curve();
-        if self.progress.finished && !curve.is_empty() {
-            let label = format!(
-                "run {}: {}",
-                self.history.len() + 1,
-                self.settings.spec.method.label()
-            );
-            self.history.push(FinishedRun { label, curve });
-        }
+    /// The started run trains (or finished, or stopped with an epoch to show): it takes the
+    /// screen, and the run that was there joins the session's earlier runs.
+    fn promote(&mut self, run: Run, progress: Progress) {
+        self.archive_current();
+        self.runs_started += 1;
+        self.run_label = format!(
+            "run {}: {}",
+            self.runs_started,
+            self.settings.spec.method.label()
+        );
+        self.jobs.run = Some(run);
+        self.progress = progress;
+        self.embed_view = EmbeddingView::default();
+        let export_dir = self.results_view.export_dir.clone();
+        self.results_view = ResultsView::default();
+        self.results_view.export_dir = export_dir;
     }
 
     /// Add an OOD set (named after its folder; a number is added to repeated names).
@@ -303,46 +331,6 @@ impl Studio {
         if let Some(run) = &self.jobs.run {
             self.progress.classified = None;
             run.classify(self.results_view.try_image.clone(), self.results_view.alpha);
-        }
-    }
-
-    /// Export the finished run: `export_dir/results.json` now (epochs, WiSE-FT points so far) and
-    /// `export_dir/model/` at the current α on the worker.
-    pub fn export(&mut self) {
-        let Some(run) = &self.jobs.run else { return };
-        self.progress.exported = None;
-        let p = &self.progress;
-        let Some(mut results) = p.results.clone() else {
-            return;
-        };
-        results.wise = p
-            .wise
-            .iter()
-            .map(|w| flyp::train::WisePoint {
-                alpha: w.alpha,
-                sets: w.sets.iter().cloned().collect(),
-            })
-            .collect();
-        results.wise.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
-        results.exported_alpha = Some(self.results_view.alpha);
-        let written = std::fs::create_dir_all(&self.results_view.export_dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                results
-                    .write(&self.results_view.export_dir.join("results.json"))
-                    .map_err(|e| e.to_string())
-            });
-        match written {
-            Ok(()) => run.export(
-                self.results_view.export_dir.join("model"),
-                self.results_view.alpha,
-            ),
-            Err(e) => {
-                self.progress.exported = Some(Err(format!(
-                    "{}: {e}",
-                    self.results_view.export_dir.display()
-                )))
-            }
         }
     }
 
@@ -395,6 +383,27 @@ impl Studio {
             }
             if self.download.is_some() {
                 self.jobs.download_rx = None;
+            }
+        }
+        if let Some((run, progress)) = &mut self.jobs.next {
+            while let Ok(event) = run.events.try_recv() {
+                progress.apply(event);
+            }
+            let trains = !progress.steps.is_empty()
+                || !progress.epochs.is_empty()
+                || progress.probe.is_some()
+                || progress.finished;
+            if trains {
+                if let Some((run, progress)) = self.jobs.next.take() {
+                    self.promote(run, progress);
+                }
+            } else if let Some(line) = progress.outcome.clone() {
+                // It ended before training (bad data, a refused run folder, stopped while
+                // loading): say why; what was on screen stays.
+                self.start_error = Some(line.trim_start_matches("error: ").to_string());
+                if let Some((run, _)) = self.jobs.next.take() {
+                    runs::end_on_its_own_thread(run);
+                }
             }
         }
         let Some(run) = &self.jobs.run else { return };
@@ -453,6 +462,7 @@ impl Studio {
             self.classify();
         }
         self.dropped_folder_question(ui.ctx());
+        self.export_question(ui.ctx());
         self.browser_window(ui.ctx());
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {

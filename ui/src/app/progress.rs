@@ -19,8 +19,12 @@ pub struct Progress {
     pub results: Option<flyp::train::RunResults>,
     /// The linear probe's L2 strength and metrics (LP, LP-FT).
     pub probe: Option<(f64, Vec<(String, Metrics)>)>,
+    /// Every set's metrics before training (zero-shot): epoch 0 of the accuracy curves.
+    pub before: Option<Vec<(String, Metrics)>>,
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
+    /// How many of `epochs` came from a resumed run's checkpoint (no steps of theirs were seen).
+    pub resumed_epochs: usize,
     pub embeddings: Option<Embeddings>,
     /// The last export's outcome.
     pub exported: Option<Result<PathBuf, String>>,
@@ -52,8 +56,14 @@ impl Progress {
                 self.train_images = train_images;
             }
             Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
+            Event::Before(sets) => self.before = Some(sets),
             Event::Step(p) => self.steps.push(p),
-            Event::Epoch(r) => self.epochs.push(r),
+            Event::Epoch(r) => {
+                if self.steps.is_empty() {
+                    self.resumed_epochs += 1;
+                }
+                self.epochs.push(r);
+            }
             Event::Embeddings(e) => self.embeddings = Some(e),
             Event::EmbeddedAt { alpha, rows } => {
                 if let Some(e) = &mut self.embeddings {
@@ -81,12 +91,18 @@ impl Progress {
                 best_epoch,
                 seconds,
                 results,
+                stopped,
             } => {
                 self.finished = true;
                 self.results = Some(*results);
-                self.outcome = Some(format!(
-                    "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
-                ))
+                self.outcome = Some(match stopped {
+                    Some((epoch, step)) => format!(
+                        "stopped at epoch {epoch} step {step}; exploring epoch {best_epoch}, the best finished one by validation top-1 (a run folder keeps the checkpoint to continue)"
+                    ),
+                    None => format!(
+                        "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"
+                    ),
+                });
             }
             Event::Stopped(line) => self.outcome = Some(line),
             Event::Failed(line) => {

@@ -17,6 +17,8 @@ pub struct ResultsView {
     pub export_dir: PathBuf,
     /// "Try an image": the image to classify with the finished run's model at the current α.
     pub try_image: PathBuf,
+    /// Export was asked about a folder that is not empty: what it holds, until answered.
+    pub export_question: Option<super::export::ExportFolder>,
 }
 
 impl Default for ResultsView {
@@ -28,6 +30,7 @@ impl Default for ResultsView {
             alpha_dragging: false,
             export_dir: PathBuf::from("flyp-studio-export"),
             try_image: PathBuf::new(),
+            export_question: None,
         }
     }
 }
@@ -40,6 +43,7 @@ impl Studio {
             ui.label("Results appear here when a run has finished.");
             return;
         }
+        self.run_picker(ui);
         egui::ScrollArea::vertical().show(ui, |ui| self.results(ui));
     }
 
@@ -214,7 +218,7 @@ impl Studio {
             ui.label("Needs a test set and an OOD set.");
             return;
         }
-        let label = format!("this run: {}", self.settings.spec.method.label());
+        let label = format!("this run ({})", self.run_label);
         let alpha = self.results_view.alpha;
         Plot::new("id-ood")
             .height(260.0)
@@ -223,7 +227,12 @@ impl Studio {
             .x_axis_label("ID (test) top-1 (%)")
             .y_axis_label("OOD top-1 (%)")
             .show(ui, |plot| {
-                let runs = self.history.iter().map(|r| (r.label.clone(), &r.curve));
+                let shown = &self.run_label;
+                let runs = self
+                    .history
+                    .iter()
+                    .filter(|r| &r.label != shown)
+                    .map(|r| (r.label.clone(), &r.curve));
                 for (k, (name, curve)) in runs.chain(std::iter::once((label, &current))).enumerate()
                 {
                     let colour = class_colour(k);

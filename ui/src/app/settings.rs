@@ -283,10 +283,13 @@ impl Studio {
     pub(super) fn controls(&mut self, ui: &mut egui::Ui) {
         let running = self.is_running();
         ui.horizontal(|ui| {
-            if ui
-                .add_enabled(!running, egui::Button::new("Start"))
-                .clicked()
-            {
+            let blocked = self.cannot_start();
+            let start = ui.add_enabled(blocked.is_none(), egui::Button::new("Start"));
+            let start = match &blocked {
+                Some(reason) => start.on_disabled_hover_text(reason),
+                None => start.on_hover_text("Train with these settings; the results on screen stay until the new run trains"),
+            };
+            if start.clicked() {
                 self.start(ui.ctx());
             }
             let paused = self.is_paused();
@@ -299,19 +302,25 @@ impl Studio {
                 .add_enabled(running, egui::Button::new(text))
                 .on_hover_text(tip)
                 .clicked()
-                && let Some(run) = &self.jobs.run
+                && let Some(run) = self.active_run()
             {
                 run.pause(!paused);
             }
             if ui
                 .add_enabled(running, egui::Button::new("Stop"))
-                .on_hover_text("End the run after its current step")
+                .on_hover_text("End the run after its current step; its best finished epoch stays to explore")
                 .clicked()
-                && let Some(run) = &self.jobs.run
+                && let Some(run) = self.active_run()
             {
                 run.stop();
             }
         });
+        if self.jobs.next.is_some() {
+            ui.label("Starting: reading the data and loading the model…");
+        }
+        if let Some(line) = &self.start_error {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Not started: {line}"));
+        }
     }
 
     /// "Hub model id" with Download, a progress bar while it runs, and its outcome.

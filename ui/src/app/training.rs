@@ -34,12 +34,28 @@ impl Studio {
         let height = (ui.available_height() / 2.0 - 20.0).max(120.0);
         ui.strong("Training loss (per step)");
         let loss: PlotPoints = p.steps.iter().map(|s| [s.step as f64, s.loss]).collect();
+        // A resumed run: the checkpoint's epochs as their mean loss at their last step, so the
+        // curve goes on where it left off.
+        let mut done = 0;
+        let earlier: PlotPoints = p.epochs[..p.resumed_epochs]
+            .iter()
+            .map(|r| {
+                done += r.steps;
+                [done as f64, r.mean_loss]
+            })
+            .collect();
         Plot::new("loss")
             .height(height)
+            .legend(Legend::default())
             .x_axis_label("step")
             .y_axis_label("loss")
-            .show(ui, |plot| plot.line(Line::new("loss", loss)));
-        ui.strong("Top-1 accuracy per set (per epoch, %)");
+            .show(ui, |plot| {
+                if p.resumed_epochs > 0 {
+                    plot.line(Line::new("epoch means before the resume", earlier));
+                }
+                plot.line(Line::new("loss", loss));
+            });
+        ui.strong("Top-1 accuracy per set (per epoch, %; epoch 0 = before training, zero-shot)");
         Plot::new("accuracy")
             .height(height)
             .legend(Legend::default())
@@ -47,14 +63,19 @@ impl Studio {
             .y_axis_label("top-1 (%)")
             .show(ui, |plot| {
                 for (i, set) in p.sets.iter().enumerate() {
-                    let points: PlotPoints = p
-                        .epochs
-                        .iter()
-                        .filter_map(|r| {
+                    // Epoch 0: the model before training (zero-shot).
+                    let before = p
+                        .before
+                        .as_ref()
+                        .and_then(|b| b.get(i))
+                        .map(|(_, m)| [0.0, 100.0 * m.top1]);
+                    let points: PlotPoints = before
+                        .into_iter()
+                        .chain(p.epochs.iter().filter_map(|r| {
                             r.evals
                                 .get(i)
                                 .map(|(_, m)| [r.epoch as f64, 100.0 * m.top1])
-                        })
+                        }))
                         .collect();
                     plot.line(Line::new(set.clone(), points));
                 }

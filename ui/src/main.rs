@@ -5,6 +5,14 @@ use eframe::{egui, egui_wgpu};
 use flyp_studio::{app, compute};
 
 fn main() -> eframe::Result {
+    let args: Vec<String> = std::env::args().collect();
+    let scale = match app::Settings::scale_arg(&args) {
+        Ok(scale) => scale,
+        Err(line) => {
+            eprintln!("flyp-studio: {line}");
+            std::process::exit(2);
+        }
+    };
     let wgpu = egui_wgpu::WgpuConfiguration::default();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -21,6 +29,6 @@ fn main() -> eframe::Result {
     eframe::run_native(
         "flyp-studio",
         options,
-        Box::new(|cc| Ok(Box::new(app::Studio::new(cc)))),
+        Box::new(move |cc| Ok(Box::new(app::Studio::new(cc).with_zoom(scale)))),
     )
 }

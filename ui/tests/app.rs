@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use flyp::train::engine::EpochReport;
 use flyp_studio::app::Studio;
 
@@ -849,6 +849,19 @@ fn a_stopped_run_continues_from_its_run_folder() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The Zoom setting is egui's zoom factor, and Ctrl + (egui's own zoom) becomes the setting.
+#[test]
+fn zoom_is_the_setting_both_ways() {
+    let mut harness = harness();
+    harness.state_mut().settings.zoom = 1.5;
+    harness.run();
+    assert_eq!(harness.ctx.zoom_factor(), 1.5);
+    harness.ctx.set_zoom_factor(2.0);
+    harness.run();
+    assert_eq!(harness.state().settings.zoom, 2.0);
+    harness.get_by_label("Zoom");
+}
+
 /// Every method the library registers for the app is in the Method box, under its label, and
 /// choosing it makes it the run's method.
 #[test]
@@ -1007,10 +1020,7 @@ fn a_failed_start_keeps_the_finished_run_and_a_scan_error_disables_start() {
     });
     harness.run();
     assert!(matches!(harness.state().scan, Some(Err(_))));
-    {
-        use egui_kittest::kittest::NodeT;
-        assert!(harness.get_by_label("Start").accesskit_node().is_disabled());
-    }
+    assert!(harness.get_by_label("Start").accesskit_node().is_disabled());
     assert!(
         harness
             .state()
@@ -1147,4 +1157,88 @@ fn earlier_runs_of_the_session_stay_selectable() {
     harness.get_by_label("Embeddings").click();
     harness.run();
     harness.get_by_label("Projection");
+}
+
+/// Every screen fits a laptop (900×600) and the default window (1200×780): after a finished run
+/// on the demo data, no button, slider, box or check box reaches past the window's left or right
+/// edge (vertical overflow scrolls). With FLYP_SCREENSHOTS=DIR each screen is saved as
+/// DIR/<screen>-<width>x<height>.png.
+#[test]
+fn every_screen_fits_900x600_and_1200x780() {
+    use eframe::egui::accesskit::Role;
+    let mut harness = harness();
+    harness.get_by_label("Use the bundled demo data").click();
+    harness.step();
+    step_until(&mut harness, 120, "scan did not finish", |s| {
+        !s.is_scanning()
+    });
+    {
+        let studio = harness.state_mut();
+        studio.settings.compute = flyp::DeviceChoice::Cpu;
+        studio.settings.spec.model = flyp_studio::app::bundled("tests/fixtures/tiny-a");
+        studio.settings.spec.templates = "simple".into();
+        studio.settings.spec.method = &flyp::methods::finetune::Finetune;
+        studio.settings.spec.hyper.epochs = 2;
+        studio.settings.spec.hyper.batch = 72;
+    }
+    harness.get_by_label("Start").click();
+    harness.step();
+    until_outcome(&mut harness, 600);
+    assert!(
+        harness.state().progress.finished,
+        "{:?}",
+        harness.state().progress.outcome
+    );
+    step_until(
+        &mut harness,
+        300,
+        "the WiSE-FT curve and the embeddings did not arrive",
+        |s| {
+            s.progress.wise.len() >= 11
+                && s.progress
+                    .embeddings
+                    .as_ref()
+                    .is_some_and(|e| e.frames.len() >= 11)
+        },
+    );
+    for (w, h) in [(900.0, 600.0), (1200.0, 780.0)] {
+        harness.set_size(eframe::egui::Vec2::new(w, h));
+        harness.run();
+        for screen in flyp_studio::app::SCREENS.iter() {
+            harness.get_by_label(screen.name).click();
+            harness.run();
+            settle(&mut harness);
+            harness.run();
+            assert_eq!(
+                flyp_studio::app::SCREENS[harness.state().view].name,
+                screen.name
+            );
+            screenshot(
+                &mut harness,
+                &format!("{}-{w}x{h}", screen.name.to_lowercase()),
+            );
+            for role in [
+                Role::Button,
+                Role::Slider,
+                Role::ComboBox,
+                Role::CheckBox,
+                Role::SpinButton,
+            ] {
+                // The settings panel's width (see `Studio::show`): what starts in it ends in it.
+                let panel = (w * 0.35f32).clamp(280.0, 360.0);
+                for node in harness.query_all_by_role(role) {
+                    let rect = node.rect();
+                    let right = if rect.left() < panel { panel } else { w };
+                    assert!(
+                        rect.left() >= -0.5 && rect.right() <= right + 0.5,
+                        "{} at {w}×{h}: {role:?} {:?} spans x {:.0}–{:.0}",
+                        screen.name,
+                        node.accesskit_node().label(),
+                        rect.left(),
+                        rect.right()
+                    );
+                }
+            }
+        }
+    }
 }

@@ -92,7 +92,8 @@ impl Studio {
             return;
         };
         self.run_picker(ui);
-        ui.horizontal(|ui| {
+        // Wrapped: on a narrow window the controls take a second line instead of leaving it.
+        ui.horizontal_wrapped(|ui| {
             let label = ui.label("Projection");
             egui::ComboBox::from_id_salt("projection")
                 .selected_text(match self.embed_view.projection {

@@ -68,6 +68,8 @@ pub struct Jobs {
 pub struct Studio {
     /// What the settings panel edits, kept between sessions.
     pub settings: Settings,
+    /// The zoom factor last given to egui.
+    zoom_applied: f32,
     /// Why the last Start did not start a run (shown under Start until the next one).
     pub start_error: Option<String>,
     /// The GPU adapter eframe draws with, e.g. "llvmpipe (LLVM 15.0.7, 256 bits) (Vulkan)".
@@ -198,6 +200,7 @@ impl Studio {
             gpu: cc.wgpu_render_state.as_ref().map(WindowGpu::new),
             settings: Settings::load(cc.storage),
             start_error: None,
+            zoom_applied: 1.0,
             new_ood: PathBuf::new(),
             dropped_folder: None,
             browser: None,
@@ -443,6 +446,7 @@ impl Studio {
     /// Draw the whole window.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.drain(ui.ctx());
+        self.apply_zoom(ui.ctx());
         let dropped = ui.ctx().input(|i| i.raw.dropped_files.clone());
         if let Some(dir) = dropped
             .iter()
@@ -479,9 +483,11 @@ impl Studio {
                 });
             });
         });
+        // The settings take a third of a narrow window (900 px: 315), 360 px of a wider one.
+        let settings_width = (ui.available_width() * 0.35).clamp(280.0, 360.0);
         egui::Panel::left("settings")
             .resizable(false)
-            .exact_size(360.0)
+            .exact_size(settings_width)
             .show(ui, |ui| {
                 ui.heading("flyp-studio");
                 ui.label("Fine-tune CLIP like you pretrain");
@@ -501,6 +507,27 @@ impl Studio {
                 (screen.show)(self, ui);
             }
         });
+    }
+
+    /// Keep egui's zoom and the "Zoom" setting one: a change by Ctrl + / − becomes the setting, a
+    /// change of the setting becomes egui's.
+    fn apply_zoom(&mut self, ctx: &egui::Context) {
+        let now = ctx.zoom_factor();
+        if (now - self.zoom_applied).abs() > 1e-4 {
+            self.settings.zoom = now.clamp(*Settings::ZOOM.start(), *Settings::ZOOM.end());
+        }
+        if (self.settings.zoom - now).abs() > 1e-4 {
+            ctx.set_zoom_factor(self.settings.zoom);
+        }
+        self.zoom_applied = self.settings.zoom;
+    }
+
+    /// Start with zoom factor `zoom` (`flyp-studio --scale`), whatever was kept.
+    pub fn with_zoom(mut self, zoom: Option<f32>) -> Self {
+        if let Some(zoom) = zoom {
+            self.settings.zoom = zoom;
+        }
+        self
     }
 
     /// A folder was dropped: ask whether it is the training set or an OOD set.

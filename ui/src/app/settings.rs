@@ -242,6 +242,17 @@ impl Studio {
                     .response
                     .labelled_by(label.id);
                 ui.end_row();
+                let label = ui.label("Zoom").on_hover_text(
+                    "Everything larger for a projector, smaller for a small screen (also Ctrl + / Ctrl −); kept between sessions",
+                );
+                ui.add(
+                    egui::DragValue::new(&mut self.settings.zoom)
+                        .speed(0.05)
+                        .range(Settings::ZOOM)
+                        .suffix("×"),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
                 let label = ui.label("Precision").on_hover_text(
                     "mixed: the towers' blocks in f16 (faster and lighter on GPUs with f16 shaders), weights, loss and optimizer in f32, with a loss scale; slower on the CPU backend",
                 );
@@ -325,7 +336,7 @@ impl Studio {
 
     /// "Hub model id" with Download, a progress bar while it runs, and its outcome.
     fn hub_row(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let label = ui.label("Hub model id");
             ui.add(
                 egui::TextEdit::singleline(&mut self.settings.hub_id)

@@ -24,6 +24,8 @@ pub struct Settings {
     pub hub_id: String,
     /// The Hub's address (`HF_ENDPOINT`, else huggingface.co); not kept.
     pub hub_endpoint: String,
+    /// egui's zoom factor ("Zoom", Ctrl + / −, `flyp-studio --scale`).
+    pub zoom: f32,
 }
 
 /// The stored form (every field optional: a setting this version does not know, or one that no
@@ -44,11 +46,32 @@ struct Stored {
     templates: Option<String>,
     precision: Option<String>,
     hub_id: Option<String>,
+    zoom: Option<f32>,
 }
 
 impl Settings {
     /// The key in eframe's storage.
     pub const KEY: &'static str = "flyp-studio settings";
+    /// The zoom factors offered.
+    pub const ZOOM: std::ops::RangeInclusive<f32> = 0.5..=3.0;
+
+    /// `--scale F` of the command line (a zoom factor in [`Settings::ZOOM`]), or why not.
+    pub fn scale_arg(args: &[String]) -> Result<Option<f32>, String> {
+        let Some(k) = args.iter().position(|a| a == "--scale") else {
+            return Ok(None);
+        };
+        let value = args
+            .get(k + 1)
+            .ok_or("--scale: give a zoom factor, e.g. --scale 1.5")?;
+        match value.parse::<f32>() {
+            Ok(z) if Self::ZOOM.contains(&z) => Ok(Some(z)),
+            _ => Err(format!(
+                "--scale {value}: a zoom factor from {} to {}, e.g. 1.5 for a projector",
+                Self::ZOOM.start(),
+                Self::ZOOM.end()
+            )),
+        }
+    }
 
     /// The bundled demo: its model, data, OOD sets and FLYP at the demo's lr.
     pub fn demo() -> Self {
@@ -73,6 +96,7 @@ impl Settings {
             },
             hub_id: String::new(),
             hub_endpoint: flyp::hub::default_endpoint(),
+            zoom: 1.0,
         }
     }
 
@@ -111,6 +135,10 @@ impl Settings {
         }
         settings.compute = stored.compute.unwrap_or(settings.compute);
         settings.hub_id = stored.hub_id.unwrap_or_default();
+        settings.zoom = stored
+            .zoom
+            .filter(|z| Self::ZOOM.contains(z))
+            .unwrap_or(1.0);
         settings
     }
 
@@ -131,6 +159,7 @@ impl Settings {
             templates: Some(spec.templates.clone()),
             precision: Some(spec.precision.name().into()),
             hub_id: Some(self.hub_id.clone()),
+            zoom: Some(self.zoom),
         };
         eframe::set_value(storage, Self::KEY, &stored);
     }

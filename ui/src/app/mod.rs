@@ -9,6 +9,7 @@ use flyp::train::engine::{EpochReport, StepProgress};
 
 mod embeddings;
 mod export;
+mod folders;
 mod progress;
 mod results;
 mod runs;
@@ -19,6 +20,7 @@ mod training;
 pub use embeddings::EmbeddingView;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
 pub use export::ExportFolder;
+pub use folders::{Browser, FolderRole};
 pub use progress::{Classified, FinishedRun, Progress, WisePoint};
 pub use results::{ResultsView, cell_paths};
 pub use runs::{KEPT_RUNS, PastRun};
@@ -104,50 +106,6 @@ pub struct Studio {
     pub scan: Option<Result<flyp::data::Scan, String>>,
 }
 
-/// What a chosen folder becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FolderRole {
-    Train,
-    Ood,
-    Model,
-    /// Where checkpoints go (and a stopped run continues from).
-    Run,
-}
-
-/// The in-app folder picker ("Browse…"): works the same on every platform and under Wayland, where
-/// winit delivers no dropped files.
-#[derive(Debug, Clone)]
-pub struct Browser {
-    pub role: FolderRole,
-    pub dir: PathBuf,
-    /// The sub-folders of `dir`, sorted (read once per folder, not per frame), or why not.
-    pub entries: Result<Vec<PathBuf>, String>,
-}
-
-impl Browser {
-    pub fn open(role: FolderRole, dir: PathBuf) -> Self {
-        let entries = list_folders(&dir);
-        Self { role, dir, entries }
-    }
-}
-
-/// The sub-folders of `dir`, by name (hidden ones left out).
-fn list_folders(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    folders.sort();
-    Ok(folders)
-}
-
-/// How the embedding view maps embeddings to 2-D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Projection {
     /// Principal components of the starting model's embeddings, applied to every α.
@@ -528,56 +486,6 @@ impl Studio {
             self.settings.zoom = zoom;
         }
         self
-    }
-
-    /// A folder was dropped: ask whether it is the training set or an OOD set.
-    fn dropped_folder_question(&mut self, ctx: &egui::Context) {
-        let Some(dir) = self.dropped_folder.clone() else {
-            return;
-        };
-        let mut answer = None;
-        egui::Window::new("A folder was dropped")
-            .collapsible(false)
-            .resizable(false)
-            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
-            .show(ctx, |ui| {
-                ui.label(dir.display().to_string());
-                ui.horizontal(|ui| {
-                    if ui
-                        .add_enabled(
-                            !self.is_running(),
-                            egui::Button::new("Use as the training set"),
-                        )
-                        .clicked()
-                    {
-                        answer = Some(1);
-                    }
-                    if ui
-                        .add_enabled(!self.is_running(), egui::Button::new("Add as an OOD set"))
-                        .clicked()
-                    {
-                        answer = Some(2);
-                    }
-                    if dir.join("config.json").is_file()
-                        && ui
-                            .add_enabled(!self.is_running(), egui::Button::new("Use as the model"))
-                            .clicked()
-                    {
-                        answer = Some(3);
-                    }
-                    if ui.button("Cancel").clicked() {
-                        answer = Some(0);
-                    }
-                });
-            });
-        match answer {
-            Some(1) => self.use_folder(FolderRole::Train, dir, ctx),
-            Some(2) => self.use_folder(FolderRole::Ood, dir, ctx),
-            Some(3) => self.use_folder(FolderRole::Model, dir, ctx),
-            Some(_) => {}
-            None => return,
-        }
-        self.dropped_folder = None;
     }
 }
 

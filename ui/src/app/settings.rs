@@ -4,19 +4,6 @@
 use super::*;
 
 impl Studio {
-    /// Use `dir` as the training set (and scan it), an OOD set, or the model.
-    pub fn use_folder(&mut self, role: FolderRole, dir: PathBuf, ctx: &egui::Context) {
-        match role {
-            FolderRole::Train => {
-                self.settings.spec.data.train = dir;
-                self.start_scan(ctx);
-            }
-            FolderRole::Ood => self.add_ood(dir),
-            FolderRole::Model => self.settings.spec.model = dir,
-            FolderRole::Run => self.settings.spec.out = Some(dir),
-        }
-    }
-
     /// The folder picker's window.
     pub(super) fn browser_window(&mut self, ctx: &egui::Context) {
         let Some(browser) = &self.browser else {

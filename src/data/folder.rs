@@ -50,6 +50,9 @@ pub struct Scan {
     pub prompt_names: Vec<String>,
 }
 
+/// Images smaller than this many pixels on a side are named in a warning.
+pub const TINY_IMAGE: u32 = 16;
+
 /// Names a split folder may have.
 const SPLITS: [(&str, &[&str]); 3] = [
     ("train", &["train", "training"]),
@@ -267,6 +270,23 @@ impl Scan {
             let large = self.classes[counts.iter().position(|&c| c == max).unwrap_or(0)].clone();
             self.warnings.push(format!(
                 "imbalanced: '{large}' has {max} images, '{small}' only {min}"
+            ));
+        }
+        let all = self
+            .train
+            .iter()
+            .chain(self.val.iter().flatten())
+            .chain(self.test.iter().flatten());
+        let tiny: Vec<&Sample> = all
+            .filter(|s| s.size.0.min(s.size.1) < TINY_IMAGE)
+            .collect();
+        if let Some(first) = tiny.first() {
+            self.warnings.push(format!(
+                "{} image(s) smaller than {TINY_IMAGE}×{TINY_IMAGE} pixels (e.g. {}, {}×{}): they are enlarged to the model's input size and show little",
+                tiny.len(),
+                first.path.display(),
+                first.size.0,
+                first.size.1
             ));
         }
         Ok(())

@@ -437,7 +437,11 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         .get_by_label("Confusion matrix and per-class precision / recall")
         .click();
     harness.run();
-    harness.get_by_label("noto: rows true, columns predicted");
+    // One line, never broken letter by letter in a narrow column.
+    let title = harness
+        .get_by_label("noto: rows true, columns predicted")
+        .rect();
+    assert!(title.width() > 4.0 * title.height(), "{title:?}");
     // Each confusion row sums to the images of that class in the set.
     let ood = &at_half[2].1;
     assert_eq!(ood.confusion.iter().flatten().sum::<usize>(), ood.images);
@@ -456,6 +460,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         "noto: {n} image(s) of {} predicted as {} at α = 0.55",
         classes[t], classes[q]
     ));
+    harness.get_by_label("Images of one confusion cell");
     let paths = flyp_studio::app::cell_paths(&harness.state().progress, &point, 2, t, q);
     assert_eq!(paths.len(), n);
     assert!(
@@ -490,6 +495,25 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     assert!(total > 0.0 && total <= 1.0 + 1e-6, "{top:?}");
     harness.get_by_label("probability");
     screenshot(&mut harness, "try");
+    // The answer follows the slider: at α = 0.3 it is asked again, and says so.
+    harness.state_mut().results_view.alpha = 0.3;
+    harness.step();
+    step_until(
+        &mut harness,
+        120,
+        "try an image did not follow α",
+        |s| matches!(&s.progress.classified, Some(Ok((_, a, _))) if (a - 0.3).abs() < 1e-9),
+    );
+    harness.run();
+    harness.get_by_label_contains("at α = 0.30");
+    harness.state_mut().results_view.alpha = 0.55;
+    harness.step();
+    step_until(
+        &mut harness,
+        120,
+        "try an image did not follow α back",
+        |s| matches!(&s.progress.classified, Some(Ok((_, a, _))) if (a - 0.55).abs() < 1e-9),
+    );
     // A file that is not an image: one line naming it, and the run stays usable.
     harness.state_mut().results_view.try_image = flyp_studio::app::bundled("README.md");
     click_and_wait(&mut harness, "Classify", 60, |s| {
@@ -1241,4 +1265,49 @@ fn every_screen_fits_900x600_and_1200x780() {
             }
         }
     }
+}
+
+/// The scan report says what a run will do without a val folder (how many images it holds out),
+/// and names an image too small to show anything (a 1×1 pixel).
+#[test]
+fn the_scan_names_the_automatic_split_and_tiny_images() {
+    let root = std::env::temp_dir().join(format!("flyp-app-tiny-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let twemoji = flyp_studio::app::bundled("assets/emoji-subset/twemoji/train");
+    for class in ["flags", "symbols"] {
+        std::fs::create_dir_all(root.join(class)).expect("dir");
+        let mut files: Vec<_> = std::fs::read_dir(twemoji.join(class))
+            .expect("class")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        for f in files.iter().take(10) {
+            std::fs::copy(f, root.join(class).join(f.file_name().expect("name"))).expect("copy");
+        }
+    }
+    // A valid 1×1 PNG (one green pixel).
+    let png = "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082";
+    let bytes: Vec<u8> = (0..png.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&png[i..i + 2], 16).expect("hex"))
+        .collect();
+    std::fs::write(root.join("flags").join("dot.png"), bytes).expect("png");
+    let mut harness = harness();
+    harness.state_mut().settings.spec.data.train = root.clone();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().start_scan(&ctx);
+    harness.step();
+    step_until(&mut harness, 60, "scan did not finish", |s| {
+        !s.is_scanning()
+    });
+    harness.run();
+    let scan = harness.state().scan.clone().expect("scan").expect("usable");
+    assert_eq!(scan.train.len(), 21);
+    harness.get_by_label_contains("1 image(s) smaller than 16×16 pixels (e.g.");
+    harness.get_by_label_contains("dot.png, 1×1");
+    // 10 % of each class: 1 of 11 flags, 1 of 10 symbols.
+    harness.get_by_label_contains(
+        "No val folder: a run holds out 10 % of the training images for validation (2,",
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -57,6 +57,14 @@ impl Studio {
                 .labelled_by(label.id);
             self.results_view.alpha_dragging = slider.dragged();
         });
+        // "Try an image" follows the slider: its answer is asked again at the new α once the
+        // slider is let go.
+        if !self.results_view.alpha_dragging
+            && matches!(&self.progress.classified,
+                Some(Ok((_, at, _))) if (at - self.results_view.alpha).abs() > 1e-9)
+        {
+            self.classify();
+        }
         let alpha_now = self.results_view.alpha;
         let current = self
             .progress
@@ -182,7 +190,8 @@ impl Studio {
         let images = cell_paths(&self.progress, w, set, t, q);
         let class = |k: usize| self.progress.classes.get(k).cloned().unwrap_or_default();
         let set_name = self.progress.sets.get(set).cloned().unwrap_or_default();
-        let title = format!(
+        let title = "Images of one confusion cell";
+        let what = format!(
             "{set_name}: {} image(s) of {} predicted as {} at α = {:.2}",
             images.len(),
             class(t),
@@ -196,6 +205,7 @@ impl Studio {
             .default_size([420.0, 300.0])
             .anchor(egui::Align2::RIGHT_BOTTOM, [-16.0, -40.0])
             .show(ctx, |ui| {
+                ui.add(egui::Label::new(what).wrap());
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     ui.horizontal_wrapped(|ui| {
                         for path in &images {
@@ -261,7 +271,7 @@ impl Studio {
         points.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
         Plot::new("wise")
             .height(260.0)
-            .legend(Legend::default())
+            .legend(Legend::default().position(egui_plot::Corner::RightBottom)) // accuracy rises: the lower right stays free
             .include_x(0.0)
             .include_x(1.0)
             .x_axis_label("α")
@@ -301,7 +311,13 @@ fn confusion(
     classes: &[String],
 ) -> Option<(usize, usize)> {
     let mut clicked = None;
-    ui.strong(format!("{set}: rows true, columns predicted"));
+    // Never wrapped: in a narrow column egui would otherwise break it letter by letter.
+    ui.add(
+        egui::Label::new(
+            egui::RichText::new(format!("{set}: rows true, columns predicted")).strong(),
+        )
+        .extend(),
+    );
     egui::Grid::new(format!("confusion-{set}"))
         .spacing([2.0, 2.0])
         .show(ui, |ui| {

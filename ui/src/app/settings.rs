@@ -391,6 +391,18 @@ impl Studio {
             ))
             .wrap(),
         );
+        if scan.val.is_none() {
+            let held =
+                flyp::data::folder::stratified_split(&scan.train, scan.classes.len(), 0.1, 0)
+                    .1
+                    .len();
+            ui.add(
+                egui::Label::new(format!(
+                    "No val folder: a run holds out 10 % of the training images for validation ({held}, the same share of every class, drawn with the run's seed) and trains on the rest."
+                ))
+                .wrap(),
+            );
+        }
         egui::CollapsingHeader::new("Images per class")
             .id_salt("per-class")
             .show(ui, |ui| {

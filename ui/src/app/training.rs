@@ -58,7 +58,7 @@ impl Studio {
         ui.strong("Top-1 accuracy per set (per epoch, %; epoch 0 = before training, zero-shot)");
         Plot::new("accuracy")
             .height(height)
-            .legend(Legend::default())
+            .legend(Legend::default().position(egui_plot::Corner::RightBottom)) // accuracy rises: the lower right stays free
             .x_axis_label("epoch")
             .y_axis_label("top-1 (%)")
             .show(ui, |plot| {

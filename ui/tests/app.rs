@@ -1311,3 +1311,60 @@ fn the_scan_names_the_automatic_split_and_tiny_images() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// "Show me FLYP": zero-shot, FT and FLYP on the bundled demo (one epoch each here), then four
+/// captioned pages with this session's numbers; a second click reuses the runs.
+#[test]
+fn the_lesson_runs_zero_shot_ft_and_flyp_then_walks_four_pages() {
+    let mut harness = harness();
+    harness.state_mut().settings.compute = flyp::DeviceChoice::Cpu;
+    harness.state_mut().lesson.epochs = 1;
+    let started = Instant::now();
+    harness.get_by_label("Show me FLYP").click();
+    harness.step();
+    step_until(
+        &mut harness,
+        1200,
+        "the lesson did not reach its first page",
+        |s| s.lesson.page.is_some() || s.lesson.error.is_some(),
+    );
+    eprintln!("lesson runs: {:.0} s", started.elapsed().as_secs_f64());
+    let lesson = harness.state().lesson.clone();
+    assert!(lesson.error.is_none(), "{:?}", lesson.error);
+    let names: Vec<&str> = lesson.done.iter().map(|d| d.0).collect();
+    assert_eq!(names, ["zeroshot", "finetune", "flyp"]);
+    assert_eq!(harness.state().past.len(), 2);
+    harness.run();
+    harness.get_by_label_contains("1 of 4");
+    let caption = harness.state().lesson_caption(0);
+    assert!(!caption.contains("not measured"), "{caption}");
+    assert!(
+        caption.contains("Zero-shot, the model before any training: "),
+        "{caption}"
+    );
+    screenshot(&mut harness, "lesson-1");
+    for page in 1..4 {
+        harness.get_by_label("Next").click();
+        // The embeddings page plays α from 0 to 1 (it repaints while it plays).
+        for _ in 0..30 {
+            harness.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        harness.get_by_label_contains(&format!("{} of 4", page + 1));
+        screenshot(&mut harness, &format!("lesson-{}", page + 1));
+    }
+    assert_eq!(
+        flyp_studio::app::SCREENS[harness.state().view].name,
+        "Results"
+    );
+    // Again: the session's runs are reused, nothing trains.
+    harness.get_by_label("Close the lesson").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().lesson.page.is_none());
+    harness.get_by_label("Show me FLYP").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().lesson.page, Some(0));
+    assert!(!harness.state().is_running());
+}

@@ -10,6 +10,7 @@ use flyp::train::engine::{EpochReport, StepProgress};
 mod embeddings;
 mod export;
 mod folders;
+mod lesson;
 mod progress;
 mod results;
 mod runs;
@@ -21,6 +22,7 @@ pub use embeddings::EmbeddingView;
 pub use embeddings::{Projected, positions_at, project, project_tsne};
 pub use export::ExportFolder;
 pub use folders::{Browser, FolderRole};
+pub use lesson::Lesson;
 pub use progress::{Classified, FinishedRun, Progress, WisePoint};
 pub use results::{ResultsView, cell_paths};
 pub use runs::{KEPT_RUNS, PastRun};
@@ -70,6 +72,8 @@ pub struct Jobs {
 pub struct Studio {
     /// What the settings panel edits, kept between sessions.
     pub settings: Settings,
+    /// "Show me FLYP": its runs and pages.
+    pub lesson: Lesson,
     /// The zoom factor last given to egui.
     zoom_applied: f32,
     /// Why the last Start did not start a run (shown under Start until the next one).
@@ -159,6 +163,7 @@ impl Studio {
             settings: Settings::load(cc.storage),
             start_error: None,
             zoom_applied: 1.0,
+            lesson: Lesson::default(),
             new_ood: PathBuf::new(),
             dropped_folder: None,
             browser: None,
@@ -404,6 +409,7 @@ impl Studio {
     /// Draw the whole window.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.drain(ui.ctx());
+        self.lesson_step(ui.ctx());
         self.apply_zoom(ui.ctx());
         let dropped = ui.ctx().input(|i| i.raw.dropped_files.clone());
         if let Some(dir) = dropped
@@ -425,6 +431,7 @@ impl Studio {
         }
         self.dropped_folder_question(ui.ctx());
         self.export_question(ui.ctx());
+        self.lesson_window(ui.ctx());
         self.browser_window(ui.ctx());
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {

@@ -313,6 +313,18 @@ impl Studio {
                 run.stop();
             }
         });
+        let lesson = ui
+            .add_enabled(!running, egui::Button::new("Show me FLYP"))
+            .on_hover_text("A lesson: zero-shot, FT and FLYP on the bundled demo (runs this session already made are reused), then four views with captions to read aloud");
+        if lesson.clicked() {
+            self.start_lesson();
+        }
+        if self.lesson.is_busy() {
+            ui.label("Lesson: running zero-shot, FT and FLYP on the demo data…");
+        }
+        if let Some(line) = &self.lesson.error {
+            ui.colored_label(ui.visuals().error_fg_color, line);
+        }
         if self.jobs.next.is_some() {
             ui.label("Starting: reading the data and loading the model…");
         }

@@ -94,10 +94,17 @@ impl Progress {
                 stopped,
             } => {
                 self.finished = true;
+                let probed = results.probe.is_some();
                 self.results = Some(*results);
                 self.outcome = Some(match stopped {
                     Some((epoch, step)) => format!(
                         "stopped at epoch {epoch} step {step}; exploring epoch {best_epoch}, the best finished one by validation top-1 (a run folder keeps the checkpoint to continue)"
+                    ),
+                    None if best_epoch == 0 && probed => format!(
+                        "finished in {seconds:.0} s; no epochs: the linear probe's head on the pretrained model"
+                    ),
+                    None if best_epoch == 0 => format!(
+                        "finished in {seconds:.0} s; nothing trained: the pretrained model with its class prompts"
                     ),
                     None => format!(
                         "finished in {seconds:.0} s; best epoch {best_epoch} by validation top-1"

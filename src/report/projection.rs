@@ -120,9 +120,20 @@ pub fn center_groups(rows: &[Vec<f32>], group: &[usize]) -> Vec<Vec<f32>> {
 /// components (scaled to a small spread), so the same rows always give the same picture.
 /// O(n²) per iteration: meant for the few thousand points of the app's embedding view.
 pub fn tsne(rows: &[Vec<f32>], perplexity: f64, iterations: usize) -> Vec<[f64; 2]> {
+    tsne_with(rows, perplexity, iterations, &mut |_| true).unwrap_or_default()
+}
+
+/// [`tsne`], telling `go_on` the iterations done after each one; `None` when it answers
+/// `false` (the caller abandoned the fit).
+pub fn tsne_with(
+    rows: &[Vec<f32>],
+    perplexity: f64,
+    iterations: usize,
+    go_on: &mut dyn FnMut(usize) -> bool,
+) -> Option<Vec<[f64; 2]>> {
     let n = rows.len();
     if n < 3 {
-        return vec![[0.0, 0.0]; n];
+        return Some(vec![[0.0, 0.0]; n]);
     }
     let p = affinities(rows, perplexity.min((n - 1) as f64 / 3.0).max(1.0));
     // Start: PCA, scaled so the first coordinate has standard deviation 1e-4.
@@ -148,6 +159,9 @@ pub fn tsne(rows: &[Vec<f32>], perplexity: f64, iterations: usize) -> Vec<[f64; 
     let mut gains = vec![[1.0f64; 2]; n];
     let mut q = vec![0.0f64; n * n];
     for it in 0..iterations {
+        if !go_on(it) {
+            return None;
+        }
         let exaggeration = if it < 250 { 12.0 } else { 1.0 };
         let momentum = if it < 250 { 0.5 } else { 0.8 };
         let mut z = 0.0;
@@ -186,7 +200,7 @@ pub fn tsne(rows: &[Vec<f32>], perplexity: f64, iterations: usize) -> Vec<[f64; 
             v[1] += dv[1];
         }
     }
-    y
+    Some(y)
 }
 
 /// Symmetric t-SNE input affinities p_ij (summing to 1), each row's Gaussian width found by

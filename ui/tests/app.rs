@@ -363,6 +363,28 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     harness.get_by_label("Center each modality").click();
     harness.run();
     assert!(harness.state().embed_view.center_modalities);
+    // The numbers beside the map, and "show one class".
+    harness.get_by_label_contains("Nearest prompt at α = ");
+    harness
+        .get_by_role_and_label(eframe::egui::accesskit::Role::ComboBox, "Show one class")
+        .click();
+    harness.run();
+    harness
+        .get_by_label(&format!("only {}", e.classes[1]))
+        .click();
+    harness.run();
+    assert_eq!(harness.state().embed_view.focus, Some(1));
+    // Nine prompts on one spot: each label gets a place of its own while places last.
+    let transform = harness.state().embed_view.transform.expect("drawn");
+    let stars = vec![[0.0, 0.0]; e.classes.len()];
+    let labels = flyp_studio::app::place_labels(&stars, &e.classes, Some(&transform));
+    for i in 0..labels.len().min(8) {
+        for j in 0..i {
+            assert_ne!(labels[i], labels[j], "labels {i} and {j} share a place");
+        }
+    }
+    harness.state_mut().embed_view.focus = None;
+    harness.run();
     screenshot(&mut harness, "embeddings");
     // t-SNE of all 11 α frames together, fitted on its own thread.
     harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Tsne;
@@ -373,6 +395,36 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     harness.run();
     screenshot(&mut harness, "tsne");
     harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Pca;
+    harness.run();
+    // Back to t-SNE: the run's fit is kept, nothing is fitted again.
+    harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Tsne;
+    harness.run();
+    assert!(!harness.state().is_fitting_tsne());
+    assert_eq!(
+        harness.state().shown_projection(),
+        Some(flyp_studio::app::Projection::Tsne)
+    );
+    // A new fit (not centred) shows its progress; choosing PCA cancels it.
+    harness.state_mut().embed_view.center_modalities = false;
+    harness.step();
+    harness.step();
+    assert!(harness.state().is_fitting_tsne());
+    harness.get_by_label_contains("(choose PCA to cancel)");
+    let fit = harness.state().embed_view.tsne_progress.clone();
+    harness.state_mut().embed_view.projection = flyp_studio::app::Projection::Pca;
+    harness.run();
+    assert!(!harness.state().is_fitting_tsne());
+    assert!(harness.query_by_label_contains("fitting t-SNE").is_none());
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped_at = fit.load(std::sync::atomic::Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        fit.load(std::sync::atomic::Ordering::Relaxed),
+        stopped_at,
+        "the fit went on"
+    );
+    assert!(stopped_at < flyp_studio::app::TSNE_ITERATIONS);
+    harness.state_mut().embed_view.center_modalities = true;
     harness.run();
     // Results: WiSE-FT at α = 1 is the fine-tuned (best-epoch) model: the same accuracies as
     // that epoch's report; moving the slider re-evaluates.
@@ -1367,4 +1419,25 @@ fn the_lesson_runs_zero_shot_ft_and_flyp_then_walks_four_pages() {
     harness.step();
     assert_eq!(harness.state().lesson.page, Some(0));
     assert!(!harness.state().is_running());
+}
+
+/// "Nearest prompt": an image counts for its class when its own class's prompt is the most
+/// similar one (cosine of unit rows).
+#[test]
+fn nearest_prompt_counts_images_by_their_most_similar_prompt() {
+    let e = flyp_studio::worker::Embeddings {
+        images: vec![(0, "test".into()), (0, "test".into()), (1, "noto".into())],
+        paths: vec![Default::default(); 3],
+        classes: vec!["a".into(), "b".into()],
+        frames: Vec::new(),
+    };
+    let rows = vec![
+        vec![0.9f32, 0.1],
+        vec![0.2, 0.8],
+        vec![0.1, 0.9],
+        vec![1.0, 0.0],
+        vec![0.0, 1.0],
+    ];
+    let (right, total) = flyp_studio::app::nearest_prompt_counts(&e, &rows);
+    assert_eq!((right, total), (vec![1, 1], vec![2, 1]));
 }

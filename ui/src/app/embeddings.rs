@@ -2,6 +2,8 @@
 //! with play, hover thumbnails and per-modality centring; the projections are plain functions.
 
 use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The Embeddings screen's state.
 pub struct EmbeddingView {
@@ -22,6 +24,16 @@ pub struct EmbeddingView {
     pub(crate) tsne_rx: Option<(ProjectionKey, std::sync::mpsc::Receiver<Option<Projected>>)>,
     /// α values whose embeddings were asked of the worker.
     pub(crate) requested: Vec<f64>,
+    /// "Show one class": the class in full colour, the others faded.
+    pub focus: Option<usize>,
+    /// The map's last plot transform (where the prompt labels are placed).
+    pub transform: Option<egui_plot::PlotTransform>,
+    /// The last t-SNE fit of this run and what it was made from (switching to PCA and back does
+    /// not fit again).
+    pub(crate) tsne_cache: Option<(ProjectionKey, Projected)>,
+    /// The running t-SNE fit's iterations done, and its cancel flag.
+    pub tsne_progress: Arc<AtomicUsize>,
+    pub(crate) tsne_cancel: Arc<AtomicBool>,
 }
 
 impl Default for EmbeddingView {
@@ -36,24 +48,42 @@ impl Default for EmbeddingView {
             projected: None,
             tsne_rx: None,
             requested: Vec::new(),
+            focus: None,
+            transform: None,
+            tsne_cache: None,
+            tsne_progress: Arc::default(),
+            tsne_cancel: Arc::default(),
         }
     }
 }
 
 impl Studio {
     /// The method of the projection the embedding view shows now (`None` before the first).
+    /// A t-SNE fit is running on its thread.
+    pub fn is_fitting_tsne(&self) -> bool {
+        self.embed_view.tsne_rx.is_some()
+    }
+
     pub fn shown_projection(&self) -> Option<Projection> {
         self.embed_view.projected.as_ref().map(|p| p.0.2)
     }
 
     /// Take a finished t-SNE, or start one for `key` on the thread "flyp-tsne" (one at a time).
     fn fit_tsne(&mut self, e: &Embeddings, key: ProjectionKey, ctx: &egui::Context) {
+        // A fit this run already made is shown again at once.
+        if let Some((fitted, frames)) = &self.embed_view.tsne_cache
+            && *fitted == key
+        {
+            self.embed_view.projected = Some((key, frames.clone()));
+            return;
+        }
         if let Some((asked, rx)) = &self.embed_view.tsne_rx {
             match rx.try_recv() {
                 Ok(result) => {
                     let asked = *asked;
                     self.embed_view.tsne_rx = None;
                     if let Some(frames) = result {
+                        self.embed_view.tsne_cache = Some((asked, frames.clone()));
                         self.embed_view.projected = Some((asked, frames));
                     }
                 }
@@ -72,14 +102,29 @@ impl Studio {
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let (e, center, ctx) = (e.clone(), key.0, ctx.clone());
+        let progress = Arc::new(AtomicUsize::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (done, stop) = (progress.clone(), cancel.clone());
         let spawned = std::thread::Builder::new()
             .name("flyp-tsne".into())
             .spawn(move || {
-                let _ = tx.send(project_tsne(&e, center));
+                let mut last = std::time::Instant::now();
+                let frames = project_tsne_with(&e, center, &mut |it| {
+                    done.store(it, Ordering::Relaxed);
+                    // A few repaints a second move the progress bar.
+                    if last.elapsed().as_millis() > 200 {
+                        last = std::time::Instant::now();
+                        ctx.request_repaint();
+                    }
+                    !stop.load(Ordering::Relaxed)
+                });
+                let _ = tx.send(frames);
                 ctx.request_repaint();
             });
         if spawned.is_ok() {
             self.embed_view.tsne_rx = Some((key, rx));
+            self.embed_view.tsne_progress = progress;
+            self.embed_view.tsne_cancel = cancel;
         }
     }
 
@@ -126,6 +171,23 @@ impl Studio {
                 }
                 self.embed_view.playing = !self.embed_view.playing;
             }
+            let label = ui.label("Show one class");
+            let focus_text = self
+                .embed_view
+                .focus
+                .and_then(|k| e.classes.get(k).map(|c| format!("only {c}")))
+                .unwrap_or_else(|| "every class".into());
+            egui::ComboBox::from_id_salt("focus")
+                .selected_text(focus_text)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.embed_view.focus, None, "every class");
+                    for (k, class) in e.classes.iter().enumerate() {
+                        ui.selectable_value(&mut self.embed_view.focus, Some(k), format!("only {class}"));
+                    }
+                })
+                .response
+                .labelled_by(label.id)
+                .on_hover_text("Its images and its prompt in full colour, every other class faded");
         });
         if self.embed_view.playing {
             let dt = ui.ctx().input(|i| i.stable_dt).min(0.1) as f64;
@@ -152,11 +214,18 @@ impl Studio {
                 Projection::Tsne => self.fit_tsne(&e, key, ui.ctx()),
             }
         }
+        // A t-SNE fit nobody waits for any more (PCA chosen again) is cancelled.
+        if self.embed_view.projection != Projection::Tsne && self.embed_view.tsne_rx.is_some() {
+            self.embed_view.tsne_cancel.store(true, Ordering::Relaxed);
+            self.embed_view.tsne_rx = None;
+        }
         if self.embed_view.tsne_rx.is_some() {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("fitting t-SNE on every α's embeddings…");
-            });
+            let done = self.embed_view.tsne_progress.load(Ordering::Relaxed);
+            ui.add(
+                egui::ProgressBar::new(done as f32 / TSNE_ITERATIONS as f32).text(format!(
+                    "fitting t-SNE on every α's embeddings: iteration {done} of {TSNE_ITERATIONS} (choose PCA to cancel)"
+                )),
+            );
         }
         let Some((shown, frames)) = &self.embed_view.projected else {
             ui.label("No embeddings to show.");
@@ -196,45 +265,73 @@ impl Studio {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let response = Plot::new("embeddings")
-            .legend(Legend::default())
-            .data_aspect(1.0)
-            .x_axis_label("component 1")
-            .y_axis_label("component 2")
-            .show(ui, |plot| {
-                for (class, name) in e.classes.iter().enumerate() {
-                    for set in &sets {
-                        let points: PlotPoints = (0..n)
-                            .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
-                            .map(|i| positions[i])
-                            .collect();
-                        let (shape, filled) = marker(set);
-                        // One legend entry per class: its images, prompt and label share the name.
-                        plot.points(
-                            egui_plot::Points::new(name.clone(), points)
-                                .color(class_colour(class))
-                                .shape(shape)
-                                .filled(filled)
-                                .radius(3.0),
-                        );
-                    }
-                    let star = positions[n + class];
-                    plot.points(
-                        egui_plot::Points::new(name.clone(), vec![star])
-                            .color(class_colour(class))
-                            .shape(egui_plot::MarkerShape::Asterisk)
-                            .radius(9.0),
-                    );
-                    plot.text(
-                        egui_plot::Text::new(
-                            name.clone(),
-                            egui_plot::PlotPoint::new(star[0], star[1]),
-                            egui::RichText::new(format!("   {name}")).strong(),
-                        )
-                        .color(class_colour(class)),
-                    );
-                }
-            });
+        // "Show one class": its images and prompt in full colour, the others faded.
+        let focus = self.embed_view.focus;
+        let colour = |class: usize| {
+            let c = class_colour(class);
+            match focus {
+                Some(f) if f != class => c.gamma_multiply(0.15),
+                _ => c,
+            }
+        };
+        // Prompt labels where they do not cover each other, placed in screen space with the last
+        // frame's transform (the first frame places them to the right of their star).
+        let stars: Vec<[f64; 2]> = (0..e.classes.len()).map(|k| positions[n + k]).collect();
+        let labels = place_labels(&stars, &e.classes, self.embed_view.transform.as_ref());
+        let side = 190.0;
+        let plot_width = (ui.available_width() - side - 8.0).max(200.0);
+        let mut response = None;
+        ui.horizontal_top(|ui| {
+            response = Some(
+                Plot::new("embeddings")
+                    .width(plot_width)
+                    .legend(Legend::default())
+                    .data_aspect(1.0)
+                    .x_axis_label("component 1")
+                    .y_axis_label("component 2")
+                    .show(ui, |plot| {
+                        for (class, name) in e.classes.iter().enumerate() {
+                            for set in &sets {
+                                let points: PlotPoints = (0..n)
+                                    .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
+                                    .map(|i| positions[i])
+                                    .collect();
+                                let (shape, filled) = marker(set);
+                                // One legend entry per class: its images, prompt and label share
+                                // the name.
+                                plot.points(
+                                    egui_plot::Points::new(name.clone(), points)
+                                        .color(colour(class))
+                                        .shape(shape)
+                                        .filled(filled)
+                                        .radius(3.0),
+                                );
+                            }
+                        }
+                        // The prompts over every image.
+                        for (class, name) in e.classes.iter().enumerate() {
+                            plot.points(
+                                egui_plot::Points::new(name.clone(), vec![stars[class]])
+                                    .color(colour(class))
+                                    .shape(egui_plot::MarkerShape::Asterisk)
+                                    .radius(9.0),
+                            );
+                            plot.text(
+                                egui_plot::Text::new(
+                                    name.clone(),
+                                    egui_plot::PlotPoint::new(labels[class][0], labels[class][1]),
+                                    egui::RichText::new(name.clone()).strong(),
+                                )
+                                .color(colour(class))
+                                .anchor(egui::Align2::LEFT_CENTER),
+                            );
+                        }
+                    }),
+            );
+            ui.vertical(|ui| self.nearest_prompt_table(ui, &e));
+        });
+        let Some(response) = response else { return };
+        self.embed_view.transform = Some(response.transform);
         // Where each image is on screen; the one under the pointer (within 8 points) is shown.
         self.embed_view.points = (0..n)
             .map(|i| {
@@ -313,6 +410,18 @@ pub fn project(e: &Embeddings, center: bool) -> Option<Projected> {
 /// Every frame of `e` in 2-D by one t-SNE of all frames' rows together (perplexity 30, 500
 /// iterations), so positions at different α are comparable.
 pub fn project_tsne(e: &Embeddings, center: bool) -> Option<Projected> {
+    project_tsne_with(e, center, &mut |_| true)
+}
+
+/// The t-SNE iterations of one fit.
+pub const TSNE_ITERATIONS: usize = 500;
+
+/// [`project_tsne`], telling `go_on` the iterations done; `None` when it answers `false`.
+pub fn project_tsne_with(
+    e: &Embeddings,
+    center: bool,
+    go_on: &mut dyn FnMut(usize) -> bool,
+) -> Option<Projected> {
     let first = e.frames.first()?;
     let per_frame = first.1.len();
     let groups: Vec<usize> = (0..per_frame)
@@ -326,7 +435,7 @@ pub fn project_tsne(e: &Embeddings, center: bool) -> Option<Projected> {
             rows.extend(frame.iter().cloned());
         }
     }
-    let xy = flyp::report::projection::tsne(&rows, 30.0, 500);
+    let xy = flyp::report::projection::tsne_with(&rows, 30.0, TSNE_ITERATIONS, go_on)?;
     Some(
         e.frames
             .iter()
@@ -365,4 +474,104 @@ fn shape_name(shape: egui_plot::MarkerShape, filled: bool) -> String {
         _ => "crosses",
     };
     format!("{fill} {name}")
+}
+
+impl Studio {
+    /// Beside the map: for each class, how many of its images (test and OOD sets together) lie
+    /// nearest their own class's prompt in the full embedding space at the shown α (the nearest
+    /// computed α) — what the picture shows, as numbers.
+    fn nearest_prompt_table(&self, ui: &mut egui::Ui, e: &Embeddings) {
+        let Some((alpha, rows)) = e.frames.iter().min_by(|a, b| {
+            (a.0 - self.embed_view.alpha)
+                .abs()
+                .total_cmp(&(b.0 - self.embed_view.alpha).abs())
+        }) else {
+            return;
+        };
+        let (right, total) = nearest_prompt_counts(e, rows);
+        ui.strong(format!("Nearest prompt at α = {alpha:.1}"));
+        ui.label("images of each class nearest its own prompt");
+        egui::Grid::new("nearest").striped(true).show(ui, |ui| {
+            for (k, class) in e.classes.iter().enumerate() {
+                ui.colored_label(class_colour(k), class);
+                let share = 100.0 * right[k] as f64 / total[k].max(1) as f64;
+                ui.label(format!("{share:.0} %"));
+                ui.end_row();
+            }
+            let all = 100.0 * right.iter().sum::<usize>() as f64
+                / total.iter().sum::<usize>().max(1) as f64;
+            ui.strong("all");
+            ui.strong(format!("{all:.0} %"));
+            ui.end_row();
+        });
+    }
+}
+
+/// Per class: (images nearest their own class's prompt, images), by cosine in `rows` (image rows
+/// first, then one unit prompt row per class).
+pub fn nearest_prompt_counts(e: &Embeddings, rows: &[Vec<f32>]) -> (Vec<usize>, Vec<usize>) {
+    let k = e.classes.len();
+    let n = e.images.len();
+    let (mut right, mut total) = (vec![0; k], vec![0; k]);
+    let prompts = &rows[n.min(rows.len())..];
+    for (i, (class, _)) in e.images.iter().enumerate() {
+        let Some(image) = rows.get(i) else { break };
+        let dot = |p: &Vec<f32>| image.iter().zip(p).map(|(a, b)| a * b).sum::<f32>();
+        let nearest = prompts
+            .iter()
+            .enumerate()
+            .max_by(|a, b| dot(a.1).total_cmp(&dot(b.1)))
+            .map(|(c, _)| c);
+        if let Some(t) = total.get_mut(*class) {
+            *t += 1;
+            if nearest == Some(*class) {
+                right[*class] += 1;
+            }
+        }
+    }
+    (right, total)
+}
+
+/// Where each star's label goes (plot coordinates): to the right of the star, else the first of
+/// left, above, below and further out whose box stays inside the plot and covers no label placed
+/// before it. Boxes are
+/// estimated in screen space with `transform` (about 7 points per character, 16 high); without
+/// one every label goes right of its star.
+pub fn place_labels(
+    stars: &[[f64; 2]],
+    names: &[String],
+    transform: Option<&egui_plot::PlotTransform>,
+) -> Vec<[f64; 2]> {
+    let Some(t) = transform else {
+        return stars.to_vec();
+    };
+    let mut placed: Vec<egui::Rect> = Vec::new();
+    stars
+        .iter()
+        .zip(names)
+        .map(|(star, name)| {
+            let at = t.position_from_point(&egui_plot::PlotPoint::new(star[0], star[1]));
+            let size = egui::vec2(7.0 * name.chars().count() as f32 + 4.0, 16.0);
+            let offsets = [
+                egui::vec2(10.0, 0.0),
+                egui::vec2(-10.0 - size.x, 0.0),
+                egui::vec2(10.0, -18.0),
+                egui::vec2(10.0, 18.0),
+                egui::vec2(-10.0 - size.x, -18.0),
+                egui::vec2(-10.0 - size.x, 18.0),
+                egui::vec2(10.0, -36.0),
+                egui::vec2(10.0, 36.0),
+            ];
+            let spot = offsets
+                .iter()
+                .map(|o| egui::Rect::from_min_size(at + *o - egui::vec2(0.0, size.y / 2.0), size))
+                .find(|r| t.frame().contains_rect(*r) && placed.iter().all(|p| !p.intersects(*r)))
+                .unwrap_or_else(|| {
+                    egui::Rect::from_min_size(at + offsets[0] - egui::vec2(0.0, size.y / 2.0), size)
+                });
+            placed.push(spot);
+            let p = t.value_from_position(spot.left_center());
+            [p.x, p.y]
+        })
+        .collect()
 }

@@ -19,7 +19,10 @@ mod stored;
 mod training;
 
 pub use embeddings::EmbeddingView;
-pub use embeddings::{Projected, positions_at, project, project_tsne};
+pub use embeddings::{
+    Projected, TSNE_ITERATIONS, nearest_prompt_counts, place_labels, positions_at, project,
+    project_tsne,
+};
 pub use export::ExportFolder;
 pub use folders::{Browser, FolderRole};
 pub use lesson::Lesson;

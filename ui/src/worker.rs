@@ -29,6 +29,8 @@ pub enum Event {
         sets: Vec<String>,
         samples: Vec<Vec<(PathBuf, usize)>>,
         train_images: usize,
+        /// The run's epochs (its settings may change on screen while it runs).
+        epochs: usize,
     },
     /// The linear probe (LP, and LP-FT's first stage): its L2 strength and every set's metrics.
     Probed {
@@ -382,6 +384,7 @@ fn run(
             .map(|(_, s)| s.iter().map(|s| (s.path.clone(), s.label)).collect())
             .collect(),
         train_images: data.train.len(),
+        epochs: spec.hyper.epochs,
     });
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;

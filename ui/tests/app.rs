@@ -1277,6 +1277,10 @@ fn every_screen_fits_900x600_and_1200x780() {
                     .is_some_and(|e| e.frames.len() >= 11)
         },
     );
+    // The status line is the run's, whatever the settings say now.
+    harness.state_mut().settings.spec.hyper.epochs = 9;
+    harness.run();
+    harness.get_by_label_contains("epoch 2/2 · step");
     for (w, h) in [(900.0, 600.0), (1200.0, 780.0)] {
         harness.set_size(eframe::egui::Vec2::new(w, h));
         harness.run();

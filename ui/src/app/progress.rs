@@ -15,6 +15,8 @@ pub struct Progress {
     /// Each evaluation set's images (path, true class), in the order of `sets`.
     pub samples: Vec<Vec<(PathBuf, usize)>>,
     pub train_images: usize,
+    /// The run's epochs.
+    pub epoch_count: usize,
     /// What the finished run measured (written by Export).
     pub results: Option<flyp::train::RunResults>,
     /// The linear probe's L2 strength and metrics (LP, LP-FT).
@@ -48,7 +50,9 @@ impl Progress {
                 sets,
                 samples,
                 train_images,
+                epochs,
             } => {
+                self.epoch_count = epochs;
                 self.device = device;
                 self.classes = classes;
                 self.sets = sets;
@@ -131,7 +135,8 @@ impl Progress {
     }
 
     /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"
-    pub fn status_line(&self, epochs: usize) -> String {
+    pub fn status_line(&self) -> String {
+        let epochs = self.epoch_count;
         match self.steps.last() {
             Some(p) => format!(
                 "epoch {}/{epochs} · step {}/{} · {:.0} images/s · ETA {:.0} s",

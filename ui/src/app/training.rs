@@ -10,10 +10,7 @@ impl Studio {
             return;
         }
         let paused = if self.is_paused() { " · paused" } else { "" };
-        ui.label(format!(
-            "{}{paused}",
-            p.status_line(self.settings.spec.hyper.epochs)
-        ));
+        ui.label(format!("{}{paused}", p.status_line()));
         if let Some(outcome) = &p.outcome {
             let colour = if p.failed {
                 ui.visuals().error_fg_color

@@ -106,7 +106,7 @@ pub fn methods(
         };
         let mut spec = base_spec.clone();
         spec.method = method;
-        if !method.trains() && !method.probes_first() {
+        if !method.fits() {
             // Zero-shot: nothing to keep on disk.
             spec.out = None;
             let device = open_device(device_choice)?;

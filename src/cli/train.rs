@@ -118,7 +118,7 @@ pub fn run(device_choice: DeviceChoice, args: TrainArgs) -> anyhow::Result<()> {
 /// and `flyp demo`'s runs).
 pub fn train(device_choice: DeviceChoice, spec: &RunSpec) -> anyhow::Result<()> {
     let name = spec.method.name();
-    if !spec.method.trains() && !spec.method.probes_first() {
+    if !spec.method.fits() {
         anyhow::bail!("{name} trains nothing: use `flyp eval` (or `flyp compare`)");
     }
     let out = spec.out.clone().context("a run folder (--out)")?;

@@ -71,6 +71,11 @@ pub trait Method: Sync + Send + 'static {
     fn trains(&self) -> bool {
         self.objective(Options::default()).is_some()
     }
+    /// Whether the method fits anything to the data (weights, or a linear probe's head): what a
+    /// run folder can hold. Zero-shot fits nothing.
+    fn fits(&self) -> bool {
+        self.trains() || self.probes_first()
+    }
     /// The global gradient-norm clip of the method's reference recipe, used by `flyp compare`,
     /// `flyp demo` and the app unless told otherwise.
     fn reference_clip_grad_norm(&self) -> Option<f64> {

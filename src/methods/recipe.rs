@@ -170,6 +170,9 @@ pub struct RunHooks<'a> {
     pub step: Hooks,
     /// A progress line on stderr when it is a terminal (the CLI).
     pub progress: bool,
+    /// The pretrained model, already loaded for inference by the caller (the app keeps it for
+    /// WiSE-FT): the linear probe and zero-shot use a copy of it instead of loading it again.
+    pub pretrained: Option<&'a Clip>,
 }
 
 /// What a run produced.
@@ -203,10 +206,15 @@ pub fn run(
     if let Some(out) = &spec.out {
         write_config(spec, data, device, out)?;
     }
+    let given = hooks.pretrained;
+    let pretrained = || match given {
+        Some(clip) => Ok(clip.for_inference()),
+        None => Clip::load(&spec.model, device),
+    };
     let mut probe = None;
     let mut initial_head = None;
     if method.probes_first() {
-        let frozen = Clip::load(&spec.model, device)?;
+        let frozen = pretrained()?;
         let (fitted, metrics) = linear_probe::run(&frozen, data, spec.hyper.seed, 64)?;
         if let Some(on_probe) = hooks.on_probe.as_mut() {
             on_probe(&fitted, &metrics);
@@ -225,7 +233,7 @@ pub fn run(
     }
     let Some(objective) = objective else {
         // Zero-shot: the prompt head of the pretrained model on every set.
-        let clip = Clip::load(&spec.model, device)?;
+        let clip = pretrained()?;
         let head = ClassHead::zero_shot(
             &clip,
             &data.prompt_names,

@@ -257,12 +257,14 @@ struct Finished {
     data: TrainData,
     ends: WiseFt,
     embedded: Vec<PathBuf>,
+    /// WiSE-FT at α = 0 (the starting model), when it was evaluated before training.
+    at_zero: Option<Vec<(String, Metrics, Vec<usize>)>>,
 }
 
 impl Finished {
     fn answer(&self, request: Request) -> Event {
         match request {
-            Request::Wise(alpha) => match self.ends.predict(alpha, &self.data.evals, 64) {
+            Request::Wise(alpha) => match self.predict(alpha) {
                 Ok(sets) => {
                     let (sets, predicted) = sets
                         .into_iter()
@@ -289,6 +291,14 @@ impl Finished {
                 Ok(top) => Event::Classified { path, alpha, top },
                 Err(e) => Event::ImageFailed(e.to_string()),
             },
+        }
+    }
+
+    /// Every set's metrics and predictions at `alpha` (α = 0 from before training, when kept).
+    fn predict(&self, alpha: f64) -> flyp::Result<Vec<(String, Metrics, Vec<usize>)>> {
+        match &self.at_zero {
+            Some(sets) if alpha == 0.0 => Ok(sets.clone()),
+            _ => self.ends.predict(alpha, &self.data.evals, 64),
         }
     }
 
@@ -366,10 +376,8 @@ fn run(
     // must repeat the settings.
     let run_dir = spec.open_run_dir()?;
     let trains = spec.method.trains();
+    // Whether the device has f16 is checked by the recipe, before anything trains.
     let mixed = trains && spec.precision == flyp::model::Precision::Mixed;
-    if mixed {
-        spec.precision.check(&device.device, &device.description)?;
-    }
     send(Event::Started {
         device: if mixed {
             format!("{}, mixed precision (f16)", device.description)
@@ -389,13 +397,21 @@ fn run(
     let templates = Templates::named(&spec.templates)?;
     let before = Clip::load(&spec.model, device)?;
     let zero_shot = ClassHead::zero_shot(&before, &data.prompt_names, &templates)?;
+    // Epoch 0 of the curves: the model before training, with its prompt head. It is WiSE-FT at
+    // α = 0 too (the same weights and head), so that answer is kept rather than computed again.
+    let mut at_zero = None;
     if trains {
-        // Epoch 0 of the curves: the model before training, with its prompt head.
         let mut sets = Vec::new();
         for (name, samples) in &data.evals {
-            sets.push((name.clone(), evaluate(&before, &zero_shot, samples, 64)?.0));
+            let (metrics, predicted) = evaluate(&before, &zero_shot, samples, 64)?;
+            sets.push((name.clone(), metrics, predicted));
         }
-        send(Event::Before(sets));
+        send(Event::Before(
+            sets.iter()
+                .map(|(n, m, _)| (n.clone(), m.clone()))
+                .collect(),
+        ));
+        at_zero = Some(sets);
     }
     let step_tx = std::sync::Mutex::new(tx.clone());
     let step_ctx = ctx.clone();
@@ -423,6 +439,7 @@ fn run(
             stop: Some(stop),
         },
         progress: false,
+        pretrained: Some(&before),
     };
     let outcome = flyp::methods::recipe::run(&spec, &data, device, hooks)?;
     if let (Some(mut dir), None) = (run_dir, outcome.stopped) {
@@ -445,6 +462,7 @@ fn run(
         },
         embedded,
         data,
+        at_zero,
     };
     let mut embeddings = Embeddings {
         images,

@@ -585,7 +585,7 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     // the slider's evaluation did.
     let out = std::env::temp_dir().join(format!("flyp-studio-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    harness.state_mut().results_view.export_dir = out.clone();
+    harness.state_mut().export_dir = out.clone();
     click_and_wait(&mut harness, "Export", 120, |s| {
         s.progress.exported.is_some()
     });
@@ -903,7 +903,7 @@ fn a_stopped_run_continues_from_its_run_folder() {
     assert_eq!(numbers, (1..=epochs).collect::<Vec<_>>());
     // The curves go on where they left off: the checkpoint's epochs first, then steps numbered
     // after the saved ones; epoch 0 (before training) on the accuracy curves.
-    assert_eq!(resumed.resumed_epochs, done);
+    assert_eq!(resumed.resumed_epochs(), done);
     let saved_steps: usize = resumed.epochs[..done].iter().map(|r| r.steps).sum();
     assert!(
         resumed
@@ -1120,7 +1120,7 @@ fn export_into_a_folder_that_is_not_empty_asks_and_never_replaces_foreign_files(
     std::fs::create_dir_all(&mine).expect("dir");
     std::fs::write(mine.join("notes.txt"), "my notes").expect("write");
     let before = files_below(&mine);
-    harness.state_mut().results_view.export_dir = mine.clone();
+    harness.state_mut().export_dir = mine.clone();
     harness.get_by_label("Export").click();
     harness.run();
     harness.get_by_label_contains("is not empty (it holds notes.txt");
@@ -1169,7 +1169,7 @@ fn export_into_a_folder_that_is_not_empty_asks_and_never_replaces_foreign_files(
     std::fs::create_dir_all(&theirs).expect("dir");
     std::fs::write(theirs.join("results.json"), "{\"theirs\": true}").expect("write");
     let before = files_below(&theirs);
-    harness.state_mut().results_view.export_dir = theirs.clone();
+    harness.state_mut().export_dir = theirs.clone();
     harness.get_by_label("Export").click();
     harness.run();
     harness.get_by_label_contains("which flyp did not write");
@@ -1180,7 +1180,7 @@ fn export_into_a_folder_that_is_not_empty_asks_and_never_replaces_foreign_files(
     // A file where the folder should be: one clear line.
     let file = root.join("a-file");
     std::fs::write(&file, "x").expect("write");
-    harness.state_mut().results_view.export_dir = file.clone();
+    harness.state_mut().export_dir = file.clone();
     harness.get_by_label("Export").click();
     harness.run();
     let line = harness

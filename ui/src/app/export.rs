@@ -66,7 +66,7 @@ impl Studio {
     /// The Export button: export at once into a new or empty folder, else ask.
     pub fn export(&mut self) {
         self.progress.exported = None;
-        match ExportFolder::of(&self.results_view.export_dir) {
+        match ExportFolder::of(&self.export_dir) {
             Ok(ExportFolder::Empty) => self.write_export(),
             Ok(question) => self.results_view.export_question = Some(question),
             Err(line) => self.progress.exported = Some(Err(line)),
@@ -91,7 +91,7 @@ impl Studio {
             .collect();
         results.wise.sort_by(|a, b| a.alpha.total_cmp(&b.alpha));
         results.exported_alpha = Some(self.results_view.alpha);
-        let dir = self.results_view.export_dir.clone();
+        let dir = self.export_dir.clone();
         let written = std::fs::create_dir_all(&dir)
             .map_err(|e| flyp::Error::io(&dir, e))
             .and_then(|()| {
@@ -112,7 +112,7 @@ impl Studio {
         let Some(question) = self.results_view.export_question.clone() else {
             return;
         };
-        let dir = self.results_view.export_dir.display().to_string();
+        let dir = self.export_dir.display().to_string();
         let (text, write) = match &question {
             ExportFolder::Earlier => (
                 format!("{dir} holds an earlier export. Overwrite its model/ and results.json?"),

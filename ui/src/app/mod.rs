@@ -101,7 +101,9 @@ pub struct Studio {
     pub progress: Progress,
     /// The worker threads and their channels.
     pub jobs: Jobs,
-    /// Per-view state of the Embeddings and Results screens.
+    /// Where "Export" writes (`model/` at the current α and `results.json`), for every run.
+    pub export_dir: PathBuf,
+    /// Per-run state of the Embeddings and Results screens.
     pub embed_view: EmbeddingView,
     pub results_view: ResultsView,
     /// The screen shown (an index into [`SCREENS`]).
@@ -178,6 +180,7 @@ impl Studio {
             jobs: Jobs::default(),
             embed_view: EmbeddingView::default(),
             results_view: ResultsView::default(),
+            export_dir: PathBuf::from("flyp-studio-export"),
             view: 0,
             thumbs: Thumbnails::new(&cc.egui_ctx),
             download: None,
@@ -253,10 +256,6 @@ impl Studio {
         );
         self.jobs.run = Some(run);
         self.progress = progress;
-        self.embed_view = EmbeddingView::default();
-        let export_dir = self.results_view.export_dir.clone();
-        self.results_view = ResultsView::default();
-        self.results_view.export_dir = export_dir;
     }
 
     /// Add an OOD set (named after its folder; a number is added to repeated names).

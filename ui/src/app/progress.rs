@@ -25,8 +25,6 @@ pub struct Progress {
     pub before: Option<Vec<(String, Metrics)>>,
     pub steps: Vec<StepProgress>,
     pub epochs: Vec<EpochReport>,
-    /// How many of `epochs` came from a resumed run's checkpoint (no steps of theirs were seen).
-    pub resumed_epochs: usize,
     pub embeddings: Option<Embeddings>,
     /// The last export's outcome.
     pub exported: Option<Result<PathBuf, String>>,
@@ -62,12 +60,7 @@ impl Progress {
             Event::Probed { l2, sets } => self.probe = Some((l2, sets)),
             Event::Before(sets) => self.before = Some(sets),
             Event::Step(p) => self.steps.push(p),
-            Event::Epoch(r) => {
-                if self.steps.is_empty() {
-                    self.resumed_epochs += 1;
-                }
-                self.epochs.push(r);
-            }
+            Event::Epoch(r) => self.epochs.push(r),
             Event::Embeddings(e) => self.embeddings = Some(e),
             Event::EmbeddedAt { alpha, rows } => {
                 if let Some(e) = &mut self.embeddings {
@@ -132,6 +125,13 @@ impl Progress {
             .collect();
         curve.sort_by(|a, b| a.0.total_cmp(&b.0));
         curve
+    }
+
+    /// How many of `epochs` came from a resumed run's checkpoint: those before the epoch of the
+    /// first step seen (all of them when no step was seen).
+    pub fn resumed_epochs(&self) -> usize {
+        let first = self.steps.first().map_or(usize::MAX, |s| s.epoch);
+        self.epochs.iter().take_while(|r| r.epoch < first).count()
     }
 
     /// "epoch 2/10 · step 14/70 · 31 images/s · ETA 12 s"

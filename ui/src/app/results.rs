@@ -13,8 +13,6 @@ pub struct ResultsView {
     pub(crate) requested: Vec<f64>,
     /// The α slider is being dragged: ask only when it is let go.
     pub(crate) alpha_dragging: bool,
-    /// Where "Export" writes (`model/` at the current α and `results.json`).
-    pub export_dir: PathBuf,
     /// "Try an image": the image to classify with the finished run's model at the current α.
     pub try_image: PathBuf,
     /// Export was asked about a folder that is not empty: what it holds, until answered.
@@ -28,7 +26,6 @@ impl Default for ResultsView {
             alpha: 1.0,
             requested: Vec::new(),
             alpha_dragging: false,
-            export_dir: PathBuf::from("flyp-studio-export"),
             try_image: PathBuf::new(),
             export_question: None,
         }
@@ -143,7 +140,7 @@ impl Studio {
             }
         }
         ui.horizontal(|ui| {
-            path_row(ui, "Export to", &mut self.results_view.export_dir, 80.0)
+            path_row(ui, "Export to", &mut self.export_dir, 80.0)
                 .on_hover_text("A folder: model/ (HF layout, at this α; head.safetensors for head methods) and results.json (every epoch and α so far)");
             if ui.button("Export").clicked() {
                 self.export();

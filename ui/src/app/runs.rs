@@ -17,30 +17,33 @@ pub struct PastRun {
 }
 
 impl Studio {
-    /// The run on screen leaves it: kept explorable when it finished, else stopped.
+    /// The run on screen leaves it, with its screens' state: kept explorable when it finished,
+    /// else stopped.
     pub(super) fn archive_current(&mut self) {
         let Some(run) = self.jobs.run.take() else {
             return;
         };
-        let curve = self.progress.id_ood_curve();
-        if !self.progress.finished {
+        let progress = std::mem::take(&mut self.progress);
+        let embed_view = std::mem::take(&mut self.embed_view);
+        let results_view = std::mem::take(&mut self.results_view);
+        if !progress.finished {
             end_on_its_own_thread(run);
             return;
         }
+        let curve = progress.id_ood_curve();
         if !curve.is_empty() {
             self.history.push(FinishedRun {
                 label: self.run_label.clone(),
                 curve,
             });
         }
-        let results_view = self.fresh_results_view();
         self.past.insert(
             0,
             PastRun {
                 label: self.run_label.clone(),
                 run,
-                progress: std::mem::take(&mut self.progress),
-                embed_view: std::mem::take(&mut self.embed_view),
+                progress,
+                embed_view,
                 results_view,
             },
         );
@@ -49,15 +52,6 @@ impl Studio {
                 end_on_its_own_thread(old.run);
             }
         }
-    }
-
-    /// A new Results state that keeps where Export writes.
-    fn fresh_results_view(&mut self) -> ResultsView {
-        let export_dir = self.results_view.export_dir.clone();
-        let mut view = std::mem::take(&mut self.results_view);
-        self.results_view.export_dir = export_dir.clone();
-        view.export_dir = export_dir;
-        view
     }
 
     /// Show earlier run `k` (an index into `past`); the run on screen takes its place there.
@@ -69,7 +63,6 @@ impl Studio {
         let Some(run) = self.jobs.run.replace(shown.run) else {
             return;
         };
-        let export_dir = self.results_view.export_dir.clone();
         let current = PastRun {
             label: std::mem::replace(&mut self.run_label, shown.label),
             run,
@@ -77,7 +70,6 @@ impl Studio {
             embed_view: std::mem::replace(&mut self.embed_view, shown.embed_view),
             results_view: std::mem::replace(&mut self.results_view, shown.results_view),
         };
-        self.results_view.export_dir = export_dir;
         self.past.insert(k, current);
     }
 

@@ -34,7 +34,8 @@ impl Studio {
         // A resumed run: the checkpoint's epochs as their mean loss at their last step, so the
         // curve goes on where it left off.
         let mut done = 0;
-        let earlier: PlotPoints = p.epochs[..p.resumed_epochs]
+        let resumed = p.resumed_epochs();
+        let earlier: PlotPoints = p.epochs[..resumed]
             .iter()
             .map(|r| {
                 done += r.steps;
@@ -47,7 +48,7 @@ impl Studio {
             .x_axis_label("step")
             .y_axis_label("loss")
             .show(ui, |plot| {
-                if p.resumed_epochs > 0 {
+                if resumed > 0 {
                     plot.line(Line::new("epoch means before the resume", earlier));
                 }
                 plot.line(Line::new("loss", loss));

@@ -42,6 +42,14 @@ pub enum Bench {
         /// Also time forward, backward and the optimizer step apart (a device sync between them).
         #[arg(long)]
         phases: bool,
+        /// Also count the kernels one step launches, by kind (cubecl's launch log, wgpu only),
+        /// in a second process per row so that logging does not slow the timed steps.
+        #[arg(long)]
+        kernels: bool,
+        /// (Internal: the counting process of --kernels) log launches into this file and print
+        /// one `kernels` line per row.
+        #[arg(long, hide = true)]
+        kernel_log: Option<PathBuf>,
     },
     /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
     Loader {
@@ -54,6 +62,40 @@ pub enum Bench {
         #[arg(long, default_value_t = 64)]
         batch: usize,
     },
+}
+
+/// One row's kernel launches per step, counted by a second `flyp` process that logs them (`row`:
+/// config, step, precision, batch), formatted as the table's columns.
+fn count_kernels(device_choice: DeviceChoice, row: &[&str; 4]) -> anyhow::Result<String> {
+    let log = std::env::temp_dir().join(format!("flyp-kernels-{}.log", std::process::id()));
+    let exe = std::env::current_exe().context("finding this program to count kernels")?;
+    let [config, step, precision, batch] = row;
+    let output = std::process::Command::new(exe)
+        .args(["--device", &device_choice.to_string(), "bench", "step"])
+        .args(["--config", config, "--step", step, "--precision", precision])
+        .args(["--batch", batch, "--steps", "1", "--kernel-log"])
+        .arg(&log)
+        .output()
+        .context("starting the counting process")?;
+    let _ = std::fs::remove_file(&log); // this process's own temporary file
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("kernels "))
+        .with_context(|| {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            format!("{}", stderr.lines().last().unwrap_or("no output"))
+        })?;
+    let n: Vec<usize> = line
+        .split_whitespace()
+        .map(|v| v.parse())
+        .collect::<Result<_, _>>()
+        .context("reading the counting process's line")?;
+    anyhow::ensure!(n.len() == 6, "the counting process printed {line}");
+    Ok(format!(
+        "{:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        n[0], n[1], n[2], n[3], n[4], n[5]
+    ))
 }
 
 pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
@@ -102,8 +144,16 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
             steps,
             precision,
             phases,
+            kernels,
+            kernel_log,
         } => {
             use flyp::train::bench::{StepBench, StepKind, time_steps, tiny_config};
+            if let Some(log) = &kernel_log {
+                anyhow::ensure!(
+                    flyp::train::bench::log_kernel_launches(log),
+                    "cubecl's configuration was fixed before the kernel log could be set"
+                );
+            }
             let device = open_device(device_choice)?;
             for p in &precision {
                 p.check(&device.device, &device.description)?;
@@ -125,6 +175,12 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
             );
             if phases {
                 print!(" {:>8} {:>8} {:>8}", "fwd ms", "bwd ms", "opt ms");
+            }
+            if kernels {
+                print!(
+                    " {:>8} {:>7} {:>7} {:>7} {:>7} {:>7}",
+                    "kernels", "matmul", "elemw", "reduce", "layout", "other"
+                );
             }
             println!();
             let mib = |m: Option<f64>| m.map_or("-".to_string(), |m| format!("{m:.0}"));
@@ -152,8 +208,17 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                                 batch: b,
                                 precision: p,
                                 phases,
+                                kernel_log: kernel_log.clone(),
                             };
                             let t = time_steps(&bench, 2, steps.max(1), &device.device)?;
+                            if kernel_log.is_some() {
+                                let k = t.kernels.unwrap_or_default();
+                                println!(
+                                    "kernels {} {} {} {} {} {}",
+                                    k.total, k.matmul, k.elementwise, k.reduce, k.layout, k.other
+                                );
+                                continue;
+                            }
                             print!(
                                 "{name:<9} {kind_name:<9} {:<9} {b:>6} {:>10.1} {:>10.1} {:>10} {:>10}",
                                 p.name(),
@@ -169,6 +234,13 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                                     ph[1] * 1e3,
                                     ph[2] * 1e3
                                 );
+                            }
+                            if kernels {
+                                let row = [name.as_str(), kind_name, p.name(), &b.to_string()];
+                                match count_kernels(device_choice, &row) {
+                                    Ok(counts) => print!(" {counts}"),
+                                    Err(e) => print!(" kernels not counted: {e:#}"),
+                                }
                             }
                             println!();
                         }

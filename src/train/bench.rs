@@ -2,6 +2,7 @@
 //! and random inputs of a preset's shapes, timed after warm-up with a device sync per step. The
 //! PyTorch peer (`scripts/bench_peer.py`) runs the same shapes, loss and optimizer.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -56,6 +57,103 @@ pub struct StepBench {
     /// Also time the forward pass, the backward pass and the optimizer step on their own (a device
     /// sync between them).
     pub phases: bool,
+    /// cubecl's kernel log of this process ([`log_kernel_launches`]): count the timed steps'
+    /// launches into [`StepTiming::kernels`].
+    pub kernel_log: Option<PathBuf>,
+}
+
+/// Kernel launches of one step (or one evaluation forward), by kind, from cubecl's log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounts {
+    pub total: usize,
+    /// Matrix products (burn's `MatmulEntry`).
+    pub matmul: usize,
+    /// Element-wise kernels, fused or not (`ElemwiseFuse`, `KernelBinop`, `UnaryFloat`, fills).
+    pub elementwise: usize,
+    /// Reductions (`ReduceKernel*`, scans).
+    pub reduce: usize,
+    /// Copies, slices, casts, gathers and scatters: data moved, nothing computed.
+    pub layout: usize,
+    /// Everything else (this project's WGSL kernels, burn's fused attention, convolutions, …).
+    pub other: usize,
+}
+
+impl KernelCounts {
+    /// Count the launches cubecl logs at its `minimal` profiling level ("Executing NAME").
+    /// cubecl's own throughput probes (autotune's launch-overhead and bandwidth tests) are not the
+    /// model's kernels and are left out.
+    pub fn parse(log: &str) -> Self {
+        let mut counts = Self::default();
+        for name in log.lines().filter_map(|l| l.strip_prefix("Executing ")) {
+            let name = name.trim();
+            if ["Throughput", "LaunchOverhead", "PrimeBuffer"]
+                .iter()
+                .any(|probe| name.contains(probe))
+            {
+                continue;
+            }
+            let has = |words: &[&str]| words.iter().any(|w| name.contains(w));
+            counts.total += 1;
+            if has(&["Matmul", "matmul"]) {
+                counts.matmul += 1;
+            } else if has(&["Reduce", "Cumulative", "reduce"]) {
+                counts.reduce += 1;
+            } else if has(&[
+                "Copy", "Slice", "Cast", "Gather", "Scatter", "Cat", "Select", "Pack",
+            ]) {
+                counts.layout += 1;
+            } else if has(&[
+                "Elemwise",
+                "Binop",
+                "Unary",
+                "Full",
+                "MaskFill",
+                "MaskWhere",
+                "Clamp",
+            ]) {
+                counts.elementwise += 1;
+            } else {
+                counts.other += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// Make cubecl log every kernel launch of this process into `path` (its `minimal` profiling
+/// level: a line per launch, no timing, no sync). Must run before the first cubecl device opens;
+/// returns false when cubecl's configuration was already fixed.
+pub fn log_kernel_launches(path: &std::path::Path) -> bool {
+    use burn_cubecl::cubecl::config::profiling::ProfilingLogLevel;
+    use burn_cubecl::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let mut config = CubeClRuntimeConfig::default();
+    config.profiling.logger.level = ProfilingLogLevel::Minimal;
+    config.profiling.logger.file = Some(path.to_path_buf());
+    config.profiling.logger.append = false;
+    CubeClRuntimeConfig::try_set(config)
+}
+
+/// The length of the kernel log once cubecl's logger (a background task) has written what it was
+/// sent: the length that holds still for 200 ms.
+fn settled_len(path: &std::path::Path) -> u64 {
+    let len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut last = len();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = len();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// The launches logged in `path` from byte `from` on.
+fn kernels_since(path: &std::path::Path, from: u64) -> Result<KernelCounts> {
+    let end = settled_len(path);
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let new = bytes.get(from as usize..end as usize).unwrap_or_default();
+    Ok(KernelCounts::parse(&String::from_utf8_lossy(new)))
 }
 
 /// Medians over the timed steps.
@@ -68,6 +166,8 @@ pub struct StepTiming {
     /// What the device's allocator holds after the steps (its pools keep their pages: about the
     /// peak), MiB; `None` where the backend does not say (Flex).
     pub device_mib: Option<f64>,
+    /// Kernel launches per timed step, when a kernel log was asked for.
+    pub kernels: Option<KernelCounts>,
 }
 
 fn reserved_mib(device: &Device) -> Option<f64> {
@@ -91,9 +191,17 @@ pub fn time_steps(
         batch,
         precision,
         phases,
+        kernel_log,
     } = bench.clone();
     if kind == StepKind::Eval {
-        return time_eval(&config, batch, precision, warmup, steps, device);
+        return time_eval(
+            &config,
+            batch,
+            precision,
+            (warmup, steps),
+            kernel_log,
+            device,
+        );
     }
     let config = &config;
     let device = device.clone().autodiff();
@@ -128,8 +236,14 @@ pub fn time_steps(
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
     let mut phase_times: [Vec<f64>; 3] = Default::default();
+    let mut log_from = 0;
     for i in 0..warmup + steps {
         sync()?;
+        if i == warmup
+            && let Some(log) = &kernel_log
+        {
+            log_from = settled_len(log);
+        }
         let start = Instant::now();
         let mut last = start;
         let mut lap = |phase: usize| -> Result<()> {
@@ -185,6 +299,10 @@ pub fn time_steps(
             times.push(start.elapsed().as_secs_f64());
         }
     }
+    let kernels = match &kernel_log {
+        Some(log) => Some(per_step(kernels_since(log, log_from)?, steps)),
+        None => None,
+    };
     let seconds = median(times);
     let [f, b, o] = phase_times.map(median);
     Ok(StepTiming {
@@ -192,7 +310,21 @@ pub fn time_steps(
         images_per_s: batch as f64 / seconds,
         phases: phases.then_some([f, b, o]),
         device_mib: reserved_mib(&device),
+        kernels,
     })
+}
+
+/// `counts` over `steps` steps, per step (rounded down).
+fn per_step(counts: KernelCounts, steps: usize) -> KernelCounts {
+    let n = steps.max(1);
+    KernelCounts {
+        total: counts.total / n,
+        matmul: counts.matmul / n,
+        elementwise: counts.elementwise / n,
+        reduce: counts.reduce / n,
+        layout: counts.layout / n,
+        other: counts.other / n,
+    }
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -205,8 +337,8 @@ fn time_eval(
     config: &ClipConfig,
     batch: usize,
     precision: Precision,
-    warmup: usize,
-    steps: usize,
+    (warmup, steps): (usize, usize),
+    kernel_log: Option<PathBuf>,
     device: &Device,
 ) -> Result<StepTiming> {
     let device = device.clone().without_autodiff();
@@ -215,8 +347,14 @@ fn time_eval(
     let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
+    let mut log_from = 0;
     for i in 0..warmup + steps {
         sync()?;
+        if i == warmup
+            && let Some(log) = &kernel_log
+        {
+            log_from = settled_len(log);
+        }
         let start = Instant::now();
         let features = l2_normalize(model.encode_image_threaded(pixels.clone()));
         let _ = features.into_data(); // read back, as evaluation does
@@ -224,12 +362,17 @@ fn time_eval(
             times.push(start.elapsed().as_secs_f64());
         }
     }
+    let kernels = match &kernel_log {
+        Some(log) => Some(per_step(kernels_since(log, log_from)?, steps)),
+        None => None,
+    };
     let seconds = median(times);
     Ok(StepTiming {
         seconds,
         images_per_s: batch as f64 / seconds,
         phases: None,
         device_mib: reserved_mib(&device),
+        kernels,
     })
 }
 

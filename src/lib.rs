@@ -21,6 +21,7 @@ pub mod report;
 pub mod run_dir;
 pub mod tokenizer;
 pub mod train;
+pub mod wgsl;
 
 pub use device::{ComputeDevice, DeviceChoice};
 pub use embed::Clip;

@@ -28,7 +28,8 @@ pub enum Bench {
         /// tiny, vit-b-32 or vit-b-16.
         #[arg(long, value_delimiter = ',', default_values_t = ["tiny".to_string()])]
         config: Vec<String>,
-        /// flyp, finetune, eval (image-tower forward without autodiff, as evaluation runs).
+        /// flyp, finetune, eval (image-tower forward without autodiff, as evaluation runs),
+        /// eval-both (both towers' forward without autodiff: what the FLYP step's forward does).
         #[arg(long, value_delimiter = ',', default_values_t = ["flyp".to_string(), "finetune".to_string(), "eval".to_string()])]
         step: Vec<String>,
         #[arg(long, value_delimiter = ',', default_values_t = [32])]
@@ -84,7 +85,7 @@ fn count_kernels(device_choice: DeviceChoice, row: &[&str; 4]) -> anyhow::Result
         .find_map(|l| l.strip_prefix("kernels "))
         .with_context(|| {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            format!("{}", stderr.lines().last().unwrap_or("no output"))
+            stderr.lines().last().unwrap_or("no output").to_string()
         })?;
     let n: Vec<usize> = line
         .split_whitespace()
@@ -196,8 +197,11 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                         "flyp" => StepKind::Flyp,
                         "finetune" | "ft" => StepKind::Finetune,
                         "eval" => StepKind::Eval,
+                        "eval-both" => StepKind::EvalBoth,
                         other => {
-                            anyhow::bail!("unknown --step '{other}': flyp, finetune or eval")
+                            anyhow::bail!(
+                                "unknown --step '{other}': flyp, finetune, eval or eval-both"
+                            )
                         }
                     };
                     for &p in &precision {

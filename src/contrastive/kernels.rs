@@ -1,173 +1,18 @@
 //! Launching the WGSL kernels of `shaders/` on burn's cubecl (wgpu) backend. Each launch passes
-//! contiguous buffers in the order of the shader's `@binding`s, then a small u32 info buffer.
+//! contiguous buffers in the order of the shader's `@binding`s, then a small u32 info buffer
+//! ([`crate::wgsl`]).
 
-use burn::backend::wgpu::{
-    CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous,
-};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use burn::tensor::{DType, Shape};
-use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim, KernelId};
-use burn_cubecl::cubecl::server::{Handle, KernelArguments};
+use burn::backend::wgpu::{CubeBackend, CubeTensor, into_contiguous};
+use burn::tensor::Shape;
+use burn_cubecl::cubecl::prelude::CubeDim;
 
 use super::extension::{ContrastiveBackend, pad};
 pub use super::sources::{
     MASKED_LINE, MatmulBlock, Orientation, SHADERS, masking_source, matmul_source,
 };
-
-/// One hand-written shader: its file name, text and variant. The text of a variant is made only
-/// when cubecl compiles it (on a cache miss), not at every launch.
-struct Wgsl {
-    name: &'static str,
-    text: &'static str,
-    variant: Variant,
-}
-
-/// Which form of a shader's text runs (part of the kernel's cache key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Variant {
-    /// The file as it is.
-    AsWritten,
-    /// A shader with class-collision masking (`const MASKED: bool = true;`) on or off.
-    Masked(bool),
-    /// The matrix product's template filled in.
-    Matmul(MatmulBlock, Orientation),
-}
-
-impl KernelSource for Wgsl {
-    fn source(&self) -> SourceTemplate {
-        SourceTemplate::new(match self.variant {
-            Variant::AsWritten => self.text.to_string(),
-            Variant::Masked(masked) => masking_source(self.text, masked),
-            Variant::Matmul(block, orientation) => matmul_source(block, orientation),
-        })
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((self.name, self.variant))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
-    }
-}
-
-macro_rules! shader {
-    ($name:literal) => {
-        shader!($name, Variant::AsWritten)
-    };
-    ($name:literal, $variant:expr) => {
-        Wgsl {
-            name: $name,
-            text: include_str!(concat!("../../shaders/", $name)),
-            variant: $variant,
-        }
-    };
-}
-
-/// The launches of one forward or backward pass, recorded, then sent with all their small info
-/// arrays in one upload (each in its own 256-byte slot: storage binding offsets must be aligned).
-#[derive(Default)]
-struct Pass {
-    launches: Vec<Launch>,
-    info: Vec<u32>,
-}
-
-/// One recorded launch: the kernel, its workgroup, the workgroup count and the buffers.
-struct Launch {
-    kernel: Wgsl,
-    workgroup: CubeDim,
-    groups: (u32, u32, u32),
-    buffers: Vec<Handle>,
-}
-
-/// u32 words per info slot (256 bytes).
-const SLOT: usize = 64;
-
-impl Pass {
-    /// Record `kernel` over `groups` workgroups with `buffers` bound in order, then `info`.
-    fn launch(
-        &mut self,
-        kernel: Wgsl,
-        workgroup: CubeDim,
-        groups: (u32, u32, u32),
-        buffers: &[&Handle],
-        info: &[u32],
-    ) {
-        debug_assert!(info.len() <= SLOT);
-        let start = self.launches.len() * SLOT;
-        self.info.resize(start, 0);
-        self.info.extend_from_slice(info);
-        let buffers = buffers.iter().map(|h| (*h).clone()).collect();
-        self.launches.push(Launch {
-            kernel,
-            workgroup,
-            groups,
-            buffers,
-        });
-    }
-
-    /// Upload the info and launch everything recorded, in order, on `reference`'s device.
-    fn run(mut self, reference: &CubeTensor) {
-        let client = &reference.client;
-        self.info.resize(self.launches.len() * SLOT, 0);
-        let bytes: Vec<u8> = self.info.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let info = client.create_from_slice(&bytes);
-        for (i, launch) in self.launches.into_iter().enumerate() {
-            let slot = info.clone().offset_start((i * SLOT * 4) as u64);
-            let bindings = launch
-                .buffers
-                .into_iter()
-                .map(|h| h.binding())
-                .chain(std::iter::once(slot.binding()))
-                .collect();
-            let (x, y, z) = launch.groups;
-            client.launch(
-                Box::new(SourceKernel::new(launch.kernel, launch.workgroup)),
-                CubeCount::Static(x, y, z),
-                KernelArguments::new().with_buffers(bindings),
-            );
-        }
-    }
-}
-
-static POISON: AtomicBool = AtomicBool::new(false);
-
-/// Tests: fill every kernel output with NaN before the kernel runs, so that an element a kernel
-/// forgets to write cannot pass by holding a plausible old value.
-pub fn poison_outputs(on: bool) {
-    POISON.store(on, Ordering::SeqCst);
-}
-
-/// A new contiguous f32 tensor on `like`'s device. Its contents are whatever the kernel writes.
-fn empty(like: &CubeTensor, shape: impl Into<Shape>) -> CubeTensor {
-    let shape = shape.into();
-    let elements = shape.num_elements().max(1);
-    let handle = if POISON.load(Ordering::Relaxed) {
-        let nan: Vec<u8> = std::iter::repeat_n(f32::NAN.to_le_bytes(), elements)
-            .flatten()
-            .collect();
-        like.client.create_from_slice(&nan)
-    } else {
-        like.client.empty(elements * DType::F32.size())
-    };
-    CubeTensor::new_contiguous(
-        like.client.clone(),
-        like.device.clone(),
-        shape,
-        handle,
-        DType::F32,
-    )
-}
-
-fn f32_contiguous(t: CubeTensor) -> CubeTensor {
-    assert_eq!(
-        t.dtype,
-        DType::F32,
-        "the contrastive kernels run in f32 (lavapipe has no f16)"
-    );
-    into_contiguous(t)
-}
+use crate::shader;
+pub use crate::wgsl::poison_outputs;
+use crate::wgsl::{Pass, Variant, empty, f32_contiguous};
 
 fn dims2(t: &CubeTensor) -> (usize, usize) {
     let shape = t.meta.shape();

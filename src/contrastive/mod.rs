@@ -85,10 +85,7 @@ pub fn contrastive_loss_with(
             let masked = labels.is_some();
             let labels = match labels {
                 Some(labels) => labels.float(),
-                None => Tensor::<1>::from_data(
-                    TensorData::new((0..b).map(|i| i as f32).collect::<Vec<_>>(), [b]),
-                    &device,
-                ),
+                None => distinct_labels(b, &device),
             };
             let (loss, ..) = <burn::backend::Dispatch as ContrastiveBackend>::contrastive_forward(
                 image.into_dispatch(),
@@ -100,6 +97,26 @@ pub fn contrastive_loss_with(
             Tensor::from_dispatch(loss)
         }
     }
+}
+
+/// 0, 1, …, b−1 as f32 on `device`, uploaded once per device and size and kept: an upload in the
+/// middle of a step ends the batch of queued launches on some adapters (a queue submission each),
+/// and an arange would be a scan kernel.
+fn distinct_labels(b: usize, device: &Device) -> Tensor<1> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<(String, usize), Tensor<1>>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .entry((format!("{device:?}"), b))
+        .or_insert_with(|| {
+            let ids: Vec<f32> = (0..b).map(|i| i as f32).collect();
+            Tensor::<1>::from_data(TensorData::new(ids, [b]), device)
+        })
+        .clone()
 }
 
 /// Class probabilities `softmax(s·normalise(image)·normalise(classes)ᵀ)`, `[n, k]`.

@@ -70,13 +70,19 @@ impl Attention {
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let head_dim = hidden / self.heads;
+        let q = linear_as_input(&self.q_proj, x.clone()); // [b, n, hidden]
+        let k = linear_as_input(&self.k_proj, x.clone());
+        let v = linear_as_input(&self.v_proj, x);
+        if super::gpu::applies(&q, self.heads) {
+            // One kernel on the projections' layout (three under autodiff): no transposes.
+            let out = super::gpu::attention(q, k, v, self.heads, causal);
+            return linear_as_input(&self.out_proj, out);
+        }
         let split = |t: Tensor<3>| {
             t.reshape([batch, seq, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(linear_as_input(&self.q_proj, x.clone())); // [b, h, n, hd]
-        let k = split(linear_as_input(&self.k_proj, x.clone()));
-        let v = split(linear_as_input(&self.v_proj, x));
+        let (q, k, v) = (split(q), split(k), split(v)); // [b, h, n, hd]
         let out = if super::cpu::applies(&q) {
             super::cpu::attention(q, k, v, causal)
         } else {
@@ -211,10 +217,12 @@ impl Encoder {
 }
 
 /// `norm.forward(x)`, `eps` being `norm`'s ε; f32 on Flex in one pass per direction
-/// ([`super::cpu`]).
+/// ([`super::cpu`]), f32 on wgpu in one kernel forward and two backward ([`super::gpu`]).
 pub fn normalize<const D: usize>(norm: &LayerNorm, x: Tensor<D>, eps: f64) -> Tensor<D> {
     if super::cpu::applies(&x) {
         super::cpu::layer_norm(norm, x, eps)
+    } else if super::gpu::on_cube_f32(&x) {
+        super::gpu::layer_norm(norm, x, eps)
     } else {
         norm.forward(x)
     }

@@ -7,6 +7,7 @@
 pub mod config;
 pub(crate) mod cpu;
 pub mod encoder;
+pub mod gpu;
 pub mod text;
 pub mod vision;
 pub mod weights;

@@ -6,7 +6,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::prelude::*;
 
 use super::config::TextConfig;
-use super::encoder::{Encoder, EncoderDims, layer_norm};
+use super::encoder::{Encoder, EncoderDims, layer_norm, normalize};
 
 /// Token and learned position embeddings (`CLIPTextEmbeddings`).
 #[derive(Module, Debug)]
@@ -21,6 +21,9 @@ pub struct TextTransformer {
     pub embeddings: TextEmbeddings,
     pub encoder: Encoder,
     pub final_layer_norm: LayerNorm,
+    /// The final norm's ε (burn keeps LayerNorm's own private).
+    #[module(skip)]
+    pub layer_norm_eps: f64,
 }
 
 impl TextTransformer {
@@ -40,6 +43,7 @@ impl TextTransformer {
             },
             encoder: Encoder::new(&dims, device),
             final_layer_norm: layer_norm(config.hidden_size, config.layer_norm_eps, device),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -70,7 +74,7 @@ impl TextTransformer {
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
         // LayerNorm acts on each position alone: normalising only the pooled rows is the same.
         let pooled = x.reshape([batch * seq, hidden]).select(0, rows);
-        self.final_layer_norm.forward(pooled)
+        normalize(&self.final_layer_norm, pooled, self.layer_norm_eps)
     }
 }
 

@@ -97,6 +97,6 @@ impl VisionTransformer {
         let class = x
             .slice([0..batch, 0..1, 0..hidden])
             .reshape([batch, hidden]);
-        self.post_layernorm.forward(class)
+        normalize(&self.post_layernorm, class, self.layer_norm_eps)
     }
 }

@@ -27,6 +27,8 @@ pub enum StepKind {
     /// Evaluation: the image tower forward, no autodiff (what zero-shot evaluation and WiSE-FT
     /// curves spend their time on).
     Eval,
+    /// Both towers' forward, no autodiff: the evaluation counterpart of the FLYP step's forward.
+    EvalBoth,
 }
 
 /// A small CLIP for demos and CPU benchmarks: 64 px images, patch 8, widths 192/128, 4 layers.
@@ -134,12 +136,13 @@ pub fn log_kernel_launches(path: &std::path::Path) -> bool {
 }
 
 /// The length of the kernel log once cubecl's logger (a background task) has written what it was
-/// sent: the length that holds still for 200 ms.
+/// sent: the length that holds still for a second (on a busy 2-core machine 200 ms was not always
+/// enough: the warm-up's last launches were counted into the step).
 fn settled_len(path: &std::path::Path) -> u64 {
     let len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut last = len();
     loop {
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(std::time::Duration::from_millis(1000));
         let now = len();
         if now == last {
             return now;
@@ -193,11 +196,13 @@ pub fn time_steps(
         phases,
         kernel_log,
     } = bench.clone();
-    if kind == StepKind::Eval {
+    if matches!(kind, StepKind::Eval | StepKind::EvalBoth) {
+        let both = kind == StepKind::EvalBoth;
         return time_eval(
             &config,
             batch,
             precision,
+            both,
             (warmup, steps),
             kernel_log,
             device,
@@ -208,18 +213,8 @@ pub fn time_steps(
     let mut model = ClipModel::new(config, &device).with_precision(precision);
     let mut loss_scale = (precision == Precision::Mixed).then(LossScale::default);
     let s = config.vision_config.image_size;
-    let ctx = config.text_config.max_position_embeddings;
     let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
-    // Random ids, <|endoftext|> last: full-length captions, as open_clip pads to 77.
-    let vocab = config.text_config.vocab_size as i64;
-    let mut ids: Vec<i64> = (0..batch * ctx)
-        .map(|i| (i as i64 * 7919) % (vocab - 2))
-        .collect();
-    for row in 0..batch {
-        ids[row * ctx + ctx - 1] = config.text_config.eos_token_id as i64;
-    }
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), &device);
-    let pool_at = vec![ctx - 1; batch];
+    let (ids, pool_at) = captions(config, batch, &device);
     let classes = 1000;
     let labels: Vec<i64> = (0..batch as i64).map(|i| i % classes as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
@@ -267,7 +262,7 @@ pub fn time_steps(
                     None,
                 )
             }
-            StepKind::Eval => unreachable!("timed by time_eval"),
+            StepKind::Eval | StepKind::EvalBoth => unreachable!("timed by time_eval"),
             StepKind::Finetune => {
                 let trained = head
                     .take()
@@ -314,6 +309,21 @@ pub fn time_steps(
     })
 }
 
+/// Random ids, <|endoftext|> last: full-length captions, as open_clip pads to 77; and where each
+/// caption pools.
+fn captions(config: &ClipConfig, batch: usize, device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
+    let ctx = config.text_config.max_position_embeddings;
+    let vocab = config.text_config.vocab_size as i64;
+    let mut ids: Vec<i64> = (0..batch * ctx)
+        .map(|i| (i as i64 * 7919) % (vocab - 2))
+        .collect();
+    for row in 0..batch {
+        ids[row * ctx + ctx - 1] = config.text_config.eos_token_id as i64;
+    }
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), device);
+    (ids, vec![ctx - 1; batch])
+}
+
 /// `counts` over `steps` steps, per step (rounded down).
 fn per_step(counts: KernelCounts, steps: usize) -> KernelCounts {
     let n = steps.max(1);
@@ -332,11 +342,13 @@ fn median(mut times: Vec<f64>) -> f64 {
     times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The evaluation forward pass: normalised image features of a batch, autodiff off.
+/// The evaluation forward pass: normalised image features of a batch (and with `both`, of a batch
+/// of captions), autodiff off.
 fn time_eval(
     config: &ClipConfig,
     batch: usize,
     precision: Precision,
+    both: bool,
     (warmup, steps): (usize, usize),
     kernel_log: Option<PathBuf>,
     device: &Device,
@@ -345,6 +357,7 @@ fn time_eval(
     let model = ClipModel::new(config, &device).with_precision(precision);
     let s = config.vision_config.image_size;
     let pixels = Tensor::<4>::random([batch, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+    let (ids, pool_at) = captions(config, batch, &device);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
     let mut log_from = 0;
@@ -358,6 +371,10 @@ fn time_eval(
         let start = Instant::now();
         let features = l2_normalize(model.encode_image_threaded(pixels.clone()));
         let _ = features.into_data(); // read back, as evaluation does
+        if both {
+            let text = l2_normalize(model.encode_text(ids.clone(), &pool_at));
+            let _ = text.into_data();
+        }
         if i >= warmup {
             times.push(start.elapsed().as_secs_f64());
         }

@@ -336,8 +336,51 @@ pub fn train(
     let first_step = step;
     let mut stopped = None;
     for epoch in start_epoch..config.hyper.epochs {
-        let (mut loss_sum, mut first_loss, mut steps, mut lr) = (0.0, f64::NAN, 0, 0.0);
+        let mut losses = EpochLosses::default();
+        let mut lr = 0.0;
         let mut skipped_steps = 0;
+        // What a read of the pending losses reports: per step, its loss (finite: a NaN or an
+        // infinity ends the run here, before this epoch's checkpoint is written), the progress
+        // hook and the terminal line.
+        let report_steps = |read: Vec<(usize, f64, f64)>, losses: &mut EpochLosses| {
+            for (step, value, lr) in read {
+                if !value.is_finite() {
+                    return Err(Error::Invalid(format!(
+                        "the loss became {value} at epoch {} step {step} (lr {lr:.2e}): stopping; lower the learning rate",
+                        epoch + 1
+                    )));
+                }
+                losses.add(value);
+                let done = (step - first_step).max(1) as f64;
+                let per_step = started.elapsed().as_secs_f64() / done;
+                let images_per_s = batch_size as f64 / per_step;
+                let eta = per_step * (total - step) as f64;
+                if let Some(on_step) = &config.hooks.on_step {
+                    on_step(&StepProgress {
+                        epoch: epoch + 1,
+                        step,
+                        total,
+                        loss: value,
+                        lr,
+                        images_per_s,
+                        eta_s: eta,
+                    });
+                }
+                if show_progress && (step % 5 == 0 || step == total) {
+                    eprint!(
+                        "\r  epoch {}/{} step {step}/{total}  {images_per_s:.0} images/s  ETA {:.0} s   ",
+                        epoch + 1,
+                        config.hyper.epochs,
+                        eta
+                    );
+                    if step == total {
+                        eprintln!();
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut pending = PendingLosses::default();
         for batch in loader.epoch(epoch as u64) {
             // lr
             lr = warmup_cosine(step, total, warmup, config.hyper.lr);
@@ -364,13 +407,7 @@ pub fn train(
                 rng: &mut rng,
                 head: head.as_ref(),
             })?;
-            let value: f64 = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(Error::Invalid(format!(
-                    "the loss became {value} at epoch {} step {step} (lr {lr:.2e}): stopping; lower the learning rate",
-                    epoch + 1
-                )));
-            }
+            pending.push(&loss, step + 1, lr);
             // backward + step (a mixed-precision step whose gradients overflowed is skipped)
             let grads = backward(loss, loss_scale.as_ref());
             let (model, trained_head, applied) = update(
@@ -390,37 +427,9 @@ pub fn train(
                 clip.model.logit_scale =
                     scale.map(|t| t.clamp(0.0, 100f64.ln()).detach().require_grad());
             }
-            if first_loss.is_nan() {
-                first_loss = value;
-            }
-            loss_sum += value;
-            steps += 1;
             step += 1;
-            let done = (step - first_step).max(1) as f64;
-            let per_step = started.elapsed().as_secs_f64() / done;
-            let images_per_s = batch_size as f64 / per_step;
-            let eta = per_step * (total - step) as f64;
-            if let Some(on_step) = &config.hooks.on_step {
-                on_step(&StepProgress {
-                    epoch: epoch + 1,
-                    step,
-                    total,
-                    loss: value,
-                    lr,
-                    images_per_s,
-                    eta_s: eta,
-                });
-            }
-            if show_progress && (step % 5 == 0 || step == total) {
-                eprint!(
-                    "\r  epoch {}/{} step {step}/{total}  {images_per_s:.0} images/s  ETA {:.0} s   ",
-                    epoch + 1,
-                    config.hyper.epochs,
-                    eta
-                );
-                if step == total {
-                    eprintln!();
-                }
+            if pending.len() >= LOSS_READ_EVERY {
+                report_steps(pending.read()?, &mut losses)?;
             }
             let stop = config.hooks.stop.as_ref();
             if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
@@ -428,6 +437,12 @@ pub fn train(
                 break;
             }
         }
+        report_steps(pending.read()?, &mut losses)?;
+        let EpochLosses {
+            sum: loss_sum,
+            first: first_loss,
+            steps,
+        } = losses;
         if stopped.is_some() {
             // The unfinished epoch is dropped: the result is the best finished one.
             break;
@@ -507,6 +522,71 @@ pub fn train(
         reports,
         stopped,
     })
+}
+
+/// Steps between reads of the loss: the device runs ahead of the host for this many steps (a read
+/// waits for everything queued before it). A NaN loss is seen at most this many steps late, and
+/// always before the epoch's evaluation and checkpoint.
+pub const LOSS_READ_EVERY: usize = 10;
+
+/// Losses of the steps not read yet, on the device: (loss, step number, learning rate).
+#[derive(Default)]
+struct PendingLosses(Vec<(Tensor<1>, usize, f64)>);
+
+impl PendingLosses {
+    fn push(&mut self, loss: &Tensor<1>, step: usize, lr: f64) {
+        self.0.push((loss.clone().detach().reshape([1]), step, lr));
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// All pending losses in one read: (step, loss, lr) in step order.
+    fn read(&mut self) -> Result<Vec<(usize, f64, f64)>> {
+        if self.0.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = std::mem::take(&mut self.0);
+        let losses = Tensor::cat(pending.iter().map(|p| p.0.clone()).collect(), 0);
+        let values = losses
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::Device(format!("reading the losses back: {e:?}")))?;
+        Ok(pending
+            .iter()
+            .zip(values)
+            .map(|((_, step, lr), value)| (*step, value as f64, *lr))
+            .collect())
+    }
+}
+
+/// An epoch's losses as they are read: sum, first, count.
+struct EpochLosses {
+    sum: f64,
+    first: f64,
+    steps: usize,
+}
+
+impl Default for EpochLosses {
+    fn default() -> Self {
+        Self {
+            sum: 0.0,
+            first: f64::NAN,
+            steps: 0,
+        }
+    }
+}
+
+impl EpochLosses {
+    fn add(&mut self, value: f64) {
+        if self.first.is_nan() {
+            self.first = value;
+        }
+        self.sum += value;
+        self.steps += 1;
+    }
 }
 
 /// The gradients of `loss` (scaled first under mixed precision).

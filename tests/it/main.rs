@@ -9,6 +9,7 @@ mod contrastive;
 mod data;
 mod demo;
 mod fuzz;
+mod gpu_ops;
 mod head;
 mod hub;
 mod parity;

@@ -1,0 +1,94 @@
+//! Hot paths of the two towers on wgpu (cubecl) devices under training, as burn backend
+//! extensions with hand-written WGSL (`shaders/attention_*.wgsl`) and hand-written backward
+//! passes. Under autodiff burn decomposes attention into two matrix products, a softmax and the
+//! transposes around them, and differentiates each; here it is one kernel forward and two
+//! backward, reading and writing the projections' own `[batch, seq, hidden]` layout.
+//!
+//! - [`attention`]: multi-head attention (causal or not), forward with the softmax online; the
+//!   backward recomputes the probabilities from the forward's log-sum-exp per row instead of
+//!   keeping the `batch·heads·seq²` matrix.
+//!
+//! - [`layer_norm`]: LayerNorm, one kernel forward, a row pass and a column pass backward.
+//!
+//! The Flex CPU backend has its own passes ([`super::cpu`]); f16 (mixed precision) keeps burn's
+//! ops: the kernels are f32 (llvmpipe, the adapter the tests run on, has no f16).
+
+mod attention;
+mod layer_norm;
+
+use burn::backend::DispatchDevice;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+pub use attention::{AttentionBackend, attention_source};
+pub use layer_norm::LayerNormBackend;
+
+/// True when `x` is f32 on a cubecl (wgpu) device, with or without autodiff, and its `heads`
+/// split it into heads the kernels take (a width that is a multiple of 4, at most 256).
+pub fn applies(x: &Tensor<3>, heads: usize) -> bool {
+    let hidden = x.dims()[2];
+    let head_dim = hidden / heads.max(1);
+    on_cube_f32(x)
+        && heads > 0
+        && hidden.is_multiple_of(heads)
+        && head_dim.is_multiple_of(4)
+        && head_dim <= 256
+}
+
+/// True when `x` is f32 on a cubecl (wgpu) device, with or without autodiff.
+pub fn on_cube_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    fn is_cube(device: &DispatchDevice) -> bool {
+        match device {
+            DispatchDevice::Cube(_) => true,
+            DispatchDevice::Autodiff(inner) => is_cube(inner),
+            _ => false,
+        }
+    }
+    x.dtype() == DType::F32 && is_cube(x.device().as_dispatch())
+}
+
+/// `norm.forward(x)` for f32 on a cubecl device ([`on_cube_f32`]), `epsilon` being the one `norm`
+/// was built with (burn keeps it private).
+///
+/// # Shapes
+/// - x: `[..., d]` → `[..., d]`
+pub fn layer_norm<const D: usize>(
+    norm: &burn::nn::LayerNorm,
+    x: Tensor<D>,
+    epsilon: f64,
+) -> Tensor<D> {
+    let gamma = norm.gamma.val();
+    let beta = match &norm.beta {
+        Some(beta) => beta.val(),
+        None => gamma.zeros_like(),
+    };
+    let y = <burn::backend::Dispatch as LayerNormBackend>::gpu_layer_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        (epsilon as f32).to_bits(),
+    );
+    Tensor::from_dispatch(y)
+}
+
+/// Multi-head scaled dot-product attention with the default scale 1/√head_dim (as
+/// `CLIPAttention`), causal or not, on the projections' layout.
+///
+/// # Shapes
+/// - q, k, v: `[batch, seq, hidden]` (head h in columns h·d … h·d + d − 1) → `[batch, seq, hidden]`
+pub fn attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    heads: usize,
+    causal: bool,
+) -> Tensor<3> {
+    let (out, _lse) = <burn::backend::Dispatch as AttentionBackend>::attention_forward(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+        heads,
+        causal,
+    );
+    Tensor::from_dispatch(out)
+}

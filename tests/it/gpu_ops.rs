@@ -1,0 +1,182 @@
+//! The towers' fused wgpu ops (`flyp::model::gpu`) against burn's own ops: forward and every
+//! gradient, on llvmpipe (or whatever adapter there is), relative to the reference's largest value.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::ops::AttentionModuleOptions;
+use flyp::device::BackendKind;
+
+use crate::common::devices;
+
+/// Largest |a − b| and largest |b|.
+fn max_difference(a: &Tensor<3>, b: &Tensor<3>) -> (f32, f32) {
+    let a = a.to_data().try_to_vec::<f32>().expect("f32");
+    let b = b.to_data().try_to_vec::<f32>().expect("f32");
+    assert_eq!(a.len(), b.len());
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0.0, f32::max);
+    (diff, scale)
+}
+
+/// burn's attention on `[b, n, hidden]` rows: split into heads, attend, merge.
+fn burn_attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    heads: usize,
+    causal: bool,
+) -> Tensor<3> {
+    let [b, n, hidden] = q.dims();
+    let split = |t: Tensor<3>| t.reshape([b, n, heads, hidden / heads]).swap_dims(1, 2);
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: causal,
+    };
+    burn::tensor::module::attention(split(q), split(k), split(v), None, None, options)
+        .swap_dims(1, 2)
+        .reshape([b, n, hidden])
+}
+
+/// Output, dQ, dK, dV of `sum(attention(q, k, v) ∘ upstream)` on `device` (with autodiff), as
+/// plain tensors on the Flex device.
+fn run(
+    inputs: &[TensorData; 4],
+    device: &Device,
+    heads: usize,
+    causal: bool,
+    ours: bool,
+) -> [Tensor<3>; 4] {
+    let autodiff = device.clone().autodiff();
+    let track = |t: &TensorData| Tensor::<3>::from_data(t.clone(), &autodiff).require_grad();
+    let (q, k, v) = (track(&inputs[0]), track(&inputs[1]), track(&inputs[2]));
+    let out = if ours {
+        assert!(flyp::model::gpu::applies(&q, heads), "the fused op applies");
+        flyp::model::gpu::attention(q.clone(), k.clone(), v.clone(), heads, causal)
+    } else {
+        burn_attention(q.clone(), k.clone(), v.clone(), heads, causal)
+    };
+    let upstream = Tensor::<3>::from_data(inputs[3].clone(), &autodiff);
+    let grads = (out.clone() * upstream).sum().backward();
+    let flex = Device::flex();
+    let plain = |t: Tensor<3>| Tensor::<3>::from_data(t.to_data(), &flex);
+    let grad = |t: &Tensor<3>| plain(Tensor::from_inner(t.grad(&grads).expect("tracked")));
+    [plain(out), grad(&q), grad(&k), grad(&v)]
+}
+
+#[test]
+fn fused_attention_and_its_gradients_match_burn_attention_on_wgpu_and_flex() {
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let flex = Device::flex();
+    // (batch, seq, heads, head_dim): CLIP's heads of 64 over two workgroups of rows (77: the
+    // text tower's length), and small odd sizes.
+    for (b, n, heads, head_dim) in [(2, 77, 2, 64), (3, 29, 3, 16), (1, 5, 1, 4)] {
+        let shape = [b, n, heads * head_dim];
+        let inputs: [TensorData; 4] = std::array::from_fn(|i| {
+            let spread = if i == 0 { 4.0 } else { 1.0 }; // peaked and flat rows
+            Tensor::<3>::random(shape, Distribution::Normal(0.0, spread), &flex).to_data()
+        });
+        for causal in [false, true] {
+            let ours = run(&inputs, &wgpu.device, heads, causal, true);
+            for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
+                let reference = run(&inputs, device, heads, causal, false);
+                for (name, (ours, reference)) in ["output", "dQ", "dK", "dV"]
+                    .iter()
+                    .zip(ours.iter().zip(&reference))
+                {
+                    let (diff, scale) = max_difference(ours, reference);
+                    assert!(
+                        diff <= 1e-4 * scale,
+                        "{b}×{n}, {heads} heads of {head_dim}, causal {causal}, {name} against \
+                         burn's attention on {where_}: max difference {diff} at scale {scale}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// y, dx, dγ, dβ of `sum(LayerNorm(x) ∘ upstream)` on `device` (with autodiff), γ and β random,
+/// as plain tensors on the Flex device (γ and β as `[1, 1, d]`).
+fn run_layer_norm(inputs: &[TensorData; 4], device: &Device, ours: bool) -> [Tensor<3>; 4] {
+    use burn::module::Param;
+    let autodiff = device.clone().autodiff();
+    let d = inputs[0].shape()[2];
+    let eps = 1e-5;
+    let mut norm = burn::nn::LayerNormConfig::new(d)
+        .with_epsilon(eps)
+        .init(&autodiff);
+    let row = |t: &TensorData| Tensor::<1>::from_data(t.clone(), &autodiff).require_grad();
+    norm.gamma = Param::from_tensor(row(&inputs[1]));
+    norm.beta = Some(Param::from_tensor(row(&inputs[2])));
+    let x = Tensor::<3>::from_data(inputs[0].clone(), &autodiff).require_grad();
+    let y = if ours {
+        assert!(flyp::model::gpu::on_cube_f32(&x), "the fused op applies");
+        flyp::model::gpu::layer_norm(&norm, x.clone(), eps)
+    } else {
+        norm.forward(x.clone())
+    };
+    let upstream = Tensor::<3>::from_data(inputs[3].clone(), &autodiff);
+    let grads = (y.clone() * upstream).sum().backward();
+    let flex = Device::flex();
+    let plain = |data: TensorData| {
+        let n = data.shape().iter().product::<usize>();
+        let values = data.try_to_vec::<f32>().expect("f32");
+        let t = Tensor::<1>::from_data(TensorData::new(values, [n]), &flex);
+        if n == d {
+            t.reshape([1, 1, d])
+        } else {
+            t.reshape(x.dims())
+        }
+    };
+    let gamma = norm.gamma.val().grad(&grads).expect("dγ").to_data();
+    let beta = norm
+        .beta
+        .as_ref()
+        .expect("β")
+        .val()
+        .grad(&grads)
+        .expect("dβ")
+        .to_data();
+    let dx = x.grad(&grads).expect("dx").to_data();
+    [plain(y.to_data()), plain(dx), plain(gamma), plain(beta)]
+}
+
+#[test]
+fn fused_layer_norm_and_its_gradients_match_burn_layer_norm_on_wgpu_and_flex() {
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let flex = Device::flex();
+    // (batch, seq, d): widths below, at and above one workgroup's 64, rows shifted and scaled.
+    for (b, n, d) in [(2, 50, 192), (3, 7, 64), (1, 3, 37), (4, 77, 128)] {
+        let x = Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 3.0), &flex) + 5.0;
+        let inputs: [TensorData; 4] = [
+            x.to_data(),
+            Tensor::<1>::random([d], Distribution::Normal(1.0, 0.5), &flex).to_data(),
+            Tensor::<1>::random([d], Distribution::Normal(0.0, 0.5), &flex).to_data(),
+            Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 1.0), &flex).to_data(),
+        ];
+        let ours = run_layer_norm(&inputs, &wgpu.device, true);
+        for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
+            let reference = run_layer_norm(&inputs, device, false);
+            for (name, (ours, reference)) in ["y", "dx", "dγ", "dβ"]
+                .iter()
+                .zip(ours.iter().zip(&reference))
+            {
+                let (diff, scale) = max_difference(ours, reference);
+                assert!(
+                    diff <= 1e-4 * scale,
+                    "[{b}, {n}, {d}], {name} against burn's LayerNorm on {where_}: max \
+                     difference {diff} at scale {scale}"
+                );
+            }
+        }
+    }
+}

@@ -228,6 +228,17 @@ pub fn normalize<const D: usize>(norm: &LayerNorm, x: Tensor<D>, eps: f64) -> Te
     }
 }
 
+/// A tower's last LayerNorm (on the pooled rows): the fused kernels on wgpu ([`super::gpu`]),
+/// burn's op elsewhere (on Flex too: the demo's published numbers were computed with it, and a
+/// handful of rows gains nothing from the CPU pass).
+pub fn final_norm(norm: &LayerNorm, x: Tensor<2>, eps: f64) -> Tensor<2> {
+    if super::gpu::on_cube_f32(&x) {
+        super::gpu::layer_norm(norm, x, eps)
+    } else {
+        norm.forward(x)
+    }
+}
+
 /// A LayerNorm with CLIP's epsilon.
 pub fn layer_norm(size: usize, eps: f64, device: &Device) -> LayerNorm {
     LayerNormConfig::new(size).with_epsilon(eps).init(device)

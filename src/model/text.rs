@@ -6,7 +6,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::prelude::*;
 
 use super::config::TextConfig;
-use super::encoder::{Encoder, EncoderDims, layer_norm, normalize};
+use super::encoder::{Encoder, EncoderDims, final_norm, layer_norm};
 
 /// Token and learned position embeddings (`CLIPTextEmbeddings`).
 #[derive(Module, Debug)]
@@ -74,7 +74,7 @@ impl TextTransformer {
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [batch]), &device);
         // LayerNorm acts on each position alone: normalising only the pooled rows is the same.
         let pooled = x.reshape([batch * seq, hidden]).select(0, rows);
-        normalize(&self.final_layer_norm, pooled, self.layer_norm_eps)
+        final_norm(&self.final_layer_norm, pooled, self.layer_norm_eps)
     }
 }
 

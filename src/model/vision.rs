@@ -7,7 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm};
 use burn::prelude::*;
 
 use super::config::VisionConfig;
-use super::encoder::{Encoder, EncoderDims, layer_norm, normalize};
+use super::encoder::{Encoder, EncoderDims, final_norm, layer_norm, normalize};
 
 /// Patch embedding, class token and learned positions (`CLIPVisionEmbeddings`).
 #[derive(Module, Debug)]
@@ -97,6 +97,6 @@ impl VisionTransformer {
         let class = x
             .slice([0..batch, 0..1, 0..hidden])
             .reshape([batch, hidden]);
-        normalize(&self.post_layernorm, class, self.layer_norm_eps)
+        final_norm(&self.post_layernorm, class, self.layer_norm_eps)
     }
 }

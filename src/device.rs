@@ -57,6 +57,24 @@ pub enum BackendKind {
     Flex,
 }
 
+impl BackendKind {
+    /// The backend `device`'s tensors run on, looking through autodiff; `None` for any other
+    /// backend burn has.
+    pub fn of(device: &Device) -> Option<Self> {
+        fn kind(device: &burn::backend::DispatchDevice) -> Option<BackendKind> {
+            use burn::backend::DispatchDevice;
+            match device {
+                DispatchDevice::Cube(_) => Some(BackendKind::Wgpu),
+                DispatchDevice::Flex(_) => Some(BackendKind::Flex),
+                DispatchDevice::Autodiff(inner) => kind(inner),
+                #[allow(unreachable_patterns)] // burn's features decide which others exist
+                _ => None,
+            }
+        }
+        kind(device.as_dispatch())
+    }
+}
+
 /// A device chosen for the work, with a human description of the adapter.
 #[derive(Debug, Clone)]
 pub struct ComputeDevice {

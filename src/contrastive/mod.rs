@@ -15,7 +15,6 @@ pub mod kernels;
 pub mod reference;
 pub mod sources;
 
-use burn::backend::DispatchDevice;
 use burn::prelude::*;
 
 use extension::ContrastiveBackend;
@@ -32,14 +31,7 @@ pub enum Implementation {
 impl Implementation {
     /// The one place that decides: WGSL on cubecl (wgpu) devices, plain ops elsewhere.
     pub fn for_device(device: &Device) -> Self {
-        fn is_cube(device: &DispatchDevice) -> bool {
-            match device {
-                DispatchDevice::Cube(_) => true,
-                DispatchDevice::Autodiff(inner) => is_cube(inner),
-                _ => false,
-            }
-        }
-        if is_cube(device.as_dispatch()) {
+        if crate::device::BackendKind::of(device) == Some(crate::device::BackendKind::Wgpu) {
             Self::Fused
         } else {
             Self::Reference

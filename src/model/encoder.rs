@@ -239,6 +239,17 @@ pub fn final_norm(norm: &LayerNorm, x: Tensor<2>, eps: f64) -> Tensor<2> {
     }
 }
 
+/// γ and β of `norm` (zeros where it has no β), for the hand-written passes of [`super::cpu`] and
+/// [`super::gpu`].
+pub(crate) fn affine(norm: &LayerNorm) -> (Tensor<1>, Tensor<1>) {
+    let gamma = norm.gamma.val();
+    let beta = match &norm.beta {
+        Some(beta) => beta.val(),
+        None => gamma.zeros_like(),
+    };
+    (gamma, beta)
+}
+
 /// A LayerNorm with CLIP's epsilon.
 pub fn layer_norm(size: usize, eps: f64, device: &Device) -> LayerNorm {
     LayerNormConfig::new(size).with_epsilon(eps).init(device)

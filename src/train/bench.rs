@@ -151,12 +151,38 @@ fn settled_len(path: &std::path::Path) -> u64 {
     }
 }
 
-/// The launches logged in `path` from byte `from` on.
-fn kernels_since(path: &std::path::Path, from: u64) -> Result<KernelCounts> {
-    let end = settled_len(path);
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let new = bytes.get(from as usize..end as usize).unwrap_or_default();
-    Ok(KernelCounts::parse(&String::from_utf8_lossy(new)))
+/// The part of the kernel log the timed steps wrote: opened after the warm-up, counted after the
+/// last timed step. Without a log it counts nothing.
+struct LaunchWindow {
+    log: Option<PathBuf>,
+    from: u64,
+}
+
+impl LaunchWindow {
+    fn new(log: Option<PathBuf>) -> Self {
+        Self { log, from: 0 }
+    }
+
+    /// Called when the device is idle, right before the first timed step.
+    fn open(&mut self) {
+        if let Some(log) = &self.log {
+            self.from = settled_len(log);
+        }
+    }
+
+    /// The launches logged since [`Self::open`], per step of `steps`.
+    fn per_step(&self, steps: usize) -> Result<Option<KernelCounts>> {
+        let Some(path) = &self.log else {
+            return Ok(None);
+        };
+        let end = settled_len(path);
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let new = bytes
+            .get(self.from as usize..end as usize)
+            .unwrap_or_default();
+        let counts = KernelCounts::parse(&String::from_utf8_lossy(new));
+        Ok(Some(per_step(counts, steps)))
+    }
 }
 
 /// Medians over the timed steps.
@@ -231,13 +257,11 @@ pub fn time_steps(
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
     let mut phase_times: [Vec<f64>; 3] = Default::default();
-    let mut log_from = 0;
+    let mut launches = LaunchWindow::new(kernel_log);
     for i in 0..warmup + steps {
         sync()?;
-        if i == warmup
-            && let Some(log) = &kernel_log
-        {
-            log_from = settled_len(log);
+        if i == warmup {
+            launches.open();
         }
         let start = Instant::now();
         let mut last = start;
@@ -294,10 +318,7 @@ pub fn time_steps(
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    let kernels = match &kernel_log {
-        Some(log) => Some(per_step(kernels_since(log, log_from)?, steps)),
-        None => None,
-    };
+    let kernels = launches.per_step(steps)?;
     let seconds = median(times);
     let [f, b, o] = phase_times.map(median);
     Ok(StepTiming {
@@ -360,13 +381,11 @@ fn time_eval(
     let (ids, pool_at) = captions(config, batch, &device);
     let sync = || device.sync().map_err(|e| Error::Device(format!("{e:?}")));
     let mut times = Vec::new();
-    let mut log_from = 0;
+    let mut launches = LaunchWindow::new(kernel_log);
     for i in 0..warmup + steps {
         sync()?;
-        if i == warmup
-            && let Some(log) = &kernel_log
-        {
-            log_from = settled_len(log);
+        if i == warmup {
+            launches.open();
         }
         let start = Instant::now();
         let features = l2_normalize(model.encode_image_threaded(pixels.clone()));
@@ -379,10 +398,7 @@ fn time_eval(
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    let kernels = match &kernel_log {
-        Some(log) => Some(per_step(kernels_since(log, log_from)?, steps)),
-        None => None,
-    };
+    let kernels = launches.per_step(steps)?;
     let seconds = median(times);
     Ok(StepTiming {
         seconds,

@@ -47,11 +47,7 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: Tensor<D>, epsilon: f64) 
     let dims = x.dims();
     let d = dims[D - 1];
     let rows = x.shape().num_elements() / d.max(1);
-    let gamma = norm.gamma.val();
-    let beta = match &norm.beta {
-        Some(beta) => beta.val(),
-        None => gamma.zeros_like(),
-    };
+    let (gamma, beta) = super::super::encoder::affine(norm);
     let y = <burn::backend::Dispatch as LayerNormBackend>::layer_norm_rows(
         x.reshape([rows, d]).into_dispatch(),
         gamma.into_dispatch(),

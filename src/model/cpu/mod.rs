@@ -13,7 +13,6 @@ mod quick_gelu;
 
 use std::mem::MaybeUninit;
 
-use burn::backend::DispatchDevice;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -26,14 +25,8 @@ pub use quick_gelu::quick_gelu;
 
 /// True when `x` is f32 on the Flex backend, with or without autodiff.
 pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {
-    fn is_flex(device: &DispatchDevice) -> bool {
-        match device {
-            DispatchDevice::Flex(_) => true,
-            DispatchDevice::Autodiff(inner) => is_flex(inner),
-            _ => false,
-        }
-    }
-    x.dtype() == DType::F32 && is_flex(x.device().as_dispatch())
+    use crate::device::BackendKind;
+    x.dtype() == DType::F32 && BackendKind::of(&x.device()) == Some(BackendKind::Flex)
 }
 
 /// Elements per rayon task: big enough to amortise the task, small enough to share out.

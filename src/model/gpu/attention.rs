@@ -182,26 +182,25 @@ fn dims3(t: &CubeTensor) -> (usize, usize, usize) {
     (shape[0], shape[1], shape[2])
 }
 
-/// The kernels' info: batch, seq, heads and the bits of the scale 1/√head_dim.
-fn info(t: &CubeTensor, heads: usize) -> ([u32; 4], Variant, (u32, u32, u32)) {
-    let (b, n, hidden) = dims3(t);
+/// What every attention kernel of `q`'s shape is launched with: its info words (batch, seq,
+/// heads, the bits of the scale 1/√head_dim), its variant, and its workgroups (rows by 64, one
+/// row of groups per batch·head).
+fn launch_setup(
+    q: &CubeTensor,
+    heads: usize,
+    causal: bool,
+) -> ([u32; 4], Variant, (u32, u32, u32)) {
+    let (b, n, hidden) = dims3(q);
     let head_dim = hidden / heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     (
         [b as u32, n as u32, heads as u32, scale.to_bits()],
         Variant::Attention {
             head_dim: head_dim as u32,
-            causal: false,
+            causal,
         },
         (n.div_ceil(64) as u32, (b * heads) as u32, 1),
     )
-}
-
-fn variant(v: Variant, causal: bool) -> Variant {
-    match v {
-        Variant::Attention { head_dim, .. } => Variant::Attention { head_dim, causal },
-        other => other,
-    }
 }
 
 impl AttentionBackend for CubeBackend {
@@ -214,12 +213,12 @@ impl AttentionBackend for CubeBackend {
     ) -> (CubeTensor, CubeTensor) {
         let (q, k, v) = (f32_contiguous(q), f32_contiguous(k), f32_contiguous(v));
         let (b, n, hidden) = dims3(&q);
-        let (words, kind, groups) = info(&q, heads);
+        let (words, kind, groups) = launch_setup(&q, heads, causal);
         let out = empty(&q, [b, n, hidden]);
         let lse = empty(&q, [2, b, heads, n]);
         let mut pass = Pass::default();
         pass.launch(
-            shader!("attention_forward.wgsl", variant(kind, causal)),
+            shader!("attention_forward.wgsl", kind),
             ROWS,
             groups,
             &[&q.handle, &k.handle, &v.handle, &out.handle, &lse.handle],
@@ -246,8 +245,7 @@ impl AttentionBackend for CubeBackend {
             f32_contiguous(grad),
         );
         let (b, n, hidden) = dims3(&q);
-        let (words, kind, groups) = info(&q, heads);
-        let kind = variant(kind, causal);
+        let (words, kind, groups) = launch_setup(&q, heads, causal);
         // stats = [lse; D]: the query side writes D = rowsum(dO∘O) for the key side, into the
         // forward's buffer when nothing else holds it.
         let stats = if lse.can_mut() { lse } else { lse.copy() };

@@ -1,8 +1,9 @@
-//! Hot paths of the two towers on wgpu (cubecl) devices under training, as burn backend
-//! extensions with hand-written WGSL (`shaders/attention_*.wgsl`) and hand-written backward
-//! passes. Under autodiff burn decomposes attention into two matrix products, a softmax and the
-//! transposes around them, and differentiates each; here it is one kernel forward and two
-//! backward, reading and writing the projections' own `[batch, seq, hidden]` layout.
+//! Hot paths of the two towers on wgpu (cubecl) devices, in training and in evaluation, as burn
+//! backend extensions with hand-written WGSL (`shaders/attention_*.wgsl`,
+//! `shaders/layer_norm_*.wgsl`) and hand-written backward passes. Under autodiff burn decomposes
+//! attention into two matrix products, a softmax and the transposes around them, and
+//! differentiates each; here it is one kernel forward and two backward, reading and writing the
+//! projections' own `[batch, seq, hidden]` layout.
 //!
 //! - [`attention`]: multi-head attention (causal or not), forward with the softmax online; the
 //!   backward recomputes the probabilities from the forward's log-sum-exp per row instead of
@@ -16,7 +17,7 @@
 mod attention;
 mod layer_norm;
 
-use burn::backend::DispatchDevice;
+use crate::device::BackendKind;
 use burn::prelude::*;
 use burn::tensor::DType;
 
@@ -37,14 +38,7 @@ pub fn applies(x: &Tensor<3>, heads: usize) -> bool {
 
 /// True when `x` is f32 on a cubecl (wgpu) device, with or without autodiff.
 pub fn on_cube_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    fn is_cube(device: &DispatchDevice) -> bool {
-        match device {
-            DispatchDevice::Cube(_) => true,
-            DispatchDevice::Autodiff(inner) => is_cube(inner),
-            _ => false,
-        }
-    }
-    x.dtype() == DType::F32 && is_cube(x.device().as_dispatch())
+    x.dtype() == DType::F32 && BackendKind::of(&x.device()) == Some(BackendKind::Wgpu)
 }
 
 /// `norm.forward(x)` for f32 on a cubecl device ([`on_cube_f32`]), `epsilon` being the one `norm`
@@ -57,11 +51,7 @@ pub fn layer_norm<const D: usize>(
     x: Tensor<D>,
     epsilon: f64,
 ) -> Tensor<D> {
-    let gamma = norm.gamma.val();
-    let beta = match &norm.beta {
-        Some(beta) => beta.val(),
-        None => gamma.zeros_like(),
-    };
+    let (gamma, beta) = super::encoder::affine(norm);
     let y = <burn::backend::Dispatch as LayerNormBackend>::gpu_layer_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),

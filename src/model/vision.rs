@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 use super::config::VisionConfig;
 use super::encoder::{Encoder, EncoderDims, final_norm, layer_norm, normalize};
+use crate::device::BackendKind;
 
 /// Patch embedding, class token and learned positions (`CLIPVisionEmbeddings`).
 #[derive(Module, Debug)]
@@ -47,9 +48,14 @@ impl VisionEmbeddings {
     /// - pixels: `[batch, channels, image_size, image_size]` → `[batch, 1 + patches, hidden]`
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<3> {
         let batch = pixels.dims()[0];
-        let patches = self.patch_embedding.forward(pixels); // [b, d, g, g]
-        let [_, hidden, gh, gw] = patches.dims();
-        let patches = patches.reshape([batch, hidden, gh * gw]).swap_dims(1, 2); // [b, g², d]
+        let hidden = self.patch_embedding.weight.dims()[0];
+        let patches = if BackendKind::of(&pixels.device()) == Some(BackendKind::Wgpu) {
+            super::gpu::patch_embedding(pixels, self.patch_embedding.weight.val())
+        } else {
+            let patches = self.patch_embedding.forward(pixels); // [b, d, g, g]
+            let [_, _, gh, gw] = patches.dims();
+            patches.reshape([batch, hidden, gh * gw]).swap_dims(1, 2) // [b, g², d]
+        };
         let class = self
             .class_embedding
             .val()

@@ -180,3 +180,64 @@ fn fused_layer_norm_and_its_gradients_match_burn_layer_norm_on_wgpu_and_flex() {
         }
     }
 }
+
+/// The patch embedding's output and its weight's gradient under `sum(out ∘ upstream)`, on
+/// `device` (with autodiff): ours (`flyp::model::gpu::patch_embedding`) or burn's convolution,
+/// as `[b, g², d]` and `[d, c·p·p]` rows on the Flex device.
+fn run_patch_embedding(inputs: &[TensorData; 3], device: &Device, ours: bool) -> [Tensor<3>; 2] {
+    let autodiff = device.clone().autodiff();
+    let pixels = Tensor::<4>::from_data(inputs[0].clone(), &autodiff);
+    let weight = Tensor::<4>::from_data(inputs[1].clone(), &autodiff).require_grad();
+    let [b, _, size, _] = pixels.dims();
+    let [d, c, p, _] = weight.dims();
+    let g = size / p;
+    let out = if ours {
+        flyp::model::gpu::patch_embedding(pixels, weight.clone())
+    } else {
+        burn::tensor::module::conv2d(
+            pixels,
+            weight.clone(),
+            None,
+            burn::tensor::ops::ConvOptions::new([p, p], [0, 0], [1, 1], 1),
+        )
+        .reshape([b, d, g * g])
+        .swap_dims(1, 2)
+    };
+    let upstream = Tensor::<3>::from_data(inputs[2].clone(), &autodiff);
+    let grads = (out.clone() * upstream).sum().backward();
+    let flex = Device::flex();
+    let plain = |t: Tensor<3>| Tensor::<3>::from_data(t.to_data(), &flex);
+    let dw = weight.grad(&grads).expect("the weight's gradient");
+    [plain(out.inner()), plain(dw.reshape([1, d, c * p * p]))]
+}
+
+#[test]
+fn patch_embedding_as_a_product_matches_burns_convolution_on_wgpu_and_flex() {
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let flex = Device::flex();
+    // (batch, channels, size, patch, hidden): the tiny config's 64/8, a one-patch image, and a
+    // patch that is not a power of two.
+    for (b, c, size, p, d) in [(3, 3, 64, 8, 192), (2, 3, 16, 16, 32), (2, 3, 28, 7, 20)] {
+        let g = size / p;
+        let inputs: [TensorData; 3] = [
+            Tensor::<4>::random([b, c, size, size], Distribution::Normal(0.5, 2.0), &flex)
+                .to_data(),
+            Tensor::<4>::random([d, c, p, p], Distribution::Normal(0.0, 0.1), &flex).to_data(),
+            Tensor::<3>::random([b, g * g, d], Distribution::Normal(0.0, 1.0), &flex).to_data(),
+        ];
+        let ours = run_patch_embedding(&inputs, &wgpu.device, true);
+        for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
+            let reference = run_patch_embedding(&inputs, device, false);
+            for (name, (ours, reference)) in ["out", "dW"].iter().zip(ours.iter().zip(&reference)) {
+                let (diff, scale) = max_difference(ours, reference);
+                assert!(
+                    diff <= 1e-4 * scale,
+                    "[{b}, {c}, {size}, {size}] patch {p} → {d}, {name} against burn's \
+                     convolution on {where_}: max difference {diff} at scale {scale}"
+                );
+            }
+        }
+    }
+}

@@ -8,7 +8,6 @@ use burn::prelude::*;
 
 use super::config::VisionConfig;
 use super::encoder::{Encoder, EncoderDims, final_norm, layer_norm, normalize};
-use crate::device::BackendKind;
 
 /// Patch embedding, class token and learned positions (`CLIPVisionEmbeddings`).
 #[derive(Module, Debug)]
@@ -49,7 +48,7 @@ impl VisionEmbeddings {
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<3> {
         let batch = pixels.dims()[0];
         let hidden = self.patch_embedding.weight.dims()[0];
-        let patches = if BackendKind::of(&pixels.device()) == Some(BackendKind::Wgpu) {
+        let patches = if super::gpu::on_cube(&pixels) {
             super::gpu::patch_embedding(pixels, self.patch_embedding.weight.val())
         } else {
             let patches = self.patch_embedding.forward(pixels); // [b, d, g, g]

@@ -11,6 +11,8 @@
 //!
 //! - [`layer_norm`]: LayerNorm, one kernel forward, a row pass and a column pass backward.
 //!
+//! - [`patch_embedding`]: the patch embedding as one matrix product (burn ops, any dtype).
+//!
 //! The Flex CPU backend has its own passes ([`super::cpu`]); f16 (mixed precision) keeps burn's
 //! ops: the kernels are f32 (llvmpipe, the adapter the tests run on, has no f16).
 
@@ -36,9 +38,14 @@ pub fn applies(x: &Tensor<3>, heads: usize) -> bool {
         && head_dim <= 256
 }
 
+/// True when `x` is on a cubecl (wgpu) device, with or without autodiff, in any dtype.
+pub fn on_cube<const D: usize>(x: &Tensor<D>) -> bool {
+    BackendKind::of(&x.device()) == Some(BackendKind::Wgpu)
+}
+
 /// True when `x` is f32 on a cubecl (wgpu) device, with or without autodiff.
 pub fn on_cube_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && BackendKind::of(&x.device()) == Some(BackendKind::Wgpu)
+    x.dtype() == DType::F32 && on_cube(x)
 }
 
 /// `norm.forward(x)` for f32 on a cubecl device ([`on_cube_f32`]), `epsilon` being the one `norm`
@@ -87,7 +94,7 @@ pub fn attention(
 /// kernel, without bias) as one matrix product over the image cut into patches, the way
 /// PyTorch's convolution lowers it. On wgpu burn's convolution took 30 ms of a 120 ms tiny
 /// evaluation forward on llvmpipe, and autotune sometimes chose a weight gradient that loops over
-/// the kernel's positions (128 launches at patch 8, 2,048 at patch 32); here the forward is a
+/// the kernel's positions (128 launches at patch 8; at patch 32 that loop would be about 2,048); here the forward is a
 /// relayout of the pixels and a product, the weight's gradient one product.
 ///
 /// # Shapes

@@ -22,6 +22,18 @@ fn max_difference(a: &Tensor<3>, b: &Tensor<3>) -> (f32, f32) {
     (diff, scale)
 }
 
+/// Assert each of `ours` is within 1e-4 of the largest value of its `reference`; `case` names the
+/// inputs and the reference in the message.
+fn assert_close(names: &[&str], ours: &[Tensor<3>], reference: &[Tensor<3>], case: &str) {
+    for (name, (ours, reference)) in names.iter().zip(ours.iter().zip(reference)) {
+        let (diff, scale) = max_difference(ours, reference);
+        assert!(
+            diff <= 1e-4 * scale,
+            "{case}, {name}: max difference {diff} at scale {scale}"
+        );
+    }
+}
+
 /// burn's attention on `[b, n, hidden]` rows: split into heads, attend, merge.
 fn burn_attention(
     q: Tensor<3>,
@@ -86,17 +98,15 @@ fn fused_attention_and_its_gradients_match_burn_attention_on_wgpu_and_flex() {
             let ours = run(&inputs, &wgpu.device, heads, causal, true);
             for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
                 let reference = run(&inputs, device, heads, causal, false);
-                for (name, (ours, reference)) in ["output", "dQ", "dK", "dV"]
-                    .iter()
-                    .zip(ours.iter().zip(&reference))
-                {
-                    let (diff, scale) = max_difference(ours, reference);
-                    assert!(
-                        diff <= 1e-4 * scale,
-                        "{b}×{n}, {heads} heads of {head_dim}, causal {causal}, {name} against \
-                         burn's attention on {where_}: max difference {diff} at scale {scale}"
-                    );
-                }
+                assert_close(
+                    &["output", "dQ", "dK", "dV"],
+                    &ours,
+                    &reference,
+                    &format!(
+                        "{b}×{n}, {heads} heads of {head_dim}, causal {causal}, against burn's \
+                         attention on {where_}"
+                    ),
+                );
             }
         }
     }
@@ -166,17 +176,12 @@ fn fused_layer_norm_and_its_gradients_match_burn_layer_norm_on_wgpu_and_flex() {
         let ours = run_layer_norm(&inputs, &wgpu.device, true);
         for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
             let reference = run_layer_norm(&inputs, device, false);
-            for (name, (ours, reference)) in ["y", "dx", "dγ", "dβ"]
-                .iter()
-                .zip(ours.iter().zip(&reference))
-            {
-                let (diff, scale) = max_difference(ours, reference);
-                assert!(
-                    diff <= 1e-4 * scale,
-                    "[{b}, {n}, {d}], {name} against burn's LayerNorm on {where_}: max \
-                     difference {diff} at scale {scale}"
-                );
-            }
+            assert_close(
+                &["y", "dx", "dγ", "dβ"],
+                &ours,
+                &reference,
+                &format!("[{b}, {n}, {d}] against burn's LayerNorm on {where_}"),
+            );
         }
     }
 }
@@ -230,14 +235,15 @@ fn patch_embedding_as_a_product_matches_burns_convolution_on_wgpu_and_flex() {
         let ours = run_patch_embedding(&inputs, &wgpu.device, true);
         for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
             let reference = run_patch_embedding(&inputs, device, false);
-            for (name, (ours, reference)) in ["out", "dW"].iter().zip(ours.iter().zip(&reference)) {
-                let (diff, scale) = max_difference(ours, reference);
-                assert!(
-                    diff <= 1e-4 * scale,
-                    "[{b}, {c}, {size}, {size}] patch {p} → {d}, {name} against burn's \
-                     convolution on {where_}: max difference {diff} at scale {scale}"
-                );
-            }
+            assert_close(
+                &["out", "dW"],
+                &ours,
+                &reference,
+                &format!(
+                    "[{b}, {c}, {size}, {size}] patch {p} → {d} against burn's convolution on \
+                     {where_}"
+                ),
+            );
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Variant {
     /// An attention shader for heads of `head_dim` (a multiple of 4) with the causal mask on or
     /// off ([`crate::model::gpu`]).
     Attention { head_dim: u32, causal: bool },
+    /// The multi-tensor AdamW shader for a group of `params` parameters
+    /// ([`crate::train::adamw_gpu`]).
+    AdamW { params: u32 },
 }
 
 impl KernelSource for Wgsl {
@@ -47,6 +50,7 @@ impl KernelSource for Wgsl {
             Variant::Attention { head_dim, causal } => {
                 crate::model::gpu::attention_source(self.text, head_dim, causal)
             }
+            Variant::AdamW { params } => crate::train::adamw_gpu::adamw_source(self.text, params),
         })
     }
 

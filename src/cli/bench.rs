@@ -51,6 +51,10 @@ pub enum Bench {
         /// one `kernels` line per row.
         #[arg(long, hide = true)]
         kernel_log: Option<PathBuf>,
+        /// (For before/after tables) step AdamW one parameter at a time with burn's ops on wgpu,
+        /// as before the multi-tensor AdamW.
+        #[arg(long, hide = true)]
+        adamw_per_parameter: bool,
     },
     /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
     Loader {
@@ -67,13 +71,18 @@ pub enum Bench {
 
 /// One row's kernel launches per step, counted by a second `flyp` process that logs them (`row`:
 /// config, step, precision, batch), formatted as the table's columns.
-fn count_kernels(device_choice: DeviceChoice, row: &[&str; 4]) -> anyhow::Result<String> {
+fn count_kernels(
+    device_choice: DeviceChoice,
+    row: &[&str; 4],
+    adamw_per_parameter: bool,
+) -> anyhow::Result<String> {
     let log = std::env::temp_dir().join(format!("flyp-kernels-{}.log", std::process::id()));
     let exe = std::env::current_exe().context("finding this program to count kernels")?;
     let [config, step, precision, batch] = row;
     let output = std::process::Command::new(exe)
         .args(["--device", &device_choice.to_string(), "bench", "step"])
         .args(["--config", config, "--step", step, "--precision", precision])
+        .args(adamw_per_parameter.then_some("--adamw-per-parameter"))
         .args(["--batch", batch, "--steps", "1", "--kernel-log"])
         .arg(&log)
         .output()
@@ -147,7 +156,9 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
             phases,
             kernels,
             kernel_log,
+            adamw_per_parameter,
         } => {
+            flyp::train::adamw_gpu::set_batched(!adamw_per_parameter);
             use flyp::train::bench::{StepBench, StepKind, time_steps, tiny_config};
             if let Some(log) = &kernel_log {
                 anyhow::ensure!(
@@ -241,7 +252,7 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                             }
                             if kernels {
                                 let row = [name.as_str(), kind_name, p.name(), &b.to_string()];
-                                match count_kernels(device_choice, &row) {
+                                match count_kernels(device_choice, &row, adamw_per_parameter) {
                                     Ok(counts) => print!(" {counts}"),
                                     Err(e) => print!(" kernels not counted: {e:#}"),
                                 }

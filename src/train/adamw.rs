@@ -1,12 +1,15 @@
 //! AdamW (decoupled weight decay, bias-corrected moments), the optimizer of every method, as
-//! burn's `AdamW` computes it, with the whole update of a parameter in one pass on Flex.
+//! burn's `AdamW` computes it, with the whole update of a parameter in one pass on Flex and the
+//! updates of all parameters in a few launches on wgpu.
 //!
 //! burn 0.22.1's `AdamW` spends about a dozen tensor ops per parameter (each moment scaled and
 //! added, corrected, a square root, a division, the decay, the step), each a fresh allocation and a
 //! pass on one thread: 50 ms of a 440 ms tiny FLYP step on this 2-core CPU. On Flex the update of
 //! each parameter here is one pass over both cores that rewrites the parameter and its moments in
-//! place. Everywhere else (wgpu, other precisions) it is burn's `AdamW` itself. The state is burn's
-//! `AdamWState`, so checkpoints written before this change resume unchanged.
+//! place. On wgpu, when the step goes through [`adamw_gpu::step`], every f32 parameter's update
+//! is one fusion operation (see there). Everywhere else (other precisions) it is burn's `AdamW`
+//! itself. The state is burn's `AdamWState`, so checkpoints written before this change resume
+//! unchanged.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
@@ -18,6 +21,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use crate::model::cpu::{contiguous, f32_values, f32s, owned_data};
+use crate::train::adamw_gpu::{self, Betas, Intercept, StepScalars};
 
 /// burn's `AdamW` with these settings (no AMSGrad, no cautious decay), fused on Flex.
 #[derive(Clone)]
@@ -70,6 +74,25 @@ pub trait AdamWBackend: burn::backend::Backend {
         moment_2: FloatTensor<Self>,
         scalars: AdamWScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl AdamWScalars {
+    fn step(&self) -> StepScalars {
+        StepScalars {
+            lr: self.lr,
+            keep: self.keep,
+            correction_1: self.correction_1,
+            correction_2: self.correction_2,
+        }
+    }
+
+    fn betas(&self) -> Betas {
+        Betas {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+        }
+    }
 }
 
 /// Elements per rayon task.
@@ -132,40 +155,53 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let fused = crate::model::on_flex_f32(&tensor)
-            && grad.dtype() == tensor.dtype()
-            && state
-                .as_ref()
-                .is_none_or(|s| s.momentum.max_moment_2.is_none());
+        let plain = state
+            .as_ref()
+            .is_none_or(|s| s.momentum.max_moment_2.is_none());
+        let time = state.as_ref().map_or(0, |s| s.momentum.time) + 1;
+        let decay = lr * self.weight_decay as f64;
+        let t = time as i32;
+        let scalars = AdamWScalars {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            correction_1: 1.0 - self.beta_1.powi(t),
+            correction_2: 1.0 - self.beta_2.powi(t),
+            keep: if decay == 0.0 {
+                1.0
+            } else {
+                (1.0 - decay) as f32
+            },
+            lr: lr as f32,
+        };
+        let moments = state
+            .as_ref()
+            .map(|s| (&s.momentum.moment_1, &s.momentum.moment_2));
+        let betas = scalars.betas();
+        match adamw_gpu::intercept(&tensor, &grad, plain, moments, scalars.step(), betas, time) {
+            Intercept::No => {}
+            Intercept::Collected => return (tensor, None),
+            Intercept::Skip => return (tensor, state),
+            Intercept::Applied(new, time) => {
+                let [param, moment_1, moment_2] = *new;
+                let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
+                return (param, Some(AdamWState::new(momentum)));
+            }
+        }
+        let fused = plain && crate::model::on_flex_f32(&tensor) && grad.dtype() == tensor.dtype();
         if !fused {
             return self.fallback.step(lr, tensor, grad, state);
         }
-        let (time, moment_1, moment_2) = match state {
-            Some(AdamWState { momentum }) => {
-                (momentum.time + 1, momentum.moment_1, momentum.moment_2)
-            }
-            None => (1, tensor.zeros_like(), tensor.zeros_like()),
+        let (moment_1, moment_2) = match state {
+            Some(AdamWState { momentum }) => (momentum.moment_1, momentum.moment_2),
+            None => (tensor.zeros_like(), tensor.zeros_like()),
         };
-        let decay = lr * self.weight_decay as f64;
-        let t = time as i32;
         let (param, moment_1, moment_2) = <burn::backend::Dispatch as AdamWBackend>::adamw_update(
             tensor.into_dispatch(),
             grad.into_dispatch(),
             moment_1.into_dispatch(),
             moment_2.into_dispatch(),
-            AdamWScalars {
-                beta_1: self.beta_1,
-                beta_2: self.beta_2,
-                epsilon: self.epsilon,
-                correction_1: 1.0 - self.beta_1.powi(t),
-                correction_2: 1.0 - self.beta_2.powi(t),
-                keep: if decay == 0.0 {
-                    1.0
-                } else {
-                    (1.0 - decay) as f32
-                },
-                lr: lr as f32,
-            },
+            scalars,
         );
         let momentum = AdaptiveMomentumState::new(
             time,

@@ -88,5 +88,8 @@ pub fn optimizer_step<M: Module>(
     if let Some(max) = clip_grad_norm {
         clip_global_norm(&module, &mut grads, max);
     }
-    (optim.step(lr, module, grads), true)
+    (
+        crate::train::adamw_gpu::step(optim, lr, module, grads),
+        true,
+    )
 }

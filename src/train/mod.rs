@@ -2,6 +2,7 @@
 //! learning-rate schedule, gradient clipping, the loss scale, metrics and the step benchmark.
 
 pub mod adamw;
+pub mod adamw_gpu;
 pub mod bench;
 pub mod checkpoint;
 pub mod clip_grad;

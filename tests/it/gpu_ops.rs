@@ -247,3 +247,153 @@ fn patch_embedding_as_a_product_matches_burns_convolution_on_wgpu_and_flex() {
         }
     }
 }
+
+/// Parameters of every rank and of sizes that do not fill a workgroup, more of them than one
+/// launch of the multi-tensor AdamW takes on llvmpipe (four), and one whose update needs more
+/// than 65,535 workgroups (a second row of them).
+#[derive(burn::module::Module, Debug)]
+struct Bag {
+    bias: burn::module::Param<Tensor<1>>,
+    matrices: Vec<burn::module::Param<Tensor<2>>>,
+    cube: burn::module::Param<Tensor<3>>,
+    patches: burn::module::Param<Tensor<4>>,
+    large: burn::module::Param<Tensor<2>>,
+}
+
+/// `n` values of spread about `spread`, the same for a `seed` everywhere (a small LCG).
+fn pattern(n: usize, seed: u64, spread: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * spread
+        })
+        .collect()
+}
+
+impl Bag {
+    fn new(device: &Device) -> Self {
+        fn param<const D: usize>(
+            dims: [usize; D],
+            seed: u64,
+            device: &Device,
+        ) -> burn::module::Param<Tensor<D>> {
+            let values = pattern(dims.iter().product(), seed, 1.0);
+            // Trainable: on the autodiff device, as the model's parameters are.
+            burn::module::Param::from_data(
+                TensorData::new(values, dims),
+                &device.clone().autodiff(),
+            )
+        }
+        Self {
+            bias: param([3], 1, device),
+            matrices: [[17, 5], [1, 1], [64, 64], [300, 2], [7, 7], [2, 129]]
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| param(d, 10 + i as u64, device))
+                .collect(),
+            cube: param([2, 3, 5], 2, device),
+            patches: param([2, 3, 4, 5], 3, device),
+            large: param([4100, 4100], 4, device),
+        }
+    }
+
+    /// Gradients of spread `spread` for every parameter, the same values on every device.
+    fn gradients(&self, seed: u64, spread: f32, device: &Device) -> burn::optim::GradientsParams {
+        struct Draw<'a> {
+            grads: burn::optim::GradientsParams,
+            seed: u64,
+            spread: f32,
+            device: &'a Device,
+        }
+        impl burn::module::ModuleVisitor for Draw<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let dims = param.val().dims();
+                self.seed += 1;
+                let values = pattern(dims.iter().product(), self.seed, self.spread);
+                let g = Tensor::<D>::from_data(TensorData::new(values, dims), self.device);
+                self.grads.register::<D>(param.id, g);
+            }
+        }
+        let mut draw = Draw {
+            grads: burn::optim::GradientsParams::new(),
+            seed: 1000 * seed,
+            spread,
+            device,
+        };
+        self.visit(&mut draw);
+        draw.grads
+    }
+
+    /// Every parameter's values, flattened, in order.
+    fn values(&self) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl burn::module::ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                self.0
+                    .push(param.val().to_data().try_to_vec::<f32>().expect("f32"));
+            }
+        }
+        let mut c = Collect(Vec::new());
+        self.visit(&mut c);
+        c.0
+    }
+}
+
+#[test]
+fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
+    use burn::optim::{AdamWConfig, ModuleOptimizer};
+    use flyp::train::adamw::adamw;
+    use flyp::train::adamw_gpu;
+
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let (b1, b2, eps) = (0.9, 0.98, 1e-6);
+    let reference = |wd: f32| -> ModuleOptimizer {
+        AdamWConfig::new()
+            .with_beta_1(b1)
+            .with_beta_2(b2)
+            .with_epsilon(eps)
+            .with_weight_decay(wd)
+            .build()
+            .into()
+    };
+    for wd in [0.1, 0.0] {
+        let mut ours = Bag::new(&wgpu.device);
+        let mut ours_optim = adamw(b1, b2, eps, wd);
+        let references = [("wgpu", wgpu.device.clone()), ("Flex", Device::flex())]
+            .map(|(name, device)| (name, Bag::new(&device), reference(wd), device));
+        let mut references = references;
+        for step in 0..4u64 {
+            let spread = [1.0, 1e-3, 10.0, 0.5][step as usize];
+            let lr = 1e-3 * (step + 1) as f64;
+            let grads = ours.gradients(step, spread, &wgpu.device);
+            ours = adamw_gpu::step(&mut ours_optim, lr, ours, grads);
+            if step == 1 {
+                // The state is burn's: it goes through a record and comes back.
+                let bytes = ours_optim.into_bytes().expect("record");
+                ours_optim = adamw(b1, b2, eps, wd).from_bytes(bytes).expect("read back");
+            }
+            let ours_values = ours.values();
+            for (name, bag, optim, device) in references.iter_mut() {
+                let grads = bag.gradients(step, spread, device);
+                let stepped = optim.step(lr, bag.clone(), grads);
+                *bag = stepped;
+                for (i, (a, b)) in ours_values.iter().zip(bag.values()).enumerate() {
+                    let diff = crate::common::max_abs_diff(a, &b);
+                    let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                    assert!(
+                        diff <= 1e-4 * scale,
+                        "weight decay {wd}, step {step}, parameter {i}: differs from burn's \
+                         AdamW on {name} by {diff} at scale {scale}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! AdamW on wgpu for every parameter of a model in a few launches (multi-tensor, as PyTorch's
+//! `foreach`/`fused` AdamW does on CUDA), with burn's `ModuleOptimizer` keeping the state.
+//!
+//! burn steps one parameter at a time, and its fusion can only merge element-wise work over one
+//! shape: AdamW was 89 of the 516 launches of a tiny FLYP step on llvmpipe. Here the whole update
+//! is one fusion operation whose kernel (`shaders/adamw.wgsl`) takes as many parameters per launch
+//! as the adapter has storage bindings for (five each: the parameter and its gradient read, the
+//! moments rewritten in place, the new parameter written).
+//!
+//! `ModuleOptimizer::step` hands [`FusedAdamW`](super::adamw::FusedAdamW) one parameter at a time
+//! and keeps each parameter's state by its id, so [`step`] runs it twice: the first pass collects
+//! every wgpu f32 parameter, its gradient and its state (and steps any other parameter as before),
+//! then one operation computes all the updates; the second pass hands each parameter its new value
+//! and state, in the same order. The state stays burn's `AdamWState`: checkpoints are unchanged.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::backend::Cube;
+use burn::backend::fusion::custom::{
+    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
+};
+use burn::backend::fusion::{FusionBackend, FusionRuntime};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::wgpu::{CubeBackend, CubeTensor, SourceKernel};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, LearningRate, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim};
+use burn_cubecl::cubecl::server::KernelArguments;
+
+use crate::shader;
+use crate::wgsl::{Variant, empty, f32_contiguous};
+
+/// The fusion tensor of a wgpu tensor.
+type Fused = FloatTensor<Cube>;
+
+/// The fusion server's handle type on wgpu.
+type Handle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
+
+/// One parameter's update, collected by the first pass.
+pub(crate) struct Pending {
+    param: Fused,
+    grad: Fused,
+    moment_1: Fused,
+    moment_2: Fused,
+    step: StepScalars,
+    betas: Betas,
+    /// The step count after this update (AdamW's t).
+    time: usize,
+}
+
+/// The per-parameter scalars of one update (f32, as burn's ops use them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepScalars {
+    pub lr: f32,
+    /// `1 − lr·weight_decay` (exactly 1 without decay).
+    pub keep: f32,
+    /// `1 − β₁ᵗ`, `1 − β₂ᵗ`.
+    pub correction_1: f32,
+    pub correction_2: f32,
+}
+
+/// The settings shared by every parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Betas {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+/// The new parameter and moments of one collected update, as fusion tensors (the moments are the
+/// collected ones' buffers, rewritten).
+struct Done {
+    param: Fused,
+    moment_1: Fused,
+    moment_2: Fused,
+    time: usize,
+}
+
+/// Which pass of [`step`] is running on this thread.
+enum Pass {
+    Collect(Vec<Pending>),
+    Apply(VecDeque<Done>),
+}
+
+thread_local! {
+    static PASS: RefCell<Option<Pass>> = const { RefCell::new(None) };
+}
+
+/// Off: [`step`] is `ModuleOptimizer::step` (burn's AdamW one parameter at a time on wgpu), for
+/// `flyp bench step`'s before/after comparison.
+static BATCHED: AtomicBool = AtomicBool::new(true);
+
+/// Turn the multi-tensor update on (the default) or off for this process.
+pub fn set_batched(on: bool) {
+    BATCHED.store(on, Ordering::Relaxed);
+}
+
+/// What [`FusedAdamW`](super::adamw::FusedAdamW) does with one parameter.
+pub(crate) enum Intercept<const D: usize> {
+    /// Not part of a batched step: step it as usual.
+    No,
+    /// Collected (first pass): hand the parameter back unchanged and keep no state; the batched
+    /// update owns the moments now and rewrites them in place.
+    Collected,
+    /// Its update (second pass): the new parameter and moments, and the step count after it (the
+    /// second pass gets no state: the first took it).
+    Applied(Box<[Tensor<D>; 3]>, usize),
+    /// Second pass, and not collected in the first: it was stepped then; hand it back unchanged.
+    Skip,
+}
+
+/// True when `tensor` and `grad` can go through the batched kernel: f32 on wgpu, and a state
+/// without AMSGrad's maximum (`plain`). Both passes decide by this alone, so that the second hands
+/// back exactly what the first collected.
+fn batchable<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, plain: bool) -> bool {
+    plain
+        && tensor.dtype() == DType::F32
+        && grad.dtype() == DType::F32
+        && crate::model::gpu::on_cube(tensor)
+        && tensor.dims() == grad.dims()
+}
+
+/// Called by `FusedAdamW::step` for every parameter.
+pub(crate) fn intercept<const D: usize>(
+    tensor: &Tensor<D>,
+    grad: &Tensor<D>,
+    plain: bool,
+    moments: Option<(&Tensor<D>, &Tensor<D>)>,
+    step: StepScalars,
+    betas: Betas,
+    time: usize,
+) -> Intercept<D> {
+    PASS.with_borrow_mut(|pass| match pass {
+        None => Intercept::No,
+        Some(Pass::Collect(pending)) => {
+            if !batchable(tensor, grad, plain) {
+                return Intercept::No;
+            }
+            let fused = |t: Tensor<D>| {
+                t.try_into_primitive::<Cube>()
+                    .expect("batchable: a wgpu tensor")
+            };
+            let (moment_1, moment_2) = match moments {
+                Some((m, v)) => (m.clone(), v.clone()),
+                None => (tensor.zeros_like(), tensor.zeros_like()),
+            };
+            pending.push(Pending {
+                param: fused(tensor.clone()),
+                grad: fused(grad.clone()),
+                moment_1: fused(moment_1),
+                moment_2: fused(moment_2),
+                step,
+                betas,
+                time,
+            });
+            Intercept::Collected
+        }
+        Some(Pass::Apply(done)) => {
+            if !batchable(tensor, grad, plain) {
+                return Intercept::Skip;
+            }
+            let next = done
+                .pop_front()
+                .expect("the second pass visits the parameters the first collected");
+            debug_assert_eq!(next.param.shape.dims(), tensor.dims());
+            let back = |t: Fused| Tensor::<D>::from_primitive::<Cube>(t);
+            Intercept::Applied(
+                Box::new([back(next.param), back(next.moment_1), back(next.moment_2)]),
+                next.time,
+            )
+        }
+    })
+}
+
+/// `optim.step(lr, module, grads)`, with every wgpu f32 parameter updated by the batched kernel
+/// when `optim` runs [`FusedAdamW`](super::adamw::FusedAdamW) (any other optimizer, and every
+/// parameter elsewhere, steps as `ModuleOptimizer` does).
+pub fn step<M: Module>(
+    optim: &mut ModuleOptimizer,
+    lr: LearningRate,
+    module: M,
+    grads: GradientsParams,
+) -> M {
+    if !BATCHED.load(Ordering::Relaxed) {
+        return optim.step(lr, module, grads);
+    }
+    let again = copy_grads(&module, &grads);
+    PASS.set(Some(Pass::Collect(Vec::new())));
+    let module = optim.step(lr, module, grads);
+    let pending = match PASS.take() {
+        Some(Pass::Collect(pending)) if !pending.is_empty() => pending,
+        _ => return module, // nothing batched: the first pass stepped everything
+    };
+    PASS.set(Some(Pass::Apply(update_all(pending))));
+    let module = optim.step(lr, module, again);
+    let left = match PASS.take() {
+        Some(Pass::Apply(done)) => done.len(),
+        _ => 0,
+    };
+    debug_assert_eq!(left, 0, "every collected update is handed back");
+    module
+}
+
+/// A second `GradientsParams` holding the same gradient tensors (shared, not copied).
+fn copy_grads<M: Module>(module: &M, grads: &GradientsParams) -> GradientsParams {
+    struct Copy<'a> {
+        from: &'a GradientsParams,
+        into: GradientsParams,
+    }
+    impl ModuleVisitor for Copy<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.get::<D>(param.id) {
+                self.into.register::<D>(param.id, g);
+            }
+        }
+    }
+    let mut copy = Copy {
+        from: grads,
+        into: GradientsParams::new(),
+    };
+    module.visit(&mut copy);
+    copy.into
+}
+
+/// Register one fusion operation computing every collected update; returns its outputs in order.
+fn update_all(pending: Vec<Pending>) -> VecDeque<Done> {
+    let client = pending[0].param.client.clone();
+    let mut inputs = Vec::with_capacity(4 * pending.len());
+    let mut outputs = Vec::with_capacity(3 * pending.len());
+    let mut steps = Vec::with_capacity(pending.len());
+    let mut times = Vec::with_capacity(pending.len());
+    for p in pending {
+        let (shape, dtype) = (p.param.shape.clone(), p.param.dtype);
+        for t in [p.param, p.grad, p.moment_1, p.moment_2] {
+            inputs.push(t.into_ir());
+        }
+        for _ in 0..3 {
+            outputs.push(TensorIr::uninit(
+                client.create_empty_handle(),
+                shape.clone(),
+                dtype,
+            ));
+        }
+        steps.push((p.step, p.betas));
+        times.push(p.time);
+    }
+    let desc = CustomOpIr {
+        id: "flyp_adamw".into(),
+        inputs: inputs.clone(),
+        outputs: outputs.clone(),
+        scalars: Vec::new(),
+    };
+    let op = OperationFn(move |handles: &mut HandleContainer<Handle>| {
+        let tensors: Vec<CubeTensor> = inputs
+            .iter()
+            .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
+            .collect();
+        let results = launch(&tensors, &steps);
+        for (ir, t) in outputs.iter().zip(results) {
+            handles.register_float_tensor::<CubeBackend>(&ir.id, t);
+        }
+        Ok(())
+    });
+    let mut tensors = client
+        .register(StreamId::current(), OperationIr::Custom(desc), op)
+        .into_iter();
+    let mut done = VecDeque::new();
+    for time in times {
+        let (Some(param), Some(moment_1), Some(moment_2)) =
+            (tensors.next(), tensors.next(), tensors.next())
+        else {
+            unreachable!("three outputs were registered per update")
+        };
+        done.push_back(Done {
+            param,
+            moment_1,
+            moment_2,
+            time,
+        });
+    }
+    done
+}
+
+/// Storage bindings per parameter: param, grad, both moments (rewritten in place), the new param.
+const BINDINGS_PER_PARAM: usize = 5;
+/// Invocations per workgroup (the shader's `@workgroup_size`).
+const WORKGROUP: usize = 256;
+/// Info words: a header, then a block per parameter.
+const HEADER: usize = 8;
+const BLOCK: usize = 16;
+/// Storage buffer offsets must be aligned to 256 bytes.
+const ALIGN_WORDS: usize = 64;
+/// The most parameters per launch, whatever the adapter allows: the shader scans them linearly.
+const MOST_PER_LAUNCH: usize = 64;
+
+/// Parameters per launch on `t`'s adapter: as many as its storage bindings allow (one is the info).
+pub fn params_per_launch(t: &CubeTensor) -> usize {
+    let bindings = t.client.properties().hardware.max_bindings as usize;
+    (bindings.saturating_sub(1) / BINDINGS_PER_PARAM).clamp(1, MOST_PER_LAUNCH)
+}
+
+/// Run the kernel over `tensors` (param, grad, moment_1, moment_2 for each of `steps`), in groups
+/// of [`params_per_launch`]; returns the new param, moment_1 and moment_2 of each, in order. The
+/// moments are updated in place where nothing else holds their buffers (as in every step after
+/// the first: the optimizer hands them over), else in a copy.
+fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTensor> {
+    let reference = &tensors[0];
+    let per_launch = params_per_launch(reference);
+    let mut outputs = Vec::with_capacity(3 * steps.len());
+    let mut info: Vec<u32> = Vec::new();
+    let mut launches = Vec::new();
+    for (group, group_steps) in tensors.chunks(4 * per_launch).zip(steps.chunks(per_launch)) {
+        let start = info.len();
+        let mut header = [0; HEADER];
+        header[0] = group_steps.len() as u32;
+        info.extend(header);
+        let mut buffers = Vec::with_capacity(BINDINGS_PER_PARAM * group_steps.len());
+        let mut workgroups = 0usize;
+        for (four, (s, b)) in group.chunks(4).zip(group_steps) {
+            let shape = four[0].meta.shape().clone();
+            let elements = shape.num_elements();
+            let owned = |t: &CubeTensor| if t.can_mut() { t.clone() } else { t.copy() };
+            let (moment_1, moment_2) = (owned(&four[2]), owned(&four[3]));
+            let param = empty(reference, shape.clone());
+            let mut block = [0; BLOCK];
+            block[..9].copy_from_slice(&[
+                workgroups as u32,
+                elements as u32,
+                s.lr.to_bits(),
+                s.keep.to_bits(),
+                s.correction_1.to_bits(),
+                s.correction_2.to_bits(),
+                b.beta_1.to_bits(),
+                b.beta_2.to_bits(),
+                b.epsilon.to_bits(),
+            ]);
+            info.extend(block);
+            workgroups += elements.div_ceil(WORKGROUP);
+            buffers.extend(
+                [&four[0], &four[1], &moment_1, &moment_2, &param].map(|t| t.handle.clone()),
+            );
+            outputs.extend([param, moment_1, moment_2]);
+        }
+        info[start + 1] = workgroups as u32;
+        info.resize(info.len().next_multiple_of(ALIGN_WORDS), 0);
+        launches.push((group_steps.len(), start, buffers, workgroups));
+    }
+    let bytes: Vec<u8> = info.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let info = reference.client.create_from_slice(&bytes);
+    for (params, start, buffers, workgroups) in launches {
+        let slot = info.clone().offset_start((start * 4) as u64);
+        let bindings = buffers
+            .into_iter()
+            .map(|h| h.binding())
+            .chain(std::iter::once(slot.binding()))
+            .collect();
+        let x = workgroups.clamp(1, 65535);
+        let y = workgroups.div_ceil(x).max(1);
+        let kernel = shader!(
+            "adamw.wgsl",
+            Variant::AdamW {
+                params: params as u32
+            }
+        );
+        reference.client.launch(
+            Box::new(SourceKernel::new(kernel, CubeDim::new_1d(WORKGROUP as u32))),
+            CubeCount::Static(x as u32, y as u32, 1),
+            KernelArguments::new().with_buffers(bindings),
+        );
+    }
+    outputs
+}
+
+/// The AdamW shader for a group of `params` parameters: its bindings and one `case` each.
+pub fn adamw_source(text: &str, params: u32) -> String {
+    const BINDINGS: &str = "//@bindings";
+    const CASES: &str = "//@cases";
+    debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
+    let names = ["param", "grad", "m1", "m2", "new_param"];
+    let mut bindings = String::new();
+    let mut cases = String::new();
+    for i in 0..params as usize {
+        for (j, name) in names.iter().enumerate() {
+            bindings.push_str(&format!(
+                "@group(0) @binding({}) var<storage, read_write> {name}_{i}: array<f32>;\n",
+                BINDINGS_PER_PARAM * i + j
+            ));
+        }
+        cases.push_str(&format!(
+            "case {i}u: {{\n\
+             \x20           let r = adamw(param_{i}[e], grad_{i}[e], m1_{i}[e], m2_{i}[e], s);\n\
+             \x20           new_param_{i}[e] = r.x;\n\
+             \x20           m1_{i}[e] = r.y;\n\
+             \x20           m2_{i}[e] = r.z;\n\
+             \x20       }}\n        "
+        ));
+    }
+    bindings.push_str(&format!(
+        "@group(0) @binding({}) var<storage, read_write> info: array<u32>;",
+        BINDINGS_PER_PARAM * params as usize
+    ));
+    text.replace(BINDINGS, &bindings).replace(CASES, &cases)
+}

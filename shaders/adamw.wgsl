@@ -2,9 +2,9 @@
 // foreach/fused AdamW): burn's AdamW step, element by element, in the order of its ops:
 //   m ← β₁·m + (1 − β₁)·g,   v ← β₂·v + (1 − β₂)·g²,
 //   p ← p·keep − lr · (m / c₁) / (√(v / c₂) + ε),   keep = 1 − lr·wd, cₖ = 1 − βₖᵗ.
-// Bindings (f32), five per parameter i of the group, at 5i: param and grad (read), moment_1 and
-// moment_2 (read, then rewritten in place), the new param (written); each the parameter's size;
-// then the info words (u32; f32 values as their bits):
+// Bindings (f32), four per parameter i of the group, at 4i, each the parameter's size: param
+// (read), grad (read, then overwritten with the new param), moment_1 and moment_2 (read, then
+// rewritten in place); then the info words (u32; f32 values as their bits):
 //   [0] parameters in the group, [1] workgroups in all, [2..8) unused;
 //   at 8 + 16i: parameter i's first workgroup, its elements, lr, keep, c₁, c₂, β₁, β₂, ε, then
 //   seven unused.

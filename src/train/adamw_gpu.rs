@@ -4,14 +4,16 @@
 //! burn steps one parameter at a time, and its fusion can only merge element-wise work over one
 //! shape: AdamW was 89 of the 516 launches of a tiny FLYP step on llvmpipe. Here the whole update
 //! is one fusion operation whose kernel (`shaders/adamw.wgsl`) takes as many parameters per launch
-//! as the adapter has storage bindings for (five each: the parameter and its gradient read, the
-//! moments rewritten in place, the new parameter written).
+//! as the adapter has storage bindings for (four each: the parameter read; its gradient and
+//! moments rewritten in place, the new parameter going into the gradient's buffer, as PyTorch's
+//! fused AdamW updates in place: no memory beyond what the step already holds).
 //!
 //! `ModuleOptimizer::step` hands [`FusedAdamW`](super::adamw::FusedAdamW) one parameter at a time
 //! and keeps each parameter's state by its id, so [`step`] runs it twice: the first pass collects
-//! every wgpu f32 parameter, its gradient and its state (and steps any other parameter as before),
-//! then one operation computes all the updates; the second pass hands each parameter its new value
-//! and state, in the same order. The state stays burn's `AdamWState`: checkpoints are unchanged.
+//! every wgpu f32 parameter, its gradient and its state (taking the state out of the optimizer,
+//! and stepping any other parameter as before), then one operation computes all the updates; the
+//! second pass visits the same parameters in the same order and hands each its new value and
+//! state. The state stays burn's `AdamWState`: checkpoints are unchanged.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -32,7 +34,7 @@ use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim};
 use burn_cubecl::cubecl::server::KernelArguments;
 
 use crate::shader;
-use crate::wgsl::{Variant, empty, f32_contiguous};
+use crate::wgsl::{Variant, f32_contiguous};
 
 /// The fusion tensor of a wgpu tensor.
 type Fused = FloatTensor<Cube>;
@@ -80,10 +82,11 @@ struct Done {
     time: usize,
 }
 
-/// Which pass of [`step`] is running on this thread.
+/// Which pass of [`step`] is running on this thread, with one entry per parameter visited, in the
+/// order `ModuleOptimizer` visits them (`None`: stepped as usual by the first pass).
 enum Pass {
-    Collect(Vec<Pending>),
-    Apply(VecDeque<Done>),
+    Collect(Vec<Option<Pending>>),
+    Apply(VecDeque<Option<Done>>),
 }
 
 thread_local! {
@@ -114,8 +117,7 @@ pub(crate) enum Intercept<const D: usize> {
 }
 
 /// True when `tensor` and `grad` can go through the batched kernel: f32 on wgpu, and a state
-/// without AMSGrad's maximum (`plain`). Both passes decide by this alone, so that the second hands
-/// back exactly what the first collected.
+/// without AMSGrad's maximum (`plain`).
 fn batchable<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, plain: bool) -> bool {
     plain
         && tensor.dtype() == DType::F32
@@ -136,8 +138,9 @@ pub(crate) fn intercept<const D: usize>(
 ) -> Intercept<D> {
     PASS.with_borrow_mut(|pass| match pass {
         None => Intercept::No,
-        Some(Pass::Collect(pending)) => {
+        Some(Pass::Collect(visited)) => {
             if !batchable(tensor, grad, plain) {
+                visited.push(None);
                 return Intercept::No;
             }
             let fused = |t: Tensor<D>| {
@@ -148,7 +151,7 @@ pub(crate) fn intercept<const D: usize>(
                 Some((m, v)) => (m.clone(), v.clone()),
                 None => (tensor.zeros_like(), tensor.zeros_like()),
             };
-            pending.push(Pending {
+            visited.push(Some(Pending {
                 param: fused(tensor.clone()),
                 grad: fused(grad.clone()),
                 moment_1: fused(moment_1),
@@ -156,16 +159,17 @@ pub(crate) fn intercept<const D: usize>(
                 step,
                 betas,
                 time,
-            });
+            }));
             Intercept::Collected
         }
         Some(Pass::Apply(done)) => {
-            if !batchable(tensor, grad, plain) {
+            // The same parameters in the same order as the first pass (the same module and
+            // gradients); `grad` is a placeholder here.
+            let next = done.pop_front();
+            debug_assert!(next.is_some(), "the second pass visits what the first did");
+            let Some(Some(next)) = next else {
                 return Intercept::Skip;
-            }
-            let next = done
-                .pop_front()
-                .expect("the second pass visits the parameters the first collected");
+            };
             debug_assert_eq!(next.param.shape.dims(), tensor.dims());
             let back = |t: Fused| Tensor::<D>::from_primitive::<Cube>(t);
             Intercept::Applied(
@@ -188,14 +192,14 @@ pub fn step<M: Module>(
     if !BATCHED.load(Ordering::Relaxed) {
         return optim.step(lr, module, grads);
     }
-    let again = copy_grads(&module, &grads);
+    let again = placeholders(&module, &grads);
     PASS.set(Some(Pass::Collect(Vec::new())));
     let module = optim.step(lr, module, grads);
-    let pending = match PASS.take() {
-        Some(Pass::Collect(pending)) if !pending.is_empty() => pending,
+    let visited = match PASS.take() {
+        Some(Pass::Collect(visited)) if visited.iter().any(Option::is_some) => visited,
         _ => return module, // nothing batched: the first pass stepped everything
     };
-    PASS.set(Some(Pass::Apply(update_all(pending))));
+    PASS.set(Some(Pass::Apply(update_all(visited))));
     let module = optim.step(lr, module, again);
     let left = match PASS.take() {
         Some(Pass::Apply(done)) => done.len(),
@@ -205,29 +209,35 @@ pub fn step<M: Module>(
     module
 }
 
-/// A second `GradientsParams` holding the same gradient tensors (shared, not copied).
-fn copy_grads<M: Module>(module: &M, grads: &GradientsParams) -> GradientsParams {
-    struct Copy<'a> {
-        from: &'a GradientsParams,
+/// For the second pass: a `GradientsParams` with an entry for every parameter that has a gradient
+/// (so that `ModuleOptimizer` visits the same parameters again), each the parameter's own value.
+/// The gradients themselves are not kept: once the first pass has handed each to the optimizer,
+/// the batched update holds the only reference and writes the new parameter into its buffer.
+fn placeholders<M: Module>(module: &M, grads: &GradientsParams) -> GradientsParams {
+    struct Placeholders<'a> {
+        grads: &'a GradientsParams,
         into: GradientsParams,
     }
-    impl ModuleVisitor for Copy<'_> {
+    impl ModuleVisitor for Placeholders<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.from.get::<D>(param.id) {
-                self.into.register::<D>(param.id, g);
+            if self.grads.get::<D>(param.id).is_some() {
+                self.into.register::<D>(param.id, param.val().inner());
             }
         }
     }
-    let mut copy = Copy {
-        from: grads,
+    let mut visitor = Placeholders {
+        grads,
         into: GradientsParams::new(),
     };
-    module.visit(&mut copy);
-    copy.into
+    module.visit(&mut visitor);
+    visitor.into
 }
 
-/// Register one fusion operation computing every collected update; returns its outputs in order.
-fn update_all(pending: Vec<Pending>) -> VecDeque<Done> {
+/// Register one fusion operation computing every collected update; returns its outputs in the
+/// order visited (`None` where nothing was collected).
+fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
+    let collected: Vec<bool> = visited.iter().map(Option::is_some).collect();
+    let pending: Vec<Pending> = visited.into_iter().flatten().collect();
     let client = pending[0].param.client.clone();
     let mut inputs = Vec::with_capacity(4 * pending.len());
     let mut outputs = Vec::with_capacity(3 * pending.len());
@@ -268,25 +278,31 @@ fn update_all(pending: Vec<Pending>) -> VecDeque<Done> {
     let mut tensors = client
         .register(StreamId::current(), OperationIr::Custom(desc), op)
         .into_iter();
-    let mut done = VecDeque::new();
-    for time in times {
-        let (Some(param), Some(moment_1), Some(moment_2)) =
-            (tensors.next(), tensors.next(), tensors.next())
-        else {
-            unreachable!("three outputs were registered per update")
-        };
-        done.push_back(Done {
-            param,
-            moment_1,
-            moment_2,
-            time,
-        });
-    }
-    done
+    let mut times = times.into_iter();
+    collected
+        .into_iter()
+        .map(|was| {
+            if !was {
+                return None;
+            }
+            let (Some(param), Some(moment_1), Some(moment_2), Some(time)) =
+                (tensors.next(), tensors.next(), tensors.next(), times.next())
+            else {
+                unreachable!("three outputs were registered per update")
+            };
+            Some(Done {
+                param,
+                moment_1,
+                moment_2,
+                time,
+            })
+        })
+        .collect()
 }
 
-/// Storage bindings per parameter: param, grad, both moments (rewritten in place), the new param.
-const BINDINGS_PER_PARAM: usize = 5;
+/// Storage bindings per parameter: the param, then the grad and both moments, rewritten in place
+/// (the grad's buffer receives the new param).
+const BINDINGS_PER_PARAM: usize = 4;
 /// Invocations per workgroup (the shader's `@workgroup_size`).
 const WORKGROUP: usize = 256;
 /// Info words: a header, then a block per parameter.
@@ -304,9 +320,9 @@ pub fn params_per_launch(t: &CubeTensor) -> usize {
 }
 
 /// Run the kernel over `tensors` (param, grad, moment_1, moment_2 for each of `steps`), in groups
-/// of [`params_per_launch`]; returns the new param, moment_1 and moment_2 of each, in order. The
-/// moments are updated in place where nothing else holds their buffers (as in every step after
-/// the first: the optimizer hands them over), else in a copy.
+/// of [`params_per_launch`]; returns the new param, moment_1 and moment_2 of each, in order. They
+/// are written in place (the new param into the grad's buffer) where nothing else holds the
+/// buffers (the optimizer hands them over), else into a copy.
 fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTensor> {
     let reference = &tensors[0];
     let per_launch = params_per_launch(reference);
@@ -324,8 +340,7 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             let shape = four[0].meta.shape().clone();
             let elements = shape.num_elements();
             let owned = |t: &CubeTensor| if t.can_mut() { t.clone() } else { t.copy() };
-            let (moment_1, moment_2) = (owned(&four[2]), owned(&four[3]));
-            let param = empty(reference, shape.clone());
+            let (param, moment_1, moment_2) = (owned(&four[1]), owned(&four[2]), owned(&four[3]));
             let mut block = [0; BLOCK];
             block[..9].copy_from_slice(&[
                 workgroups as u32,
@@ -340,9 +355,7 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             ]);
             info.extend(block);
             workgroups += elements.div_ceil(WORKGROUP);
-            buffers.extend(
-                [&four[0], &four[1], &moment_1, &moment_2, &param].map(|t| t.handle.clone()),
-            );
+            buffers.extend([&four[0], &param, &moment_1, &moment_2].map(|t| t.handle.clone()));
             outputs.extend([param, moment_1, moment_2]);
         }
         info[start + 1] = workgroups as u32;
@@ -380,7 +393,7 @@ pub fn adamw_source(text: &str, params: u32) -> String {
     const BINDINGS: &str = "//@bindings";
     const CASES: &str = "//@cases";
     debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
-    let names = ["param", "grad", "m1", "m2", "new_param"];
+    let names = ["param", "grad", "m1", "m2"];
     let mut bindings = String::new();
     let mut cases = String::new();
     for i in 0..params as usize {
@@ -393,7 +406,7 @@ pub fn adamw_source(text: &str, params: u32) -> String {
         cases.push_str(&format!(
             "case {i}u: {{\n\
              \x20           let r = adamw(param_{i}[e], grad_{i}[e], m1_{i}[e], m2_{i}[e], s);\n\
-             \x20           new_param_{i}[e] = r.x;\n\
+             \x20           grad_{i}[e] = r.x;\n\
              \x20           m1_{i}[e] = r.y;\n\
              \x20           m2_{i}[e] = r.z;\n\
              \x20       }}\n        "

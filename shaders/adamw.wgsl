@@ -8,8 +8,9 @@
 //   [0] parameters in the group, [1] workgroups in all, [2..8) unused;
 //   at 8 + 16i: parameter i's first workgroup, its elements, lr, keep, c₁, c₂, β₁, β₂, ε, then
 //   seven unused.
-// Workgroup: 256 invocations, one element each. Workgroups are numbered x + y·(groups in x);
-// parameter i owns [first_i, first_{i+1}). Dispatch (min(total, 65535), ceil(total / 65535), 1).
+// Workgroup: 256 invocations, SPAN elements each (256 apart). Workgroups are numbered
+// x + y·(groups in x); parameter i owns [first_i, first_{i+1}). Dispatch (min(total, 65535),
+// ceil(total / 65535), 1).
 //
 // WGSL cannot index bindings, so src/train/adamw_gpu.rs writes the group's declarations and
 // one `case` per parameter in place of the two marker lines below.
@@ -33,6 +34,9 @@ fn adamw(p: f32, g: f32, m: f32, v: f32, s: Step) -> vec3<f32> {
     return vec3<f32>(p * s.keep - delta * s.lr, m_new, v_new);
 }
 
+// Runs of 256 elements per workgroup (a parameter owns ceil(elements / (256·SPAN)) workgroups).
+const SPAN: u32 = 32u;
+
 @compute @workgroup_size(256, 1, 1)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -52,10 +56,9 @@ fn main(
         i = i + 1u;
     }
     let at = 8u + 16u * i;
-    let e = (group - info[at]) * 256u + lid.x;
-    if (e >= info[at + 1u]) {
-        return;
-    }
+    // This workgroup's elements: SPAN consecutive runs of 256, one element of each per invocation.
+    let start = (group - info[at]) * (256u * SPAN) + lid.x;
+    let n = info[at + 1u];
     let s = Step(
         bitcast<f32>(info[at + 2u]),
         bitcast<f32>(info[at + 3u]),

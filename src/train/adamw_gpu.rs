@@ -303,8 +303,8 @@ fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
 /// Storage bindings per parameter: the param, then the grad and both moments, rewritten in place
 /// (the grad's buffer receives the new param).
 const BINDINGS_PER_PARAM: usize = 4;
-/// Invocations per workgroup (the shader's `@workgroup_size`).
-const WORKGROUP: usize = 256;
+/// Elements per workgroup: the shader's `@workgroup_size` (256) times its `SPAN` (32).
+const WORKGROUP: usize = 256 * 32;
 /// Info words: a header, then a block per parameter.
 const HEADER: usize = 8;
 const BLOCK: usize = 16;
@@ -380,7 +380,7 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             }
         );
         reference.client.launch(
-            Box::new(SourceKernel::new(kernel, CubeDim::new_1d(WORKGROUP as u32))),
+            Box::new(SourceKernel::new(kernel, CubeDim::new_1d(256))),
             CubeCount::Static(x as u32, y as u32, 1),
             KernelArguments::new().with_buffers(bindings),
         );
@@ -405,10 +405,14 @@ pub fn adamw_source(text: &str, params: u32) -> String {
         }
         cases.push_str(&format!(
             "case {i}u: {{\n\
-             \x20           let r = adamw(param_{i}[e], grad_{i}[e], m1_{i}[e], m2_{i}[e], s);\n\
-             \x20           grad_{i}[e] = r.x;\n\
-             \x20           m1_{i}[e] = r.y;\n\
-             \x20           m2_{i}[e] = r.z;\n\
+             \x20           for (var j = 0u; j < SPAN; j++) {{\n\
+             \x20               let e = start + j * 256u;\n\
+             \x20               if (e >= n) {{ break; }}\n\
+             \x20               let r = adamw(param_{i}[e], grad_{i}[e], m1_{i}[e], m2_{i}[e], s);\n\
+             \x20               grad_{i}[e] = r.x;\n\
+             \x20               m1_{i}[e] = r.y;\n\
+             \x20               m2_{i}[e] = r.z;\n\
+             \x20           }}\n\
              \x20       }}\n        "
         ));
     }

@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use burn::backend::Cube;
 use burn::backend::fusion::custom::{
@@ -300,6 +300,15 @@ fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
         .collect()
 }
 
+/// Workgroups per row of the dispatch: WebGPU's limit per dimension; more go in further rows.
+static WORKGROUPS_PER_ROW: AtomicU32 = AtomicU32::new(65535);
+
+/// Tests: fewer workgroups per row, so that a small update spans several rows of the dispatch.
+#[doc(hidden)]
+pub fn set_workgroups_per_row(n: u32) {
+    WORKGROUPS_PER_ROW.store(n.clamp(1, 65535), Ordering::Relaxed);
+}
+
 /// Storage bindings per parameter: the param, then the grad and both moments, rewritten in place
 /// (the grad's buffer receives the new param).
 const BINDINGS_PER_PARAM: usize = 4;
@@ -371,7 +380,7 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             .map(|h| h.binding())
             .chain(std::iter::once(slot.binding()))
             .collect();
-        let x = workgroups.clamp(1, 65535);
+        let x = workgroups.clamp(1, WORKGROUPS_PER_ROW.load(Ordering::Relaxed) as usize);
         let y = workgroups.div_ceil(x).max(1);
         let kernel = shader!(
             "adamw.wgsl",

@@ -189,7 +189,9 @@ pub fn step<M: Module>(
     module: M,
     grads: GradientsParams,
 ) -> M {
-    if !BATCHED.load(Ordering::Relaxed) {
+    if !BATCHED.load(Ordering::Relaxed) || !on_wgpu(&module) {
+        // Elsewhere no placeholders: on Flex they would share the parameters' storage and make
+        // its in-place update copy them.
         return optim.step(lr, module, grads);
     }
     let again = placeholders(&module, &grads);
@@ -207,6 +209,21 @@ pub fn step<M: Module>(
     };
     debug_assert_eq!(left, 0, "every collected update is handed back");
     module
+}
+
+/// True when `module`'s first parameter is on a wgpu device (a model lives on one device).
+fn on_wgpu<M: Module>(module: &M) -> bool {
+    struct First(Option<bool>);
+    impl ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0.is_none() {
+                self.0 = Some(crate::model::gpu::on_cube(&param.val()));
+            }
+        }
+    }
+    let mut first = First(None);
+    module.visit(&mut first);
+    first.0.unwrap_or(false)
 }
 
 /// For the second pass: a `GradientsParams` with an entry for every parameter that has a gradient

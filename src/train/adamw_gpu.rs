@@ -65,7 +65,7 @@ pub(crate) struct StepScalars {
     pub correction_2: f32,
 }
 
-/// The settings shared by every parameter.
+/// AdamW's constants (the same for every parameter of one optimizer).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Betas {
     pub beta_1: f32,
@@ -366,7 +366,9 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             let shape = four[0].meta.shape().clone();
             let elements = shape.num_elements();
             let owned = |t: &CubeTensor| if t.can_mut() { t.clone() } else { t.copy() };
-            let (param, moment_1, moment_2) = (owned(&four[1]), owned(&four[2]), owned(&four[3]));
+            // The new parameter goes into the gradient's buffer.
+            let (new_param, moment_1, moment_2) =
+                (owned(&four[1]), owned(&four[2]), owned(&four[3]));
             let mut block = [0; BLOCK];
             block[..9].copy_from_slice(&[
                 workgroups as u32,
@@ -381,8 +383,8 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
             ]);
             info.extend(block);
             workgroups += elements.div_ceil(WORKGROUP);
-            buffers.extend([&four[0], &param, &moment_1, &moment_2].map(|t| t.handle.clone()));
-            outputs.extend([param, moment_1, moment_2]);
+            buffers.extend([&four[0], &new_param, &moment_1, &moment_2].map(|t| t.handle.clone()));
+            outputs.extend([new_param, moment_1, moment_2]);
         }
         info[start + 1] = workgroups as u32;
         info.resize(info.len().next_multiple_of(ALIGN_WORDS), 0);

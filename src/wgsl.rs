@@ -79,22 +79,25 @@ macro_rules! shader {
 }
 
 /// The launches of one forward or backward pass, recorded, then sent with all their small info
-/// arrays in one upload (each in its own 256-byte slot: storage binding offsets must be aligned).
+/// arrays in one upload (each starting on a 256-byte boundary: storage binding offsets must be
+/// aligned).
 #[derive(Default)]
 pub struct Pass {
     launches: Vec<Launch>,
     info: Vec<u32>,
 }
 
-/// One recorded launch: the kernel, its workgroup, the workgroup count and the buffers.
+/// One recorded launch: the kernel, its workgroup, the workgroup count, the buffers and where its
+/// info words start.
 struct Launch {
     kernel: Wgsl,
     workgroup: CubeDim,
     groups: (u32, u32, u32),
     buffers: Vec<Handle>,
+    info_at: usize,
 }
 
-/// u32 words per info slot (256 bytes).
+/// The alignment of each launch's info words: 64 words, 256 bytes.
 const SLOT: usize = 64;
 
 impl Pass {
@@ -107,26 +110,46 @@ impl Pass {
         buffers: &[&Handle],
         info: &[u32],
     ) {
-        debug_assert!(info.len() <= SLOT);
-        let start = self.launches.len() * SLOT;
+        let start = self.info.len().next_multiple_of(SLOT);
         self.info.resize(start, 0);
         self.info.extend_from_slice(info);
+        // Every launch binds at least one slot's worth, as before the slots could be longer.
+        self.info.resize(
+            (start + info.len())
+                .next_multiple_of(SLOT)
+                .max(start + SLOT),
+            0,
+        );
         let buffers = buffers.iter().map(|h| (*h).clone()).collect();
         self.launches.push(Launch {
             kernel,
             workgroup,
             groups,
             buffers,
+            info_at: start,
         });
     }
 
-    /// Upload the info and launch everything recorded, in order, on `reference`'s device.
-    pub fn run(mut self, reference: &CubeTensor) {
-        let client = &reference.client;
-        self.info.resize(self.launches.len() * SLOT, 0);
+    /// Upload the info and launch everything recorded, in order, on `reference`'s device. The
+    /// info words are uploaded once per device and kept ([`info_buffer`]): for passes whose words
+    /// repeat from step to step.
+    pub fn run(self, reference: &CubeTensor) {
         let info = info_buffer(reference, &self.info);
-        for (i, launch) in self.launches.into_iter().enumerate() {
-            let slot = info.clone().offset_start((i * SLOT * 4) as u64);
+        self.launch_all(reference, info);
+    }
+
+    /// [`Self::run`] for info words that change every time (a step's learning rate): uploaded
+    /// afresh, not kept.
+    pub fn run_once(self, reference: &CubeTensor) {
+        let bytes: Vec<u8> = self.info.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let info = reference.client.create_from_slice(&bytes);
+        self.launch_all(reference, info);
+    }
+
+    fn launch_all(self, reference: &CubeTensor, info: Handle) {
+        let client = &reference.client;
+        for launch in self.launches {
+            let slot = info.clone().offset_start((launch.info_at * 4) as u64);
             let bindings = launch
                 .buffers
                 .into_iter()

@@ -21,7 +21,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use crate::model::cpu::{contiguous, f32_values, f32s, owned_data};
-use crate::train::adamw_gpu::{self, Betas, Intercept, StepScalars};
+use crate::train::adamw_gpu::{self, Intercept};
 
 /// burn's `AdamW` with these settings (no AMSGrad, no cautious decay), fused on Flex.
 #[derive(Clone)]
@@ -53,15 +53,15 @@ pub fn adamw(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Modul
 /// The scalars of one update, as the f32 values burn's ops use.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamWScalars {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
+    pub(crate) beta_1: f32,
+    pub(crate) beta_2: f32,
+    pub(crate) epsilon: f32,
     /// `1 − β₁ᵗ` and `1 − β₂ᵗ`.
-    correction_1: f32,
-    correction_2: f32,
+    pub(crate) correction_1: f32,
+    pub(crate) correction_2: f32,
     /// `1 − lr·weight_decay` (exactly 1 without decay, as burn skips the product then).
-    keep: f32,
-    lr: f32,
+    pub(crate) keep: f32,
+    pub(crate) lr: f32,
 }
 
 #[backend_extension(Flex)]
@@ -74,25 +74,6 @@ pub trait AdamWBackend: burn::backend::Backend {
         moment_2: FloatTensor<Self>,
         scalars: AdamWScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
-}
-
-impl AdamWScalars {
-    fn step(&self) -> StepScalars {
-        StepScalars {
-            lr: self.lr,
-            keep: self.keep,
-            correction_1: self.correction_1,
-            correction_2: self.correction_2,
-        }
-    }
-
-    fn betas(&self) -> Betas {
-        Betas {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        }
-    }
 }
 
 /// Elements per rayon task.
@@ -177,8 +158,7 @@ impl Optimizer for FusedAdamW {
         let moments = state
             .as_ref()
             .map(|s| (&s.momentum.moment_1, &s.momentum.moment_2));
-        let betas = scalars.betas();
-        match adamw_gpu::intercept(&tensor, &grad, plain, moments, scalars.step(), betas, time) {
+        match adamw_gpu::intercept(&tensor, &grad, plain, moments, scalars, time) {
             Intercept::No => {}
             Intercept::Collected => return (tensor, None),
             Intercept::Skip => return (tensor, state),

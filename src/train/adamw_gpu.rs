@@ -25,16 +25,16 @@ use burn::backend::fusion::custom::{
 };
 use burn::backend::fusion::{FusionBackend, FusionRuntime};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::wgpu::{CubeBackend, CubeTensor, SourceKernel};
+use burn::backend::wgpu::{CubeBackend, CubeTensor};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, LearningRate, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim};
-use burn_cubecl::cubecl::server::KernelArguments;
+use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
-use crate::wgsl::{Variant, f32_contiguous};
+use crate::train::adamw::AdamWScalars;
+use crate::wgsl::{Pass as Launches, Variant, f32_contiguous};
 
 /// The fusion tensor of a wgpu tensor.
 type Fused = FloatTensor<Cube>;
@@ -43,34 +43,14 @@ type Fused = FloatTensor<Cube>;
 type Handle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
 
 /// One parameter's update, collected by the first pass.
-pub(crate) struct Pending {
+struct Pending {
     param: Fused,
     grad: Fused,
     moment_1: Fused,
     moment_2: Fused,
-    step: StepScalars,
-    betas: Betas,
+    scalars: AdamWScalars,
     /// The step count after this update (AdamW's t).
     time: usize,
-}
-
-/// The per-parameter scalars of one update (f32, as burn's ops use them).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StepScalars {
-    pub lr: f32,
-    /// `1 − lr·weight_decay` (exactly 1 without decay).
-    pub keep: f32,
-    /// `1 − β₁ᵗ`, `1 − β₂ᵗ`.
-    pub correction_1: f32,
-    pub correction_2: f32,
-}
-
-/// AdamW's constants (the same for every parameter of one optimizer).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Betas {
-    pub beta_1: f32,
-    pub beta_2: f32,
-    pub epsilon: f32,
 }
 
 /// The new parameter and moments of one collected update, as fusion tensors (the moments are the
@@ -132,8 +112,7 @@ pub(crate) fn intercept<const D: usize>(
     grad: &Tensor<D>,
     plain: bool,
     moments: Option<(&Tensor<D>, &Tensor<D>)>,
-    step: StepScalars,
-    betas: Betas,
+    scalars: AdamWScalars,
     time: usize,
 ) -> Intercept<D> {
     PASS.with_borrow_mut(|pass| match pass {
@@ -156,8 +135,7 @@ pub(crate) fn intercept<const D: usize>(
                 grad: fused(grad.clone()),
                 moment_1: fused(moment_1),
                 moment_2: fused(moment_2),
-                step,
-                betas,
+                scalars,
                 time,
             }));
             Intercept::Collected
@@ -272,7 +250,7 @@ fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
                 dtype,
             ));
         }
-        steps.push((p.step, p.betas));
+        steps.push(p.scalars);
         times.push(p.time);
     }
     let desc = CustomOpIr {
@@ -334,13 +312,11 @@ const WORKGROUP: usize = 256 * 32;
 /// Info words: a header, then a block per parameter.
 const HEADER: usize = 8;
 const BLOCK: usize = 16;
-/// Storage buffer offsets must be aligned to 256 bytes.
-const ALIGN_WORDS: usize = 64;
 /// The most parameters per launch, whatever the adapter allows: the shader scans them linearly.
 const MOST_PER_LAUNCH: usize = 64;
 
 /// Parameters per launch on `t`'s adapter: as many as its storage bindings allow (one is the info).
-pub fn params_per_launch(t: &CubeTensor) -> usize {
+fn params_per_launch(t: &CubeTensor) -> usize {
     let bindings = t.client.properties().hardware.max_bindings as usize;
     (bindings.saturating_sub(1) / BINDINGS_PER_PARAM).clamp(1, MOST_PER_LAUNCH)
 }
@@ -349,22 +325,18 @@ pub fn params_per_launch(t: &CubeTensor) -> usize {
 /// of [`params_per_launch`]; returns the new param, moment_1 and moment_2 of each, in order. They
 /// are written in place (the new param into the grad's buffer) where nothing else holds the
 /// buffers (the optimizer hands them over), else into a copy.
-fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTensor> {
+fn launch(tensors: &[CubeTensor], steps: &[AdamWScalars]) -> Vec<CubeTensor> {
     let reference = &tensors[0];
     let per_launch = params_per_launch(reference);
     let mut outputs = Vec::with_capacity(3 * steps.len());
-    let mut info: Vec<u32> = Vec::new();
-    let mut launches = Vec::new();
+    let mut pass = Launches::default();
     for (group, group_steps) in tensors.chunks(4 * per_launch).zip(steps.chunks(per_launch)) {
-        let start = info.len();
-        let mut header = [0; HEADER];
-        header[0] = group_steps.len() as u32;
-        info.extend(header);
+        let mut info = vec![0; HEADER];
+        info[0] = group_steps.len() as u32;
         let mut buffers = Vec::with_capacity(BINDINGS_PER_PARAM * group_steps.len());
         let mut workgroups = 0usize;
-        for (four, (s, b)) in group.chunks(4).zip(group_steps) {
-            let shape = four[0].meta.shape().clone();
-            let elements = shape.num_elements();
+        for (four, s) in group.chunks(4).zip(group_steps) {
+            let elements = four[0].meta.shape().num_elements();
             let owned = |t: &CubeTensor| if t.can_mut() { t.clone() } else { t.copy() };
             // The new parameter goes into the gradient's buffer.
             let (new_param, moment_1, moment_2) =
@@ -377,42 +349,35 @@ fn launch(tensors: &[CubeTensor], steps: &[(StepScalars, Betas)]) -> Vec<CubeTen
                 s.keep.to_bits(),
                 s.correction_1.to_bits(),
                 s.correction_2.to_bits(),
-                b.beta_1.to_bits(),
-                b.beta_2.to_bits(),
-                b.epsilon.to_bits(),
+                s.beta_1.to_bits(),
+                s.beta_2.to_bits(),
+                s.epsilon.to_bits(),
             ]);
             info.extend(block);
             workgroups += elements.div_ceil(WORKGROUP);
             buffers.extend([&four[0], &new_param, &moment_1, &moment_2].map(|t| t.handle.clone()));
             outputs.extend([new_param, moment_1, moment_2]);
         }
-        info[start + 1] = workgroups as u32;
-        info.resize(info.len().next_multiple_of(ALIGN_WORDS), 0);
-        launches.push((group_steps.len(), start, buffers, workgroups));
-    }
-    let bytes: Vec<u8> = info.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let info = reference.client.create_from_slice(&bytes);
-    for (params, start, buffers, workgroups) in launches {
-        let slot = info.clone().offset_start((start * 4) as u64);
-        let bindings = buffers
-            .into_iter()
-            .map(|h| h.binding())
-            .chain(std::iter::once(slot.binding()))
-            .collect();
+        info[1] = workgroups as u32;
         let x = workgroups.clamp(1, WORKGROUPS_PER_ROW.load(Ordering::Relaxed) as usize);
         let y = workgroups.div_ceil(x).max(1);
         let kernel = shader!(
             "adamw.wgsl",
             Variant::AdamW {
-                params: params as u32
+                params: group_steps.len() as u32
             }
         );
-        reference.client.launch(
-            Box::new(SourceKernel::new(kernel, CubeDim::new_1d(256))),
-            CubeCount::Static(x as u32, y as u32, 1),
-            KernelArguments::new().with_buffers(bindings),
+        let buffers: Vec<_> = buffers.iter().collect();
+        pass.launch(
+            kernel,
+            CubeDim::new_1d(256),
+            (x as u32, y as u32, 1),
+            &buffers,
+            &info,
         );
     }
+    // The learning rate and the corrections change every step: not kept with the info cache.
+    pass.run_once(reference);
     outputs
 }
 

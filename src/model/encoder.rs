@@ -140,11 +140,13 @@ fn linear_as_input<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     burn::tensor::module::linear(x, weight.cast(dtype), bias)
 }
 
-/// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x) (in one
-/// vectorised pass for inference on the CPU, see [`super::cpu`]).
+/// The activations CLIP checkpoints name. burn has no quick_gelu: x·sigmoid(1.702x), with a
+/// hand-written backward on Flex (f32) and wgpu (any float type), see [`super::quick_gelu`].
 pub fn apply_activation<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     match act {
-        Activation::QuickGelu if super::cpu::applies(&x) => super::cpu::quick_gelu(x),
+        Activation::QuickGelu if super::cpu::applies(&x) || super::gpu::on_cube(&x) => {
+            super::quick_gelu::quick_gelu(x)
+        }
         Activation::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
         Activation::Gelu => activation::gelu(x),
         Activation::GeluTanh => activation::gelu_approximate(x),

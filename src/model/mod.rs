@@ -8,6 +8,7 @@ pub mod config;
 pub(crate) mod cpu;
 pub mod encoder;
 pub mod gpu;
+pub mod quick_gelu;
 pub mod text;
 pub mod vision;
 pub mod weights;

@@ -186,6 +186,53 @@ fn fused_layer_norm_and_its_gradients_match_burn_layer_norm_on_wgpu_and_flex() {
     }
 }
 
+/// y and dx of `sum(QuickGELU(x) ∘ upstream)` on `device` (with autodiff): ours
+/// (`flyp::model::quick_gelu`) or burn's ops, as plain tensors on the Flex device.
+fn run_quick_gelu(inputs: &[TensorData; 2], device: &Device, ours: bool) -> [Tensor<3>; 2] {
+    let autodiff = device.clone().autodiff();
+    let x = Tensor::<3>::from_data(inputs[0].clone(), &autodiff).require_grad();
+    let y = if ours {
+        flyp::model::quick_gelu::quick_gelu(x.clone())
+    } else {
+        x.clone() * burn::tensor::activation::sigmoid(x.clone() * 1.702)
+    };
+    let upstream = Tensor::<3>::from_data(inputs[1].clone(), &autodiff);
+    let grads = (y.clone() * upstream).sum().backward();
+    let flex = Device::flex();
+    let dx = x.grad(&grads).expect("dx").to_data();
+    [
+        Tensor::from_data(y.to_data(), &flex),
+        Tensor::from_data(dx, &flex),
+    ]
+}
+
+#[test]
+fn quick_gelu_and_its_gradient_on_wgpu_match_burn_ops_on_wgpu_and_flex() {
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let flex = Device::flex();
+    for (b, n, d) in [(2, 65, 768), (1, 3, 37)] {
+        let inputs: [TensorData; 2] = [
+            Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 3.0), &flex).to_data(),
+            Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 1.0), &flex).to_data(),
+        ];
+        let ours = run_quick_gelu(&inputs, &wgpu.device, true);
+        // Without autodiff (evaluation) the same op runs its forward alone.
+        let plain = flyp::model::quick_gelu::quick_gelu(Tensor::<3>::from_data(
+            inputs[0].clone(),
+            &wgpu.device,
+        ));
+        for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
+            let reference = run_quick_gelu(&inputs, device, false);
+            let case = format!("[{b}, {n}, {d}] against burn's ops on {where_}");
+            assert_close(&["y", "dx"], &ours, &reference, &case);
+            let plain = Tensor::from_data(plain.to_data(), &flex);
+            assert_close(&["y without autodiff"], &[plain], &reference[..1], &case);
+        }
+    }
+}
+
 /// The patch embedding's output and its weight's gradient under `sum(out ∘ upstream)`, on
 /// `device` (with autodiff): ours (`flyp::model::gpu::patch_embedding`) or burn's convolution,
 /// as `[b, g², d]` and `[d, c·p·p]` rows on the Flex device.

@@ -1,7 +1,8 @@
 //! Hot paths of the two towers on the Flex CPU backend, as burn backend extensions with
 //! hand-written backward passes under autodiff. wgpu devices keep burn's ops (there they fuse).
+//! QuickGELU, one extension for Flex and wgpu, is [`super::quick_gelu`]; its vectorised Flex
+//! passes use the helpers here.
 //!
-//! - [`quick_gelu`]: QuickGELU in one vectorised pass over both cores.
 //! - [`matmul`]: matrix products straight into gemm, strided operands read in place.
 //! - [`attention`]: both products through [`matmul`], the scaled, masked softmax in one pass.
 //! - [`layer_norm`]: LayerNorm, forward and backward, one pass over the rows each.
@@ -9,7 +10,6 @@
 mod attention;
 mod layer_norm;
 mod matmul;
-mod quick_gelu;
 
 use std::mem::MaybeUninit;
 
@@ -21,7 +21,6 @@ use rayon::prelude::*;
 pub use attention::attention;
 pub use layer_norm::layer_norm;
 pub use matmul::{linear, matmul};
-pub use quick_gelu::quick_gelu;
 
 /// True when `x` is f32 on the Flex backend, with or without autodiff.
 pub fn applies<const D: usize>(x: &Tensor<D>) -> bool {

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::ops::AttentionModuleOptions;
 use flyp::device::BackendKind;
+use flyp::model::quick_gelu::QuickGeluBackend;
 
 use crate::common::devices;
 
@@ -219,16 +220,24 @@ fn quick_gelu_and_its_gradient_on_wgpu_match_burn_ops_on_wgpu_and_flex() {
         ];
         let ours = run_quick_gelu(&inputs, &wgpu.device, true);
         // Without autodiff (evaluation) the same op runs its forward alone.
-        let plain = flyp::model::quick_gelu::quick_gelu(Tensor::<3>::from_data(
-            inputs[0].clone(),
-            &wgpu.device,
-        ));
+        let on_wgpu = |t: &TensorData| Tensor::<3>::from_data(t.clone(), &wgpu.device);
+        let plain = flyp::model::quick_gelu::quick_gelu(on_wgpu(&inputs[0]));
+        // The backward's default body (burn's ops, what f16 runs), here in f32.
+        let default_backward = Tensor::<3>::from_dispatch(
+            <burn::backend::Dispatch as QuickGeluBackend>::quick_gelu_backward(
+                on_wgpu(&inputs[0]).into_dispatch(),
+                on_wgpu(&inputs[1]).into_dispatch(),
+            ),
+        );
         for (where_, device) in [("wgpu", &wgpu.device), ("Flex", &flex)] {
             let reference = run_quick_gelu(&inputs, device, false);
             let case = format!("[{b}, {n}, {d}] against burn's ops on {where_}");
             assert_close(&["y", "dx"], &ours, &reference, &case);
             let plain = Tensor::from_data(plain.to_data(), &flex);
             assert_close(&["y without autodiff"], &[plain], &reference[..1], &case);
+            let default_backward = Tensor::from_data(default_backward.to_data(), &flex);
+            let name = "dx by the default body";
+            assert_close(&[name], &[default_backward], &reference[1..], &case);
         }
     }
 }

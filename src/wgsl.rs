@@ -37,8 +37,12 @@ pub enum Variant {
     /// off ([`crate::model::gpu`]).
     Attention { head_dim: u32, causal: bool },
     /// The multi-tensor AdamW shader for a group of `params` parameters
-    /// ([`crate::train::adamw_gpu`]).
-    AdamW { params: u32 },
+    /// ([`crate::train::adamw_gpu`]), each gradient multiplied by a factor read from a buffer
+    /// first when `scaled` (clipping, unscaling).
+    AdamW { params: u32, scaled: bool },
+    /// The multi-tensor sum-of-squares shader for a group of `tensors` tensors
+    /// ([`crate::train::grads_gpu`]).
+    SumSquares { tensors: u32 },
 }
 
 impl KernelSource for Wgsl {
@@ -50,7 +54,12 @@ impl KernelSource for Wgsl {
             Variant::Attention { head_dim, causal } => {
                 crate::model::gpu::attention_source(self.text, head_dim, causal)
             }
-            Variant::AdamW { params } => crate::train::adamw_gpu::adamw_source(self.text, params),
+            Variant::AdamW { params, scaled } => {
+                crate::train::adamw_gpu::adamw_source(self.text, params, scaled)
+            }
+            Variant::SumSquares { tensors } => {
+                crate::train::grads_gpu::sum_squares_source(self.text, tensors)
+            }
         })
     }
 

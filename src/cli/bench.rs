@@ -55,6 +55,15 @@ pub enum Bench {
         /// as before the multi-tensor AdamW.
         #[arg(long, hide = true)]
         adamw_per_parameter: bool,
+        /// Clip the gradients' global norm to MAX in the FLYP and FT steps, as FT's recipe does by
+        /// default (1.0).
+        #[arg(long, value_name = "MAX")]
+        clip_grad_norm: Option<f64>,
+        /// (For before/after tables) the gradients' sum of squares with burn's ops one gradient
+        /// at a time on wgpu, and clipping and unscaling as a multiplication per gradient, as
+        /// before the multi-tensor sum.
+        #[arg(long, hide = true)]
+        grad_norm_per_tensor: bool,
     },
     /// Images per second through the loader (decode + preprocess, parallel), one epoch of DIR.
     Loader {
@@ -74,7 +83,7 @@ pub enum Bench {
 fn count_kernels(
     device_choice: DeviceChoice,
     row: &[&str; 4],
-    adamw_per_parameter: bool,
+    options: &[String],
 ) -> anyhow::Result<String> {
     let log = std::env::temp_dir().join(format!("flyp-kernels-{}.log", std::process::id()));
     let exe = std::env::current_exe().context("finding this program to count kernels")?;
@@ -82,7 +91,7 @@ fn count_kernels(
     let output = std::process::Command::new(exe)
         .args(["--device", &device_choice.to_string(), "bench", "step"])
         .args(["--config", config, "--step", step, "--precision", precision])
-        .args(adamw_per_parameter.then_some("--adamw-per-parameter"))
+        .args(options)
         .args(["--batch", batch, "--steps", "1", "--kernel-log"])
         .arg(&log)
         .output()
@@ -157,8 +166,22 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
             kernels,
             kernel_log,
             adamw_per_parameter,
+            clip_grad_norm,
+            grad_norm_per_tensor,
         } => {
             flyp::train::adamw_gpu::set_batched(!adamw_per_parameter);
+            flyp::train::grads_gpu::set_multi_tensor(!grad_norm_per_tensor);
+            // What the counting process of --kernels must be told too.
+            let mut options = Vec::new();
+            if adamw_per_parameter {
+                options.push("--adamw-per-parameter".to_string());
+            }
+            if grad_norm_per_tensor {
+                options.push("--grad-norm-per-tensor".to_string());
+            }
+            if let Some(max) = clip_grad_norm {
+                options.extend(["--clip-grad-norm".to_string(), max.to_string()]);
+            }
             use flyp::train::bench::{StepBench, StepKind, time_steps, tiny_config};
             if let Some(log) = &kernel_log {
                 anyhow::ensure!(
@@ -224,6 +247,7 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                                 precision: p,
                                 phases,
                                 kernel_log: kernel_log.clone(),
+                                clip_grad_norm,
                             };
                             let t = time_steps(&bench, 2, steps.max(1), &device.device)?;
                             if kernel_log.is_some() {
@@ -252,7 +276,7 @@ pub fn run(device_choice: DeviceChoice, bench: Bench) -> anyhow::Result<()> {
                             }
                             if kernels {
                                 let row = [name.as_str(), kind_name, p.name(), &b.to_string()];
-                                match count_kernels(device_choice, &row, adamw_per_parameter) {
+                                match count_kernels(device_choice, &row, &options) {
                                     Ok(counts) => print!(" {counts}"),
                                     Err(e) => print!(" kernels not counted: {e:#}"),
                                 }

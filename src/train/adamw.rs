@@ -158,8 +158,8 @@ impl Optimizer for FusedAdamW {
         let moments = state
             .as_ref()
             .map(|s| (&s.momentum.moment_1, &s.momentum.moment_2));
-        match adamw_gpu::intercept(&tensor, &grad, plain, moments, scalars, time) {
-            Intercept::No => {}
+        let grad = match adamw_gpu::intercept(&tensor, grad, plain, moments, scalars, time) {
+            Intercept::No(grad) => *grad,
             Intercept::Collected => return (tensor, None),
             Intercept::Skip => return (tensor, state),
             Intercept::Applied(new, time) => {
@@ -167,7 +167,7 @@ impl Optimizer for FusedAdamW {
                 let momentum = AdaptiveMomentumState::new(time, moment_1, moment_2);
                 return (param, Some(AdamWState::new(momentum)));
             }
-        }
+        };
         let fused = plain && crate::model::on_flex_f32(&tensor) && grad.dtype() == tensor.dtype();
         if !fused {
             return self.fallback.step(lr, tensor, grad, state);

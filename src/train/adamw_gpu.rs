@@ -65,7 +65,8 @@ struct Done {
 /// Which pass of [`step`] is running on this thread, with one entry per parameter visited, in the
 /// order `ModuleOptimizer` visits them (`None`: stepped as usual by the first pass).
 enum Pass {
-    Collect(Vec<Option<Pending>>),
+    /// The updates collected so far, and the factor every gradient is multiplied by first.
+    Collect(Vec<Option<Pending>>, Option<Box<Tensor<1>>>),
     Apply(VecDeque<Option<Done>>),
 }
 
@@ -84,8 +85,9 @@ pub fn set_batched(on: bool) {
 
 /// What [`FusedAdamW`](super::adamw::FusedAdamW) does with one parameter.
 pub(crate) enum Intercept<const D: usize> {
-    /// Not part of a batched step: step it as usual.
-    No,
+    /// Not part of a batched step: step it as usual, with this gradient (multiplied by the step's
+    /// factor, when it has one).
+    No(Box<Tensor<D>>),
     /// Collected (first pass): hand the parameter back unchanged and keep no state; the batched
     /// update owns the moments now and rewrites them in place.
     Collected,
@@ -109,18 +111,21 @@ fn batchable<const D: usize>(tensor: &Tensor<D>, grad: &Tensor<D>, plain: bool) 
 /// Called by `FusedAdamW::step` for every parameter.
 pub(crate) fn intercept<const D: usize>(
     tensor: &Tensor<D>,
-    grad: &Tensor<D>,
+    grad: Tensor<D>,
     plain: bool,
     moments: Option<(&Tensor<D>, &Tensor<D>)>,
     scalars: AdamWScalars,
     time: usize,
 ) -> Intercept<D> {
     PASS.with_borrow_mut(|pass| match pass {
-        None => Intercept::No,
-        Some(Pass::Collect(visited)) => {
-            if !batchable(tensor, grad, plain) {
+        None => Intercept::No(Box::new(grad)),
+        Some(Pass::Collect(visited, factor)) => {
+            if !batchable(tensor, &grad, plain) {
                 visited.push(None);
-                return Intercept::No;
+                return Intercept::No(Box::new(match factor {
+                    Some(f) => grad * f.clone().reshape([1; D]),
+                    None => grad,
+                }));
             }
             let fused = |t: Tensor<D>| {
                 t.try_into_primitive::<Cube>()
@@ -132,7 +137,7 @@ pub(crate) fn intercept<const D: usize>(
             };
             visited.push(Some(Pending {
                 param: fused(tensor.clone()),
-                grad: fused(grad.clone()),
+                grad: fused(grad),
                 moment_1: fused(moment_1),
                 moment_2: fused(moment_2),
                 scalars,
@@ -158,28 +163,49 @@ pub(crate) fn intercept<const D: usize>(
     })
 }
 
-/// `optim.step(lr, module, grads)`, with every wgpu f32 parameter updated by the batched kernel
-/// when `optim` runs [`FusedAdamW`](super::adamw::FusedAdamW) (any other optimizer, and every
-/// parameter elsewhere, steps as `ModuleOptimizer` does).
+/// `optim.step(lr, module, grads)` with every gradient first multiplied by `factor` (`[1]`, on the
+/// model's device: clipping's and unscaling's). Every wgpu f32 parameter is updated by the batched
+/// kernel, which applies the factor as it reads each gradient. That needs `optim` to run
+/// [`FusedAdamW`](super::adamw::FusedAdamW), what [`super::adamw::adamw`] builds, which also
+/// applies the factor to any parameter it steps itself. Elsewhere (Flex) the gradients are
+/// multiplied by the factor, then `ModuleOptimizer` steps as usual.
 pub fn step<M: Module>(
     optim: &mut ModuleOptimizer,
     lr: LearningRate,
     module: M,
-    grads: GradientsParams,
+    mut grads: GradientsParams,
+    factor: Option<Tensor<1>>,
 ) -> M {
     if !BATCHED.load(Ordering::Relaxed) || !on_wgpu(&module) {
         // Elsewhere no placeholders: on Flex they would share the parameters' storage and make
         // its in-place update copy them.
+        if let Some(factor) = factor {
+            super::clip_grad::scale_grads(&module, &mut grads, factor);
+        }
         return optim.step(lr, module, grads);
     }
     let again = placeholders(&module, &grads);
-    PASS.set(Some(Pass::Collect(Vec::new())));
+    PASS.set(Some(Pass::Collect(
+        Vec::new(),
+        factor.clone().map(Box::new),
+    )));
     let module = optim.step(lr, module, grads);
     let visited = match PASS.take() {
-        Some(Pass::Collect(visited)) if visited.iter().any(Option::is_some) => visited,
-        _ => return module, // nothing batched: the first pass stepped everything
+        Some(Pass::Collect(visited, _)) if visited.iter().any(Option::is_some) => visited,
+        Some(Pass::Collect(visited, _)) => {
+            debug_assert!(
+                factor.is_none() || !visited.is_empty(),
+                "only FusedAdamW applies the factor"
+            );
+            return module; // nothing batched: the first pass stepped everything
+        }
+        _ => return module,
     };
-    PASS.set(Some(Pass::Apply(update_all(visited))));
+    let factor = factor.map(|f| {
+        f.try_into_primitive::<Cube>()
+            .expect("on_wgpu: a wgpu tensor")
+    });
+    PASS.set(Some(Pass::Apply(update_all(visited, factor))));
     let module = optim.step(lr, module, again);
     let left = match PASS.take() {
         Some(Pass::Apply(done)) => done.len(),
@@ -230,7 +256,7 @@ fn placeholders<M: Module>(module: &M, grads: &GradientsParams) -> GradientsPara
 
 /// Register one fusion operation computing every collected update; returns its outputs in the
 /// order visited (`None` where nothing was collected).
-fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
+fn update_all(visited: Vec<Option<Pending>>, factor: Option<Fused>) -> VecDeque<Option<Done>> {
     let collected: Vec<bool> = visited.iter().map(Option::is_some).collect();
     let pending: Vec<Pending> = visited.into_iter().flatten().collect();
     let client = pending[0].param.client.clone();
@@ -253,6 +279,8 @@ fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
         steps.push(p.scalars);
         times.push(p.time);
     }
+    let scaled = factor.is_some();
+    inputs.extend(factor.map(|f| f.into_ir()));
     let desc = CustomOpIr {
         id: "flyp_adamw".into(),
         inputs: inputs.clone(),
@@ -264,7 +292,8 @@ fn update_all(visited: Vec<Option<Pending>>) -> VecDeque<Option<Done>> {
             .iter()
             .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
             .collect();
-        let results = launch(&tensors, &steps);
+        let (tensors, factor) = tensors.split_at(tensors.len() - usize::from(scaled));
+        let results = launch(tensors, &steps, factor.first());
         for (ir, t) in outputs.iter().zip(results) {
             handles.register_float_tensor::<CubeBackend>(&ir.id, t);
         }
@@ -315,17 +344,23 @@ const BLOCK: usize = 16;
 /// The most parameters per launch, whatever the adapter allows: the shader scans them linearly.
 const MOST_PER_LAUNCH: usize = 64;
 
-/// Parameters per launch on `t`'s adapter: as many as its storage bindings allow (one is the info).
+/// Parameters per launch on `t`'s adapter: as many as its storage bindings allow (one is the info,
+/// one the gradients' factor).
 fn params_per_launch(t: &CubeTensor) -> usize {
     let bindings = t.client.properties().hardware.max_bindings as usize;
-    (bindings.saturating_sub(1) / BINDINGS_PER_PARAM).clamp(1, MOST_PER_LAUNCH)
+    (bindings.saturating_sub(2) / BINDINGS_PER_PARAM).clamp(1, MOST_PER_LAUNCH)
 }
 
 /// Run the kernel over `tensors` (param, grad, moment_1, moment_2 for each of `steps`), in groups
-/// of [`params_per_launch`]; returns the new param, moment_1 and moment_2 of each, in order. They
-/// are written in place (the new param into the grad's buffer) where nothing else holds the
-/// buffers (the optimizer hands them over), else into a copy.
-fn launch(tensors: &[CubeTensor], steps: &[AdamWScalars]) -> Vec<CubeTensor> {
+/// of [`params_per_launch`], each gradient multiplied by `factor` (`[1]`) first when there is one;
+/// returns the new param, moment_1 and moment_2 of each, in order. They are written in place (the
+/// new param into the grad's buffer) where nothing else holds the buffers (the optimizer hands
+/// them over), else into a copy.
+fn launch(
+    tensors: &[CubeTensor],
+    steps: &[AdamWScalars],
+    factor: Option<&CubeTensor>,
+) -> Vec<CubeTensor> {
     let reference = &tensors[0];
     let per_launch = params_per_launch(reference);
     let mut outputs = Vec::with_capacity(3 * steps.len());
@@ -358,13 +393,15 @@ fn launch(tensors: &[CubeTensor], steps: &[AdamWScalars]) -> Vec<CubeTensor> {
             buffers.extend([&four[0], &new_param, &moment_1, &moment_2].map(|t| t.handle.clone()));
             outputs.extend([new_param, moment_1, moment_2]);
         }
+        buffers.extend(factor.map(|f| f.handle.clone()));
         info[1] = workgroups as u32;
         let x = workgroups.clamp(1, WORKGROUPS_PER_ROW.load(Ordering::Relaxed) as usize);
         let y = workgroups.div_ceil(x).max(1);
         let kernel = shader!(
             "adamw.wgsl",
             Variant::AdamW {
-                params: group_steps.len() as u32
+                params: group_steps.len() as u32,
+                scaled: factor.is_some(),
             }
         );
         let buffers: Vec<_> = buffers.iter().collect();
@@ -381,12 +418,14 @@ fn launch(tensors: &[CubeTensor], steps: &[AdamWScalars]) -> Vec<CubeTensor> {
     outputs
 }
 
-/// The AdamW shader for a group of `params` parameters: its bindings and one `case` each.
-pub fn adamw_source(text: &str, params: u32) -> String {
+/// The AdamW shader for a group of `params` parameters: its bindings and one `case` each; with
+/// `scaled`, a `factor` binding after the parameters' that multiplies every gradient.
+pub fn adamw_source(text: &str, params: u32, scaled: bool) -> String {
     const BINDINGS: &str = "//@bindings";
     const CASES: &str = "//@cases";
     debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
     let names = ["param", "grad", "m1", "m2"];
+    let times = if scaled { " * factor[0]" } else { "" };
     let mut bindings = String::new();
     let mut cases = String::new();
     for i in 0..params as usize {
@@ -401,7 +440,7 @@ pub fn adamw_source(text: &str, params: u32) -> String {
              \x20           for (var j = 0u; j < SPAN; j++) {{\n\
              \x20               let e = start + j * 256u;\n\
              \x20               if (e >= n) {{ break; }}\n\
-             \x20               let r = adamw(param_{i}[e], grad_{i}[e], m1_{i}[e], m2_{i}[e], s);\n\
+             \x20               let r = adamw(param_{i}[e], grad_{i}[e]{times}, m1_{i}[e], m2_{i}[e], s);\n\
              \x20               grad_{i}[e] = r.x;\n\
              \x20               m1_{i}[e] = r.y;\n\
              \x20               m2_{i}[e] = r.z;\n\
@@ -409,9 +448,15 @@ pub fn adamw_source(text: &str, params: u32) -> String {
              \x20       }}\n        "
         ));
     }
+    let mut next = BINDINGS_PER_PARAM * params as usize;
+    if scaled {
+        bindings.push_str(&format!(
+            "@group(0) @binding({next}) var<storage, read_write> factor: array<f32>;\n"
+        ));
+        next += 1;
+    }
     bindings.push_str(&format!(
-        "@group(0) @binding({}) var<storage, read_write> info: array<u32>;",
-        BINDINGS_PER_PARAM * params as usize
+        "@group(0) @binding({next}) var<storage, read_write> info: array<u32>;"
     ));
     text.replace(BINDINGS, &bindings).replace(CASES, &cases)
 }

@@ -62,6 +62,8 @@ pub struct StepBench {
     /// cubecl's kernel log of this process ([`log_kernel_launches`]): count the timed steps'
     /// launches into [`StepTiming::kernels`].
     pub kernel_log: Option<PathBuf>,
+    /// Clip the gradients' global norm to this, as FT's recipe does by default (1.0).
+    pub clip_grad_norm: Option<f64>,
 }
 
 /// Kernel launches of one step (or one evaluation forward), by kind, from cubecl's log.
@@ -221,6 +223,7 @@ pub fn time_steps(
         precision,
         phases,
         kernel_log,
+        clip_grad_norm,
     } = bench.clone();
     if matches!(kind, StepKind::Eval | StepKind::EvalBoth) {
         let both = kind == StepKind::EvalBoth;
@@ -307,7 +310,7 @@ pub fn time_steps(
             model,
             trained_head,
             loss_scale.as_mut(),
-            None,
+            clip_grad_norm,
             grads,
         );
         model = stepped;

@@ -38,8 +38,12 @@ impl ModuleVisitor for Scale<'_> {
     }
 }
 
-/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients).
+/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients): on wgpu
+/// in a few launches ([`super::grads_gpu`]), elsewhere a sum per gradient.
 pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+    if super::grads_gpu::multi_tensor() {
+        return super::grads_gpu::squared_norm(module, grads);
+    }
     let mut norm = SquaredNorm { grads, total: None };
     module.visit(&mut norm);
     norm.total
@@ -55,10 +59,17 @@ pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_
     let Some(total) = squared_norm(module, grads) else {
         return;
     };
-    // min(1, max / (norm + 1e-6)), as torch.
-    let factor = (total.sqrt() + 1e-6)
-        .recip()
-        .mul_scalar(max_norm)
-        .clamp_max(1.0);
-    scale_grads(module, grads, factor);
+    scale_grads(module, grads, clip_factor(total, max_norm, 1.0));
+}
+
+/// Clipping's factor on the device, min(1, max / (norm + 1e-6)) as torch, for gradients whose sum
+/// of squares is `total` once multiplied by `unscale` (the loss scale's inverse, or 1).
+pub(crate) fn clip_factor(total: Tensor<1>, max_norm: f64, unscale: f64) -> Tensor<1> {
+    let norm = total.sqrt();
+    let norm = if unscale == 1.0 {
+        norm
+    } else {
+        norm.mul_scalar(unscale)
+    };
+    (norm + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0)
 }

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::train::clip_grad::{clip_global_norm, scale_grads, squared_norm};
+use crate::train::clip_grad::{clip_factor, clip_global_norm, scale_grads, squared_norm};
 
 /// GradScaler's defaults.
 const INITIAL_SCALE: f64 = 65536.0;
@@ -41,23 +41,29 @@ impl LossScale {
         let Some(total) = squared_norm(module, grads) else {
             return true;
         };
-        let device = total.device();
-        if !total.into_scalar::<f32>().is_finite() {
+        let Some(unscale) = self.check(&total) else {
+            return false;
+        };
+        scale_grads(module, grads, constant(unscale, &total.device()));
+        true
+    }
+
+    /// The gradients' inverse scale when `total`, their sum of squares, is finite (the scale grows
+    /// after `GROWTH_INTERVAL` such steps in a row); `None` when it is not (the scale is halved and
+    /// the step must be skipped). Reads `total` back from the device: one number.
+    fn check(&mut self, total: &Tensor<1>) -> Option<f64> {
+        let used = self.scale;
+        if !total.clone().into_scalar::<f32>().is_finite() {
             self.scale /= 2.0;
             self.good_steps = 0;
-            return false;
+            return None;
         }
-        let factor = Tensor::<1>::from_data(
-            TensorData::new(vec![(1.0 / self.scale) as f32], [1]),
-            &device,
-        );
-        scale_grads(module, grads, factor);
         self.good_steps += 1;
         if self.good_steps == GROWTH_INTERVAL {
             self.scale *= 2.0;
             self.good_steps = 0;
         }
-        true
+        Some(1.0 / used)
     }
 }
 
@@ -69,9 +75,19 @@ pub fn scaled(loss_scale: Option<&LossScale>, loss: Tensor<1>) -> Tensor<1> {
     }
 }
 
+/// `[value]` on `device`.
+fn constant(value: f64, device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(vec![value as f32], [1]), device)
+}
+
 /// One optimizer step of `module` from its `grads`: under mixed precision (`loss_scale`) unscale
 /// them or, when they overflowed, skip the step; then clip their global norm if asked; then step.
 /// Returns the module and whether the step was applied.
+///
+/// Both need the sum of squares of every gradient, computed once (on wgpu in a few launches);
+/// unscaling and clipping then make one factor on the device, which the optimizer applies as it
+/// reads each gradient (on wgpu inside the multi-tensor AdamW): no pass over the gradients of its
+/// own.
 pub fn optimizer_step<M: Module>(
     optim: &mut ModuleOptimizer,
     lr: f64,
@@ -80,16 +96,43 @@ pub fn optimizer_step<M: Module>(
     loss_scale: Option<&mut LossScale>,
     clip_grad_norm: Option<f64>,
 ) -> (M, bool) {
-    if let Some(scale) = loss_scale
-        && !scale.unscale(&module, &mut grads)
-    {
-        return (module, false);
+    use crate::train::adamw_gpu;
+    if !crate::train::grads_gpu::multi_tensor() {
+        // As before the multi-tensor sum (for `flyp bench step`'s before/after comparison).
+        if let Some(scale) = loss_scale
+            && !scale.unscale(&module, &mut grads)
+        {
+            return (module, false);
+        }
+        if let Some(max) = clip_grad_norm {
+            clip_global_norm(&module, &mut grads, max);
+        }
+        return (adamw_gpu::step(optim, lr, module, grads, None), true);
     }
-    if let Some(max) = clip_grad_norm {
-        clip_global_norm(&module, &mut grads, max);
-    }
-    (
-        crate::train::adamw_gpu::step(optim, lr, module, grads),
-        true,
-    )
+    let total = (loss_scale.is_some() || clip_grad_norm.is_some())
+        .then(|| squared_norm(&module, &grads))
+        .flatten();
+    let Some(total) = total else {
+        return (adamw_gpu::step(optim, lr, module, grads, None), true);
+    };
+    let unscale = match loss_scale {
+        Some(scale) => match scale.check(&total) {
+            Some(unscale) => unscale,
+            None => return (module, false),
+        },
+        None => 1.0,
+    };
+    let device = total.device();
+    let factor = match clip_grad_norm {
+        Some(max) => {
+            let clip = clip_factor(total, max, unscale);
+            Some(if unscale == 1.0 {
+                clip
+            } else {
+                clip.mul_scalar(unscale)
+            })
+        }
+        None => (unscale != 1.0).then(|| constant(unscale, &device)),
+    };
+    (adamw_gpu::step(optim, lr, module, grads, factor), true)
 }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod clip_grad;
 pub mod data;
 pub mod engine;
+pub mod grads_gpu;
 pub mod loss_scale;
 pub mod metrics;
 pub mod results;

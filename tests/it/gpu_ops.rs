@@ -419,8 +419,15 @@ fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
             .into()
     };
     // With weight decay and without; the second time with three workgroups per row of the
-    // dispatch, so that each launch spans several rows (as a model of 540 M parameters would).
-    for (wd, per_row) in [(0.1, 65535), (0.0, 3)] {
+    // dispatch, so that each launch spans several rows (as a model of 540 M parameters would);
+    // the third time with every gradient multiplied by a factor on the device (clipping's and
+    // unscaling's), which the reference gets multiplied into its gradients. The factor changes
+    // from step to step: AdamW's update does not see one constant factor (but for ε).
+    for (wd, per_row, factors) in [
+        (0.1, 65535, None),
+        (0.0, 3, None),
+        (0.1, 65535, Some([0.37, 3.0, 0.05, 1.0])),
+    ] {
         adamw_gpu::set_workgroups_per_row(per_row);
         let mut ours = Bag::new(&wgpu.device);
         let mut ours_optim = adamw(b1, b2, eps, wd);
@@ -430,8 +437,10 @@ fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
         for step in 0..4u64 {
             let spread = [1.0, 1e-3, 10.0, 0.5][step as usize];
             let lr = 1e-3 * (step + 1) as f64;
+            let factor = factors.map(|f: [f32; 4]| f[step as usize]);
             let grads = ours.gradients(step, spread, &wgpu.device);
-            ours = adamw_gpu::step(&mut ours_optim, lr, ours, grads);
+            let on_device = factor.map(|f| Tensor::<1>::from_floats([f], &wgpu.device));
+            ours = adamw_gpu::step(&mut ours_optim, lr, ours, grads, on_device);
             if step == 1 {
                 // The state is burn's: it goes through a record and comes back.
                 let bytes = ours_optim.into_bytes().expect("record");
@@ -439,7 +448,7 @@ fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
             }
             let ours_values = ours.values();
             for (name, bag, optim, device) in references.iter_mut() {
-                let grads = bag.gradients(step, spread, device);
+                let grads = bag.gradients(step, spread * factor.unwrap_or(1.0), device);
                 let stepped = optim.step(lr, bag.clone(), grads);
                 *bag = stepped;
                 for (i, (a, b)) in ours_values.iter().zip(bag.values()).enumerate() {
@@ -447,12 +456,117 @@ fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
                     let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
                     assert!(
                         diff <= 1e-4 * scale,
-                        "weight decay {wd}, step {step}, parameter {i}: differs from burn's \
-                         AdamW on {name} by {diff} at scale {scale}"
+                        "weight decay {wd}, factors {factors:?}, step {step}, parameter {i}: \
+                         differs from burn's AdamW on {name} by {diff} at scale {scale}"
                     );
                 }
             }
         }
     }
     adamw_gpu::set_workgroups_per_row(65535);
+}
+
+/// Every gradient's values, flattened, in the order of `bag`'s parameters.
+fn gradient_values(bag: &Bag, grads: &burn::optim::GradientsParams) -> Vec<Vec<f32>> {
+    struct Collect<'a>(&'a burn::optim::GradientsParams, Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let g = self.0.get::<D>(param.id).expect("a gradient");
+            self.1.push(g.to_data().try_to_vec::<f32>().expect("f32"));
+        }
+    }
+    let mut c = Collect(grads, Vec::new());
+    bag.visit(&mut c);
+    c.1
+}
+
+#[test]
+fn multi_tensor_clipping_on_wgpu_matches_flex_and_leaves_a_norm_of_one() {
+    use flyp::train::clip_grad::clip_global_norm;
+    use flyp::train::grads_gpu;
+
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    // Three tensors per launch: the ten gradients take four launches.
+    grads_gpu::set_most_per_launch(3);
+    let mut clipped = Vec::new();
+    for device in [wgpu.device.clone(), Device::flex()] {
+        let bag = Bag::new(&device);
+        let mut grads = bag.gradients(7, 10.0, &device);
+        clip_global_norm(&bag, &mut grads, 1.0);
+        clipped.push(gradient_values(&bag, &grads));
+    }
+    grads_gpu::set_most_per_launch(64);
+    let norm = |g: &[Vec<f32>]| {
+        g.iter()
+            .flatten()
+            .map(|&v| v as f64 * v as f64)
+            .sum::<f64>()
+            .sqrt()
+    };
+    for (g, name) in clipped.iter().zip(["wgpu", "Flex"]) {
+        let n = norm(g);
+        assert!((n - 1.0).abs() < 1e-4, "norm after clipping on {name}: {n}");
+    }
+    for (i, (a, b)) in clipped[0].iter().zip(&clipped[1]).enumerate() {
+        let diff = crate::common::max_abs_diff(a, b);
+        let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(
+            diff <= 1e-4 * scale,
+            "gradient {i}: wgpu differs from Flex by {diff} at scale {scale}"
+        );
+    }
+}
+
+#[test]
+fn a_mixed_precision_step_with_clipping_unscales_and_clips_on_wgpu_as_on_flex() {
+    use flyp::train::adamw::adamw;
+    use flyp::train::loss_scale::{LossScale, optimizer_step};
+
+    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
+        return; // skipping wgpu was asked for (printed by `devices`)
+    };
+    let mut results = Vec::new();
+    for device in [wgpu.device.clone(), Device::flex()] {
+        let mut bag = Bag::new(&device);
+        let mut optim = adamw(0.9, 0.999, 1e-8, 0.1);
+        let mut scale = LossScale::default();
+        scale.scale = 1024.0;
+        for step in 0..3u64 {
+            // Gradients as a loss scaled by 1024 gives them; their unscaled norms are above 1 and
+            // differ from step to step, and so do the factors that clip them.
+            let spread = [2.0, 0.5, 8.0][step as usize];
+            let grads = bag.gradients(step, 1024.0 * spread, &device);
+            let (stepped, applied) =
+                optimizer_step(&mut optim, 1e-2, bag, grads, Some(&mut scale), Some(1.0));
+            assert!(applied, "step {step} on {device:?}");
+            bag = stepped;
+        }
+        // A gradient with an infinity: the step is skipped, nothing changes, the scale halves.
+        let before = bag.values();
+        let mut grads = bag.gradients(9, 1.0, &device);
+        let inf = Tensor::<1>::from_floats([f32::INFINITY, 0.0, 0.0], &device);
+        grads.register::<1>(bag.bias.id, inf);
+        let (stepped, applied) =
+            optimizer_step(&mut optim, 1e-2, bag, grads, Some(&mut scale), Some(1.0));
+        assert!(
+            !applied && scale.scale == 512.0,
+            "an infinite gradient skips the step"
+        );
+        assert_eq!(
+            stepped.values(),
+            before,
+            "a skipped step leaves the parameters"
+        );
+        results.push(stepped.values());
+    }
+    for (i, (a, b)) in results[0].iter().zip(&results[1]).enumerate() {
+        let diff = crate::common::max_abs_diff(a, b);
+        let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(
+            diff <= 1e-4 * scale,
+            "parameter {i}: wgpu differs from Flex by {diff} at scale {scale}"
+        );
+    }
 }

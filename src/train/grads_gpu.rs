@@ -1,0 +1,210 @@
+//! The sum of squares of every gradient on wgpu in a few launches (multi-tensor, as PyTorch's
+//! `foreach` norm in `clip_grad_norm_`), for global-norm clipping and the loss scale's finite
+//! check.
+//!
+//! Written with burn's ops, the global norm is a square-and-sum per gradient and an add per
+//! gradient into the total: two or three launches per parameter, about 400 in a tiny FT step on
+//! llvmpipe (BENCHMARKS.md). Here it is one fusion operation: a kernel (`shaders/sum_squares.wgsl`)
+//! that takes as many gradients per launch as the adapter has storage bindings for (one each, read
+//! only), each workgroup writing the sum of its share, then one launch adding the shares
+//! (`shaders/reduce_sum.wgsl`). The factor that clipping and unscaling compute from it is applied
+//! inside the multi-tensor AdamW ([`super::adamw_gpu::step`]), not by a multiplication per
+//! gradient.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use burn::backend::Cube;
+use burn::backend::fusion::custom::{
+    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
+};
+use burn::backend::fusion::{FusionBackend, FusionRuntime};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::wgpu::{CubeBackend, CubeTensor};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::DType;
+use burn_cubecl::cubecl::prelude::CubeDim;
+
+use crate::shader;
+use crate::wgsl::{Pass, Variant, empty, f32_contiguous};
+
+/// The fusion server's handle type on wgpu.
+type Handle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
+
+/// Off: the sum is burn's ops, one gradient at a time (for `flyp bench step`'s before/after
+/// comparison).
+static MULTI_TENSOR: AtomicBool = AtomicBool::new(true);
+
+/// Turn the multi-tensor sum on (the default) or off for this process.
+pub fn set_multi_tensor(on: bool) {
+    MULTI_TENSOR.store(on, Ordering::Relaxed);
+}
+
+/// True when the multi-tensor sum (and the factor folded into AdamW) is on.
+pub(crate) fn multi_tensor() -> bool {
+    MULTI_TENSOR.load(Ordering::Relaxed)
+}
+
+/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients): the f32
+/// gradients on wgpu in one fusion operation, any other with burn's ops.
+pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+    struct Collect<'a> {
+        grads: &'a GradientsParams,
+        batched: Vec<FloatTensor<Cube>>,
+        rest: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let Some(g) = self.grads.get::<D>(param.id) else {
+                return;
+            };
+            if g.dtype() == DType::F32 && crate::model::gpu::on_cube(&g) {
+                self.batched.push(
+                    g.try_into_primitive::<Cube>()
+                        .expect("on_cube: a wgpu tensor"),
+                );
+                return;
+            }
+            let s = g.powi_scalar(2).sum();
+            self.rest = Some(match self.rest.take() {
+                Some(t) => t + s,
+                None => s,
+            });
+        }
+    }
+    let mut collect = Collect {
+        grads,
+        batched: Vec::new(),
+        rest: None,
+    };
+    module.visit(&mut collect);
+    let batched = (!collect.batched.is_empty()).then(|| sum_squares(collect.batched));
+    match (batched, collect.rest) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Register one fusion operation summing the squares of `tensors` (f32, wgpu) into a `[1]` tensor.
+fn sum_squares(tensors: Vec<FloatTensor<Cube>>) -> Tensor<1> {
+    let client = tensors[0].client.clone();
+    let inputs: Vec<TensorIr> = tensors.into_iter().map(|t| t.into_ir()).collect();
+    let output = TensorIr::uninit(client.create_empty_handle(), [1].into(), DType::F32);
+    let desc = CustomOpIr {
+        id: "flyp_sum_squares".into(),
+        inputs: inputs.clone(),
+        outputs: vec![output.clone()],
+        scalars: Vec::new(),
+    };
+    let op = OperationFn(move |handles: &mut HandleContainer<Handle>| {
+        let tensors: Vec<CubeTensor> = inputs
+            .iter()
+            .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
+            .collect();
+        handles.register_float_tensor::<CubeBackend>(&output.id, launch(&tensors));
+        Ok(())
+    });
+    let total = client
+        .register(StreamId::current(), OperationIr::Custom(desc), op)
+        .pop()
+        .expect("one output was registered");
+    Tensor::from_primitive::<Cube>(total)
+}
+
+/// Elements per workgroup: the shader's `@workgroup_size` (256) times its `SPAN` (32).
+const WORKGROUP: usize = 256 * 32;
+/// Info words before the per-tensor blocks of two.
+const HEADER: usize = 8;
+/// The most tensors per launch, whatever the adapter allows: the shader scans them linearly.
+static MOST_PER_LAUNCH: AtomicUsize = AtomicUsize::new(64);
+
+/// Tests: fewer tensors per launch, so that a few gradients take several launches.
+#[doc(hidden)]
+pub fn set_most_per_launch(n: usize) {
+    MOST_PER_LAUNCH.store(n.clamp(1, 64), Ordering::Relaxed);
+}
+/// Workgroups per row of the dispatch: WebGPU's limit per dimension.
+const PER_ROW: usize = 65535;
+
+/// The sum of squares of `tensors`, in groups of as many as the adapter's storage bindings allow
+/// (one is the partial sums, one the info), then one launch adding every group's partial sums.
+fn launch(tensors: &[CubeTensor]) -> CubeTensor {
+    let reference = &tensors[0];
+    let bindings = reference.client.properties().hardware.max_bindings as usize;
+    let most = MOST_PER_LAUNCH.load(Ordering::Relaxed);
+    let per_launch = bindings.saturating_sub(2).clamp(1, most);
+    let groups_of = |t: &CubeTensor| t.meta.shape().num_elements().div_ceil(WORKGROUP).max(1);
+    let all_groups: usize = tensors.iter().map(groups_of).sum();
+    let partials = empty(reference, [all_groups]);
+    let total = empty(reference, [1]);
+    let mut pass = Pass::default();
+    let mut base = 0usize;
+    for group in tensors.chunks(per_launch) {
+        let mut info = vec![0u32; HEADER];
+        info[0] = group.len() as u32;
+        info[2] = base as u32;
+        let mut workgroups = 0usize;
+        for t in group {
+            info.extend([workgroups as u32, t.meta.shape().num_elements() as u32]);
+            workgroups += groups_of(t);
+        }
+        info[1] = workgroups as u32;
+        let x = workgroups.min(PER_ROW);
+        let mut buffers: Vec<_> = group.iter().map(|t| &t.handle).collect();
+        buffers.push(&partials.handle);
+        pass.launch(
+            shader!(
+                "sum_squares.wgsl",
+                Variant::SumSquares {
+                    tensors: group.len() as u32
+                }
+            ),
+            CubeDim::new_1d(256),
+            (x as u32, workgroups.div_ceil(x) as u32, 1),
+            &buffers,
+            &info,
+        );
+        base += workgroups;
+    }
+    pass.launch(
+        shader!("reduce_sum.wgsl"),
+        CubeDim::new_1d(64),
+        (1, 1, 1),
+        &[&partials.handle, &total.handle],
+        &[all_groups as u32],
+    );
+    pass.run(reference);
+    total
+}
+
+/// The sum-of-squares shader for a group of `tensors` tensors: its bindings and one `case` each.
+pub fn sum_squares_source(text: &str, tensors: u32) -> String {
+    const BINDINGS: &str = "//@bindings";
+    const CASES: &str = "//@cases";
+    debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
+    let n = tensors as usize;
+    let mut bindings = String::new();
+    let mut cases = String::new();
+    for i in 0..n {
+        bindings.push_str(&format!(
+            "@group(0) @binding({i}) var<storage, read_write> g_{i}: array<f32>;\n"
+        ));
+        cases.push_str(&format!(
+            "case {i}u: {{\n\
+             \x20           for (var j = 0u; j < SPAN; j++) {{\n\
+             \x20               let e = start + j * 256u;\n\
+             \x20               if (e >= n) {{ break; }}\n\
+             \x20               let v = g_{i}[e];\n\
+             \x20               sum += v * v;\n\
+             \x20           }}\n\
+             \x20       }}\n        "
+        ));
+    }
+    bindings.push_str(&format!(
+        "@group(0) @binding({n}) var<storage, read_write> partials: array<f32>;\n\
+         @group(0) @binding({}) var<storage, read_write> info: array<u32>;",
+        n + 1
+    ));
+    text.replace(BINDINGS, &bindings).replace(CASES, &cases)
+}

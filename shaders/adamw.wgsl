@@ -12,10 +12,12 @@
 // x + y·(groups in x); parameter i owns [first_i, first_{i+1}). Dispatch (min(total, 65535),
 // ceil(total / 65535), 1).
 //
-// WGSL cannot index bindings, so src/train/adamw_gpu.rs writes the group's declarations and
-// one `case` per parameter in place of the two marker lines below.
+// WGSL cannot index bindings, so src/train/adamw_gpu.rs writes the group's declarations, the
+// `owner` function (src/wgsl.rs: which parameter a workgroup works on) and one `case` per
+// parameter in place of the three marker lines.
 
 //@bindings
+//@owner
 
 struct Step {
     lr: f32,
@@ -47,14 +49,7 @@ fn main(
     if (group >= info[1]) {
         return;
     }
-    let used = info[0];
-    var i = 0u;
-    loop {
-        if (i + 1u >= used || group < info[8u + 16u * (i + 1u)]) {
-            break;
-        }
-        i = i + 1u;
-    }
+    let i = owner(group);
     let at = 8u + 16u * i;
     // This workgroup's elements: SPAN consecutive runs of 256, one element of each per invocation.
     let start = (group - info[at]) * (256u * SPAN) + lid.x;

@@ -9,10 +9,12 @@
 // memory. Workgroups are numbered x + y·(groups in x); tensor i owns [first_i, first_{i+1}).
 // Dispatch (min(total, 65535), ceil(total / 65535), 1).
 //
-// WGSL cannot index bindings, so src/train/grads_gpu.rs writes the group's declarations and one
-// `case` per tensor in place of the two marker lines below.
+// WGSL cannot index bindings, so src/train/grads_gpu.rs writes the group's declarations, the
+// `owner` function (src/wgsl.rs: which tensor a workgroup works on) and one `case` per tensor in
+// place of the three marker lines.
 
 //@bindings
+//@owner
 
 const SPAN: u32 = 32u;
 var<workgroup> sums: array<f32, 256>;
@@ -26,14 +28,7 @@ fn main(
     // No early return before the barriers: every invocation of a workgroup must reach them.
     let group = wid.x + wid.y * groups.x;
     let live = group < info[1];
-    let used = info[0];
-    var i = 0u;
-    loop {
-        if (i + 1u >= used || group < info[8u + 2u * (i + 1u)]) {
-            break;
-        }
-        i = i + 1u;
-    }
+    let i = owner(group);
     let at = 8u + 2u * i;
     // This workgroup's elements: SPAN consecutive runs of 256, one element of each per invocation.
     let start = (group - min(group, info[at])) * (256u * SPAN) + lid.x;

@@ -7,14 +7,23 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use burn::backend::Cube;
+use burn::backend::fusion::custom::{
+    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
+};
+use burn::backend::fusion::{FusionBackend, FusionRuntime};
+use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::{
-    CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous,
+    CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous,
 };
 use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim, KernelId};
 use burn_cubecl::cubecl::server::{Handle, KernelArguments};
 
 use crate::contrastive::sources::{MatmulBlock, Orientation, masking_source, matmul_source};
+
+/// The fusion server's handle type on wgpu.
+type FusionHandle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
 
 /// One hand-written shader: its file name, text and variant. The text of a variant is made only
 /// when cubecl compiles it (on a cache miss), not at every launch.
@@ -232,4 +241,60 @@ pub fn f32_contiguous(t: CubeTensor) -> CubeTensor {
         "the hand-written kernels run in f32 (lavapipe has no f16)"
     );
     into_contiguous(t)
+}
+
+/// Register one custom fusion operation `id` on the current stream of wgpu's fusion backend:
+/// `inputs` (fusion tensors on one device) are handed to `run` as contiguous f32 tensors when the
+/// stream executes it, and `run` returns one tensor per entry of `outputs` (shape, dtype), whose
+/// fusion tensors this returns in order. burn's `backend_extension` macro has no `Vec` input;
+/// this is how its expansion builds an operation, for the multi-tensor kernels
+/// ([`crate::train::adamw_gpu`], [`crate::train::grads_gpu`]).
+pub fn register_fused(
+    id: &str,
+    inputs: Vec<FloatTensor<Cube>>,
+    outputs: Vec<(Shape, DType)>,
+    run: impl Fn(&[CubeTensor]) -> Vec<CubeTensor> + Send + Sync + 'static,
+) -> Vec<FloatTensor<Cube>> {
+    let client = inputs[0].client.clone();
+    let inputs: Vec<TensorIr> = inputs.into_iter().map(|t| t.into_ir()).collect();
+    let outputs: Vec<TensorIr> = outputs
+        .into_iter()
+        .map(|(shape, dtype)| TensorIr::uninit(client.create_empty_handle(), shape, dtype))
+        .collect();
+    let desc = CustomOpIr {
+        id: id.into(),
+        inputs: inputs.clone(),
+        outputs: outputs.clone(),
+        scalars: Vec::new(),
+    };
+    let op = OperationFn(move |handles: &mut HandleContainer<FusionHandle>| {
+        let tensors: Vec<CubeTensor> = inputs
+            .iter()
+            .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
+            .collect();
+        for (ir, t) in outputs.iter().zip(run(&tensors)) {
+            handles.register_float_tensor::<CubeBackend>(&ir.id, t);
+        }
+        Ok(())
+    });
+    client.register(StreamId::current(), OperationIr::Custom(desc), op)
+}
+
+/// The WGSL function of the multi-tensor kernels that finds which tensor of a launch's group a
+/// workgroup works on: tensor `i` owns the workgroups from `info[8 + block·i]` up to the next
+/// tensor's first (`info[0]` tensors in the group). Put in place of a `//@owner` line.
+pub fn owner_source(block: u32) -> String {
+    format!(
+        "fn owner(group: u32) -> u32 {{\n\
+         \x20   let used = info[0];\n\
+         \x20   var i = 0u;\n\
+         \x20   loop {{\n\
+         \x20       if (i + 1u >= used || group < info[8u + {block}u * (i + 1u)]) {{\n\
+         \x20           break;\n\
+         \x20       }}\n\
+         \x20       i = i + 1u;\n\
+         \x20   }}\n\
+         \x20   return i;\n\
+         }}"
+    )
 }

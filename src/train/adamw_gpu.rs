@@ -20,12 +20,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use burn::backend::Cube;
-use burn::backend::fusion::custom::{
-    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
-};
-use burn::backend::fusion::{FusionBackend, FusionRuntime};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::wgpu::{CubeBackend, CubeTensor};
+use burn::backend::wgpu::CubeTensor;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, LearningRate, ModuleOptimizer};
 use burn::prelude::*;
@@ -34,13 +30,10 @@ use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
 use crate::train::adamw::AdamWScalars;
-use crate::wgsl::{Pass as Launches, Variant, f32_contiguous};
+use crate::wgsl::{Pass as Launches, Variant, owner_source, register_fused};
 
 /// The fusion tensor of a wgpu tensor.
 type Fused = FloatTensor<Cube>;
-
-/// The fusion server's handle type on wgpu.
-type Handle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
 
 /// One parameter's update, collected by the first pass.
 struct Pending {
@@ -259,49 +252,24 @@ fn placeholders<M: Module>(module: &M, grads: &GradientsParams) -> GradientsPara
 fn update_all(visited: Vec<Option<Pending>>, factor: Option<Fused>) -> VecDeque<Option<Done>> {
     let collected: Vec<bool> = visited.iter().map(Option::is_some).collect();
     let pending: Vec<Pending> = visited.into_iter().flatten().collect();
-    let client = pending[0].param.client.clone();
     let mut inputs = Vec::with_capacity(4 * pending.len());
     let mut outputs = Vec::with_capacity(3 * pending.len());
     let mut steps = Vec::with_capacity(pending.len());
     let mut times = Vec::with_capacity(pending.len());
     for p in pending {
         let (shape, dtype) = (p.param.shape.clone(), p.param.dtype);
-        for t in [p.param, p.grad, p.moment_1, p.moment_2] {
-            inputs.push(t.into_ir());
-        }
-        for _ in 0..3 {
-            outputs.push(TensorIr::uninit(
-                client.create_empty_handle(),
-                shape.clone(),
-                dtype,
-            ));
-        }
+        inputs.extend([p.param, p.grad, p.moment_1, p.moment_2]);
+        outputs.extend(std::iter::repeat_n((shape, dtype), 3));
         steps.push(p.scalars);
         times.push(p.time);
     }
     let scaled = factor.is_some();
-    inputs.extend(factor.map(|f| f.into_ir()));
-    let desc = CustomOpIr {
-        id: "flyp_adamw".into(),
-        inputs: inputs.clone(),
-        outputs: outputs.clone(),
-        scalars: Vec::new(),
-    };
-    let op = OperationFn(move |handles: &mut HandleContainer<Handle>| {
-        let tensors: Vec<CubeTensor> = inputs
-            .iter()
-            .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
-            .collect();
+    inputs.extend(factor);
+    let run = move |tensors: &[CubeTensor]| {
         let (tensors, factor) = tensors.split_at(tensors.len() - usize::from(scaled));
-        let results = launch(tensors, &steps, factor.first());
-        for (ir, t) in outputs.iter().zip(results) {
-            handles.register_float_tensor::<CubeBackend>(&ir.id, t);
-        }
-        Ok(())
-    });
-    let mut tensors = client
-        .register(StreamId::current(), OperationIr::Custom(desc), op)
-        .into_iter();
+        launch(tensors, &steps, factor.first())
+    };
+    let mut tensors = register_fused("flyp_adamw", inputs, outputs, run).into_iter();
     let mut times = times.into_iter();
     collected
         .into_iter()
@@ -423,7 +391,8 @@ fn launch(
 pub fn adamw_source(text: &str, params: u32, scaled: bool) -> String {
     const BINDINGS: &str = "//@bindings";
     const CASES: &str = "//@cases";
-    debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
+    const OWNER: &str = "//@owner";
+    debug_assert!(text.contains(BINDINGS) && text.contains(CASES) && text.contains(OWNER));
     let names = ["param", "grad", "m1", "m2"];
     let times = if scaled { " * factor[0]" } else { "" };
     let mut bindings = String::new();
@@ -458,5 +427,7 @@ pub fn adamw_source(text: &str, params: u32, scaled: bool) -> String {
     bindings.push_str(&format!(
         "@group(0) @binding({next}) var<storage, read_write> info: array<u32>;"
     ));
-    text.replace(BINDINGS, &bindings).replace(CASES, &cases)
+    text.replace(BINDINGS, &bindings)
+        .replace(OWNER, &owner_source(BLOCK as u32))
+        .replace(CASES, &cases)
 }

@@ -14,12 +14,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use burn::backend::Cube;
-use burn::backend::fusion::custom::{
-    CustomOpIr, HandleContainer, OperationFn, OperationIr, StreamId, TensorIr,
-};
-use burn::backend::fusion::{FusionBackend, FusionRuntime};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::wgpu::{CubeBackend, CubeTensor};
+use burn::backend::wgpu::CubeTensor;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -27,10 +23,7 @@ use burn::tensor::DType;
 use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
-use crate::wgsl::{Pass, Variant, empty, f32_contiguous};
-
-/// The fusion server's handle type on wgpu.
-type Handle = <<CubeBackend as FusionBackend>::FusionRuntime as FusionRuntime>::FusionHandle;
+use crate::wgsl::{Pass, Variant, empty, owner_source, register_fused};
 
 /// Off: the sum is burn's ops, one gradient at a time (for `flyp bench step`'s before/after
 /// comparison).
@@ -88,27 +81,12 @@ pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Op
 
 /// Register one fusion operation summing the squares of `tensors` (f32, wgpu) into a `[1]` tensor.
 fn sum_squares(tensors: Vec<FloatTensor<Cube>>) -> Tensor<1> {
-    let client = tensors[0].client.clone();
-    let inputs: Vec<TensorIr> = tensors.into_iter().map(|t| t.into_ir()).collect();
-    let output = TensorIr::uninit(client.create_empty_handle(), [1].into(), DType::F32);
-    let desc = CustomOpIr {
-        id: "flyp_sum_squares".into(),
-        inputs: inputs.clone(),
-        outputs: vec![output.clone()],
-        scalars: Vec::new(),
-    };
-    let op = OperationFn(move |handles: &mut HandleContainer<Handle>| {
-        let tensors: Vec<CubeTensor> = inputs
-            .iter()
-            .map(|ir| f32_contiguous(handles.get_float_tensor::<CubeBackend>(ir)))
-            .collect();
-        handles.register_float_tensor::<CubeBackend>(&output.id, launch(&tensors));
-        Ok(())
-    });
-    let total = client
-        .register(StreamId::current(), OperationIr::Custom(desc), op)
-        .pop()
-        .expect("one output was registered");
+    let outputs = vec![([1].into(), DType::F32)];
+    let total = register_fused("flyp_sum_squares", tensors, outputs, |tensors| {
+        vec![launch(tensors)]
+    })
+    .pop()
+    .expect("one output was registered");
     Tensor::from_primitive::<Cube>(total)
 }
 
@@ -182,7 +160,8 @@ fn launch(tensors: &[CubeTensor]) -> CubeTensor {
 pub fn sum_squares_source(text: &str, tensors: u32) -> String {
     const BINDINGS: &str = "//@bindings";
     const CASES: &str = "//@cases";
-    debug_assert!(text.contains(BINDINGS) && text.contains(CASES));
+    const OWNER: &str = "//@owner";
+    debug_assert!(text.contains(BINDINGS) && text.contains(CASES) && text.contains(OWNER));
     let n = tensors as usize;
     let mut bindings = String::new();
     let mut cases = String::new();
@@ -206,5 +185,7 @@ pub fn sum_squares_source(text: &str, tensors: u32) -> String {
          @group(0) @binding({}) var<storage, read_write> info: array<u32>;",
         n + 1
     ));
-    text.replace(BINDINGS, &bindings).replace(CASES, &cases)
+    text.replace(BINDINGS, &bindings)
+        .replace(OWNER, &owner_source(2))
+        .replace(CASES, &cases)
 }

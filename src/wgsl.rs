@@ -243,6 +243,14 @@ pub fn f32_contiguous(t: CubeTensor) -> CubeTensor {
     into_contiguous(t)
 }
 
+/// A dispatch of `workgroups` workgroups in rows of at most `per_row` (each dimension of a dispatch
+/// is limited; WebGPU's limit is 65 535): `(x, y, 1)`, at least one workgroup. Shaders number a
+/// workgroup x + y·(groups in x) and skip those past the count.
+pub fn grid(workgroups: usize, per_row: usize) -> (u32, u32, u32) {
+    let x = workgroups.clamp(1, per_row.max(1));
+    (x as u32, workgroups.div_ceil(x).max(1) as u32, 1)
+}
+
 /// Register one custom fusion operation `id` on the current stream of wgpu's fusion backend:
 /// `inputs` (fusion tensors on one device) are handed to `run` as contiguous f32 tensors when the
 /// stream executes it, and `run` returns one tensor per entry of `outputs` (shape, dtype), whose

@@ -32,7 +32,7 @@ use burn_cubecl::cubecl::prelude::CubeDim;
 
 use super::cpu::{exp_f32, map_f32, zip_map_f32};
 use crate::shader;
-use crate::wgsl::{Pass, empty, f32_contiguous};
+use crate::wgsl::{Pass, empty, f32_contiguous, grid};
 
 /// QuickGELU, `y = x·σ(1.702·x)`, with its gradient. The default bodies are burn's element-wise
 /// ops (wgpu runs them fused); Flex has its own vectorised passes, and wgpu a WGSL kernel for the
@@ -81,13 +81,11 @@ impl QuickGeluBackend for CubeBackend {
         let (x, grad) = (f32_contiguous(x), f32_contiguous(grad));
         let n = x.meta.shape().num_elements();
         let dx = empty(&x, x.meta.shape().clone());
-        let groups = n.div_ceil(PER_GROUP).max(1);
-        let per_row = groups.min(32768);
         let mut pass = Pass::default();
         pass.launch(
             shader!("quick_gelu_backward.wgsl"),
             CubeDim::new_1d(256),
-            (per_row as u32, groups.div_ceil(per_row) as u32, 1),
+            grid(n.div_ceil(PER_GROUP), 32768),
             &[&x.handle, &grad.handle, &dx.handle],
             &[n as u32],
         );

@@ -30,7 +30,7 @@ use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
 use crate::train::adamw::AdamWScalars;
-use crate::wgsl::{Pass as Launches, Variant, owner_source, register_fused};
+use crate::wgsl::{Pass as Launches, Variant, grid, owner_source, register_fused};
 
 /// The fusion tensor of a wgpu tensor.
 type Fused = FloatTensor<Cube>;
@@ -363,8 +363,6 @@ fn launch(
         }
         buffers.extend(factor.map(|f| f.handle.clone()));
         info[1] = workgroups as u32;
-        let x = workgroups.clamp(1, WORKGROUPS_PER_ROW.load(Ordering::Relaxed) as usize);
-        let y = workgroups.div_ceil(x).max(1);
         let kernel = shader!(
             "adamw.wgsl",
             Variant::AdamW {
@@ -376,7 +374,10 @@ fn launch(
         pass.launch(
             kernel,
             CubeDim::new_1d(256),
-            (x as u32, y as u32, 1),
+            grid(
+                workgroups,
+                WORKGROUPS_PER_ROW.load(Ordering::Relaxed) as usize,
+            ),
             &buffers,
             &info,
         );

@@ -3,18 +3,31 @@
 //! `GradientClippingConfig::Norm` clips each tensor on its own, which is not the same.)
 //! The scale stays on the device: nothing is read back.
 
+use burn::backend::Cube;
+use burn::backend::tensor::FloatTensor;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use super::grads_gpu;
+
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
     total: Option<Tensor<1>>,
+    /// The f32 gradients on wgpu, kept for one multi-tensor sum ([`grads_gpu`]); `None`: every
+    /// gradient is summed here, one at a time.
+    batched: Option<Vec<FloatTensor<Cube>>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
+            if let Some(batched) = &mut self.batched
+                && let Some(g) = grads_gpu::batchable(&g)
+            {
+                batched.push(g);
+                return;
+            }
             let s = g.powi_scalar(2).sum();
             self.total = Some(match self.total.take() {
                 Some(t) => t + s,
@@ -38,15 +51,23 @@ impl ModuleVisitor for Scale<'_> {
     }
 }
 
-/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients): on wgpu
-/// in a few launches ([`super::grads_gpu`]), elsewhere a sum per gradient.
+/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients): the f32
+/// gradients on wgpu in a few launches ([`grads_gpu`]), any other a sum per gradient.
 pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
-    if super::grads_gpu::multi_tensor() {
-        return super::grads_gpu::squared_norm(module, grads);
-    }
-    let mut norm = SquaredNorm { grads, total: None };
+    let mut norm = SquaredNorm {
+        grads,
+        total: None,
+        batched: grads_gpu::multi_tensor().then(Vec::new),
+    };
     module.visit(&mut norm);
-    norm.total
+    let batched = norm
+        .batched
+        .filter(|b| !b.is_empty())
+        .map(grads_gpu::sum_squares);
+    match (batched, norm.total) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Multiply every gradient of `module`'s parameters by `factor` (`[1]`).

@@ -3,8 +3,9 @@
 //! check.
 //!
 //! Written with burn's ops, the global norm is a square-and-sum per gradient and an add per
-//! gradient into the total: two or three launches per parameter, about 400 in a tiny FT step on
-//! llvmpipe (BENCHMARKS.md). Here it is one fusion operation: a kernel (`shaders/sum_squares.wgsl`)
+//! gradient into the total, then a multiplication per gradient: clipping was 249 of a tiny FT
+//! step's 513 launches on llvmpipe (BENCHMARKS.md). Here the sum ([`sum_squares`], which
+//! [`super::clip_grad`] calls with the f32 gradients on wgpu) is one fusion operation: a kernel (`shaders/sum_squares.wgsl`)
 //! that takes as many gradients per launch as the adapter has storage bindings for (one each, read
 //! only), each workgroup writing the sum of its share, then one launch adding the shares
 //! (`shaders/reduce_sum.wgsl`). The factor that clipping and unscaling compute from it is applied
@@ -16,14 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use burn::backend::Cube;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::CubeTensor;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
-use crate::wgsl::{Pass, Variant, empty, owner_source, register_fused};
+use crate::wgsl::{Pass, Variant, empty, grid, owner_source, register_fused};
 
 /// Off: the sum is burn's ops, one gradient at a time (for `flyp bench step`'s before/after
 /// comparison).
@@ -39,48 +38,17 @@ pub(crate) fn multi_tensor() -> bool {
     MULTI_TENSOR.load(Ordering::Relaxed)
 }
 
-/// The sum of squares of every gradient of `module`'s parameters (`None`: no gradients): the f32
-/// gradients on wgpu in one fusion operation, any other with burn's ops.
-pub(crate) fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
-    struct Collect<'a> {
-        grads: &'a GradientsParams,
-        batched: Vec<FloatTensor<Cube>>,
-        rest: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let Some(g) = self.grads.get::<D>(param.id) else {
-                return;
-            };
-            if g.dtype() == DType::F32 && crate::model::gpu::on_cube(&g) {
-                self.batched.push(
-                    g.try_into_primitive::<Cube>()
-                        .expect("on_cube: a wgpu tensor"),
-                );
-                return;
-            }
-            let s = g.powi_scalar(2).sum();
-            self.rest = Some(match self.rest.take() {
-                Some(t) => t + s,
-                None => s,
-            });
-        }
-    }
-    let mut collect = Collect {
-        grads,
-        batched: Vec::new(),
-        rest: None,
-    };
-    module.visit(&mut collect);
-    let batched = (!collect.batched.is_empty()).then(|| sum_squares(collect.batched));
-    match (batched, collect.rest) {
-        (Some(a), Some(b)) => Some(a + b),
-        (a, b) => a.or(b),
-    }
+/// `g` as the fusion tensor the multi-tensor sum takes, when it is f32 on wgpu.
+pub(crate) fn batchable<const D: usize>(g: &Tensor<D>) -> Option<FloatTensor<Cube>> {
+    (g.dtype() == DType::F32 && crate::model::gpu::on_cube(g)).then(|| {
+        g.clone()
+            .try_into_primitive::<Cube>()
+            .expect("on_cube: a wgpu tensor")
+    })
 }
 
 /// Register one fusion operation summing the squares of `tensors` (f32, wgpu) into a `[1]` tensor.
-fn sum_squares(tensors: Vec<FloatTensor<Cube>>) -> Tensor<1> {
+pub(crate) fn sum_squares(tensors: Vec<FloatTensor<Cube>>) -> Tensor<1> {
     let outputs = vec![([1].into(), DType::F32)];
     let total = register_fused("flyp_sum_squares", tensors, outputs, |tensors| {
         vec![launch(tensors)]
@@ -128,7 +96,6 @@ fn launch(tensors: &[CubeTensor]) -> CubeTensor {
             workgroups += groups_of(t);
         }
         info[1] = workgroups as u32;
-        let x = workgroups.min(PER_ROW);
         let mut buffers: Vec<_> = group.iter().map(|t| &t.handle).collect();
         buffers.push(&partials.handle);
         pass.launch(
@@ -139,7 +106,7 @@ fn launch(tensors: &[CubeTensor]) -> CubeTensor {
                 }
             ),
             CubeDim::new_1d(256),
-            (x as u32, workgroups.div_ceil(x) as u32, 1),
+            grid(workgroups, PER_ROW),
             &buffers,
             &info,
         );

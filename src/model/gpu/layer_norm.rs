@@ -14,7 +14,7 @@ use burn::tensor::DType;
 use burn_cubecl::cubecl::prelude::CubeDim;
 
 use crate::shader;
-use crate::wgsl::{Pass, empty, f32_contiguous};
+use crate::wgsl::{Pass, empty, f32_contiguous, grid};
 
 /// LayerNorm over the last dimension of `[rows, d]`, ε passed as its f32 bits.
 #[backend_extension(Cube, Fusion, Autodiff)]
@@ -130,11 +130,7 @@ fn rows_and_width(x: &CubeTensor) -> (usize, usize) {
 
 /// One workgroup per row, in a grid that stays under every adapter's 65 535 groups per axis.
 fn row_groups(rows: usize) -> (u32, u32, u32) {
-    (
-        rows.clamp(1, 32768) as u32,
-        rows.div_ceil(32768).max(1) as u32,
-        1,
-    )
+    grid(rows, 32768)
 }
 
 impl LayerNormBackend for CubeBackend {

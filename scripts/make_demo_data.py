@@ -5,7 +5,12 @@ pretraining pairs (data/emoji-demo), split by emoji code point so that nothing l
 The design (README, "How the demo is designed") in code; deterministic (random.Random(0)):
 - Emoji: every emoji of emoji-datasource 16.0.0 with both a Twemoji and a Noto image, except the
   Component category (skin tones, hair styles); one image per emoji and style (no skin-tone
-  variants). Classes: the 9 Unicode categories.
+  variants).
+- Classes (the third round's label set): the emoji's emoji-datasource subcategory when that
+  subcategory holds at least 15 of the emoji and is not one of its "other-…" subcategories,
+  otherwise "other <category>" (49 classes). The split
+  below is stratified by the Unicode category, as in the first two rounds, so every set holds the
+  same emoji as before; only the labels are finer.
 - Styles: Twemoji and Noto (64 px PNGs of emoji-datasource), and the SVG sets noto-v1, emojione,
   fxemoji and streamline-emojis (iconify, rasterised to 64 px by resvg). An SVG icon is matched to
   its code point by its name (the emoji's CLDR label, Unicode name or a shortcode); unmatched icons
@@ -15,9 +20,9 @@ The design (README, "How the demo is designed") in code; deterministic (random.R
   51 % pretraining emoji.
 - Pretraining sees Twemoji, Noto and noto-v1 images of the pretraining emoji only. emojione,
   fxemoji and streamline-emojis are never in pretraining or fine-tuning: the "unseen styles".
-- Bundled (--subset): twemoji/{train,val,test}/<category>/<code>.png (ID: the fine-tuning emoji in
-  train/val, the test emoji in test); noto/<category>/<code>.png (OOD: the test emoji in Noto, a
-  style seen in pretraining on other emoji); unseen-styles/<category>/<code>-<style>.png (OOD: the
+- Bundled (--subset): twemoji/{train,val,test}/<class>/<code>.png (ID: the fine-tuning emoji in
+  train/val, the test emoji in test); noto/<class>/<code>.png (OOD: the test emoji in Noto, a
+  style seen in pretraining on other emoji); unseen-styles/<class>/<code>-<style>.png (OOD: the
   test emoji in the three unseen styles); pretraining.txt (the code points the demo model was
   pretrained on); captions.csv (captions of the twemoji/train images, for tests of `flyp pretrain`).
 - Pretraining (--out): emoji-demo/pretrain/<style>/<code>.png and emoji-demo/pretrain.csv with
@@ -34,6 +39,7 @@ import shutil
 from pathlib import Path
 
 TEST_TUNE_PRETRAIN = (0.23, 0.26, 0.51)  # fractions of the emoji, per stratum
+SUBCATEGORY_MIN = 15  # a subcategory with fewer emoji is folded into "other <category>"
 SETS = {  # iconify set → npm package and version (pinned; scripts/fetch-datasets fetches them)
     "noto-v1": ("@iconify-json/noto-v1", "1.2.5"),
     "emojione": ("@iconify-json/emojione", "1.2.3"),
@@ -69,7 +75,8 @@ def universe(datasource, emojibase):
         b = base.get(code) or base.get(code.replace("-FE0F", ""))
         label = b["label"] if b else e["name"].lower()
         tags = (b or {}).get("tags") or []
-        emoji[code] = {"category": slug(e["category"]), "label": label, "tags": tags, "png": pngs}
+        emoji[code] = {"category": slug(e["category"]), "subcategory": e["subcategory"], "label": label,
+                       "tags": tags, "png": pngs}
         aliases = [label, e["name"] or ""] + e.get("short_names", [])
         for table in shortcodes:
             found = table.get(b["hexcode"]) if b else None
@@ -78,6 +85,13 @@ def universe(datasource, emojibase):
             if alias:
                 names.setdefault(key(alias), code)
                 names.setdefault(key(alias).replace("-", ""), code)
+    sizes = {}
+    for e in emoji.values():
+        sizes[e["subcategory"]] = sizes.get(e["subcategory"], 0) + 1
+    for e in emoji.values():
+        # emoji-datasource's own "other-…" subcategories join their category's "other" class.
+        fine = sizes[e["subcategory"]] >= SUBCATEGORY_MIN and not e["subcategory"].startswith("other-")
+        e["class"] = slug(e["subcategory"].replace("-", " ")) if fine else "other_" + e["category"]
     return emoji, names
 
 
@@ -187,23 +201,24 @@ def main():
                  ("twemoji/test", test, "twemoji"), ("noto", test, "noto")]
         for part, codes, style in parts:
             for code in sorted(codes):
-                dst = a.subset / part / emoji[code]["category"] / f"{code.lower()}.png"
+                dst = a.subset / part / emoji[code]["class"] / f"{code.lower()}.png"
                 write_image(style, code, emoji, svgs, dst)
             print(f"{a.subset}/{part}: {len(codes)} images")
         unseen = 0
         for style in HELD_OUT_STYLES:
             for code in sorted(c for c in test if c in svgs[style]):
                 name = f"{code.lower()}-{style}.png"
-                write_image(style, code, emoji, svgs, a.subset / "unseen-styles" / emoji[code]["category"] / name)
+                write_image(style, code, emoji, svgs, a.subset / "unseen-styles" / emoji[code]["class"] / name)
                 unseen += 1
         print(f"{a.subset}/unseen-styles: {unseen} images ({', '.join(HELD_OUT_STYLES)})")
+        print(f"{a.subset}: {len({e['class'] for e in emoji.values()})} classes")
         (a.subset / "pretraining.txt").write_text("".join(f"{c.lower()}\n" for c in sorted(pretrain)))
         with open(a.subset / "captions.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["path", "label", "caption"])
             for code in sorted(train):
                 e = emoji[code]
-                w.writerow([f"twemoji/train/{e['category']}/{code.lower()}.png", e["category"], e["label"]])
+                w.writerow([f"twemoji/train/{e['class']}/{code.lower()}.png", e["class"], e["label"]])
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use flyp::data::Sample;
 use flyp::embed::Clip;
 use flyp::methods::Method;
 use flyp::methods::head::ClassHead;
 use flyp::methods::recipe::{DataPaths, RunSpec};
 use flyp::methods::wise_ft::WiseFt;
 use flyp::methods::zeroshot::{evaluate, image_and_prompt_embeddings};
+use flyp::report::PALETTE;
 use flyp::report::figures::{self, Curve, EmbeddingView, EpochCurve, Point};
 use flyp::report::projection::Pca;
 use flyp::report::write_figure;
@@ -510,8 +512,23 @@ fn report(
         "epochs",
     )?;
     let (views, classes) = embedding_views(&device, &inputs.model, &runs, &data, &ood_names[0])?;
+    let shown = if classes.len() < data.prompt_names.len() {
+        format!(
+            "; the {} largest of the {} classes",
+            classes.len(),
+            data.prompt_names.len()
+        )
+    } else {
+        String::new()
+    };
     write_figure(
-        &figures::embeddings(&views, &classes, "Twemoji test", &ood_names[0], &subtitle),
+        &figures::embeddings(
+            &views,
+            &classes,
+            "Twemoji test",
+            &ood_names[0],
+            &format!("{subtitle}{shown}"),
+        ),
         out,
         "embeddings",
     )?;
@@ -528,7 +545,9 @@ fn report(
 }
 
 /// Zero-shot, FT and FLYP embeddings of the ID test and the first OOD set's images and of the
-/// class prompts, in the PCA fitted on the zero-shot ones; and the class prompt names.
+/// class prompts, in the PCA fitted on the zero-shot ones; and the class prompt names. With more
+/// classes than the palette has colours, only the classes with the most ID test images are shown
+/// (colours would repeat and the legend would not fit), and the PCA is fitted on those.
 fn embedding_views(
     device: &ComputeDevice,
     model: &Path,
@@ -543,20 +562,26 @@ fn embedding_views(
             .map(|(_, s)| s.clone())
             .unwrap_or_default()
     };
+    let shown = largest_classes(&set("test"), data.prompt_names.len(), PALETTE.len());
+    let names: Vec<String> = shown
+        .iter()
+        .map(|&c| data.prompt_names[c].clone())
+        .collect();
     let images: Vec<(PathBuf, usize, bool)> = set("test")
         .iter()
-        .map(|s| (s.path.clone(), s.label, false))
-        .chain(set(ood).iter().map(|s| (s.path.clone(), s.label, true)))
+        .map(|s| (s, false))
+        .chain(set(ood).iter().map(|s| (s, true)))
+        .filter_map(|(s, ood)| {
+            let class = shown.iter().position(|&c| c == s.label)?;
+            Some((s.path.clone(), class, ood))
+        })
         .collect();
     let paths: Vec<PathBuf> = images.iter().map(|i| i.0.clone()).collect();
     let templates = flyp::data::prompts::Templates::emoji();
     let embed = |path: &Path| -> anyhow::Result<Vec<Vec<f32>>> {
         let clip = Clip::load(path, device)?;
         Ok(image_and_prompt_embeddings(
-            &clip,
-            &paths,
-            &data.prompt_names,
-            &templates,
+            &clip, &paths, &names, &templates,
         )?)
     };
     let models = [
@@ -590,5 +615,18 @@ fn embedding_views(
             }
         })
         .collect();
-    Ok((views, data.prompt_names.clone()))
+    Ok((views, names))
+}
+
+/// The (at most) `most` classes with the most samples, in class order; ties go to the lower class.
+fn largest_classes(samples: &[Sample], classes: usize, most: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; classes];
+    for s in samples {
+        counts[s.label] += 1;
+    }
+    let mut order: Vec<usize> = (0..classes).collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(counts[c]));
+    order.truncate(most);
+    order.sort_unstable();
+    order
 }

@@ -33,7 +33,7 @@ impl Method for LpFt {
         lp_ft_lr_scale
     }
     fn demo_lr(&self) -> f64 {
-        1e-4
+        3e-5
     }
     fn colour(&self) -> usize {
         1

@@ -355,7 +355,7 @@ fn the_bundled_demo_data_keeps_its_split_rules() {
     let codes =
         |samples: &[flyp::data::Sample]| -> BTreeSet<String> { samples.iter().map(code).collect() };
     let id = Scan::folder(&assets.join("twemoji")).expect("twemoji");
-    assert_eq!(id.classes.len(), 9);
+    assert_eq!(id.classes.len(), 49);
     assert!(id.skipped.is_empty());
     let (train, val, test) = (
         codes(&id.train),

@@ -159,11 +159,11 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     });
     harness.run();
     harness.get_by_label(
-        "9 classes · 396 train, 99 val, 439 test images · 0 skipped (train/val/test folders)",
+        "49 classes · 396 train, 99 val, 439 test images · 0 skipped (train/val/test folders)",
     );
     harness.get_by_label("Images per class").click();
     harness.run();
-    harness.get_by_label("smileys and emotion");
+    harness.get_by_label("animal mammal");
     // A few thumbnails per class, decoded on the "flyp-thumbs" thread.
     harness.get_by_label("Thumbnails per class").click();
     settle(&mut harness);
@@ -522,12 +522,14 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     );
     screenshot(&mut harness, "confusion");
     // Try an image: a Noto flag's top-5 at this α, most probable first, from the run's model.
-    let flag = std::fs::read_dir(flyp_studio::app::bundled("assets/emoji-subset/noto/flags"))
-        .expect("noto flags")
-        .next()
-        .expect("a file")
-        .expect("entry")
-        .path();
+    let flag = std::fs::read_dir(flyp_studio::app::bundled(
+        "assets/emoji-subset/noto/country_flag",
+    ))
+    .expect("noto flags")
+    .next()
+    .expect("a file")
+    .expect("entry")
+    .path();
     harness.state_mut().results_view.try_image = flag.clone();
     click_and_wait(&mut harness, "Classify", 120, |s| {
         s.progress.classified.is_some()
@@ -825,7 +827,7 @@ fn the_folder_picker_chooses_a_training_folder() {
         !s.is_scanning()
     });
     harness.run();
-    harness.get_by_label_contains("9 classes · 396 train");
+    harness.get_by_label_contains("49 classes · 396 train");
 }
 
 /// A run folder keeps checkpoints: Start refuses to overwrite a saved run, and a stopped run
@@ -1330,9 +1332,9 @@ fn the_scan_names_the_automatic_split_and_tiny_images() {
     let root = std::env::temp_dir().join(format!("flyp-app-tiny-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let twemoji = flyp_studio::app::bundled("assets/emoji-subset/twemoji/train");
-    for class in ["flags", "symbols"] {
+    for (class, bundled) in [("flags", "country_flag"), ("symbols", "other_symbols")] {
         std::fs::create_dir_all(root.join(class)).expect("dir");
-        let mut files: Vec<_> = std::fs::read_dir(twemoji.join(class))
+        let mut files: Vec<_> = std::fs::read_dir(twemoji.join(bundled))
             .expect("class")
             .map(|e| e.expect("entry").path())
             .collect();

@@ -24,7 +24,8 @@ The design (README, "How the demo is designed") in code; deterministic (random.R
   train/val, the test emoji in test); noto/<class>/<code>.png (OOD: the test emoji in Noto, a
   style seen in pretraining on other emoji); unseen-styles/<class>/<code>-<style>.png (OOD: the
   test emoji in the three unseen styles); pretraining.txt (the code points the demo model was
-  pretrained on); captions.csv (captions of the twemoji/train images, for tests of `flyp pretrain`).
+  pretrained on); captions.csv (captions of the twemoji/train images, for tests of `flyp pretrain`);
+  classes.csv (each class and its Unicode category).
 - Pretraining (--out): emoji-demo/pretrain/<style>/<code>.png and emoji-demo/pretrain.csv with
   three captions per image, from emojibase-data's English name and keywords and the category, as
   alt text on emoji sites reads: "⟨name⟩", "⟨name⟩, a ⟨category⟩ emoji" and
@@ -194,7 +195,7 @@ def main():
 
     if a.subset:
         shutil.rmtree(a.subset / "twemoji", ignore_errors=True)
-        for old in ["noto", "unseen-styles", "emojione", "captions.csv", "pretraining.txt"]:
+        for old in ["noto", "unseen-styles", "emojione", "captions.csv", "classes.csv", "pretraining.txt"]:
             p = a.subset / old
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         parts = [("twemoji/train", train, "twemoji"), ("twemoji/val", val, "twemoji"),
@@ -212,6 +213,10 @@ def main():
                 unseen += 1
         print(f"{a.subset}/unseen-styles: {unseen} images ({', '.join(HELD_OUT_STYLES)})")
         print(f"{a.subset}: {len({e['class'] for e in emoji.values()})} classes")
+        with open(a.subset / "classes.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["class", "category"])
+            w.writerows(sorted({(e["class"], e["category"]) for e in emoji.values()}))
         (a.subset / "pretraining.txt").write_text("".join(f"{c.lower()}\n" for c in sorted(pretrain)))
         with open(a.subset / "captions.csv", "w", newline="") as f:
             w = csv.writer(f)

@@ -147,11 +147,11 @@ fn an_out_folder_holding_user_files_is_refused_and_left_unchanged() {
     let data = temp_dir("own-data");
     copy_dir(Path::new(&emoji("twemoji")), &data);
     let before = tree(&data);
-    let mut args = train(&data.join("train/flags"), "1", "1e-3", "36", &[]);
+    let mut args = train(&data.join("train/country_flag"), "1", "1e-3", "36", &[]);
     let at = args.iter().position(|a| a == "--train").expect("--train") + 1;
     args[at] = data.display().to_string();
     expect_refused(&args, "inside --train");
-    let mut args = train(&data.join("train/flags/run"), "1", "1e-3", "36", &[]);
+    let mut args = train(&data.join("train/country_flag/run"), "1", "1e-3", "36", &[]);
     args[at] = data.display().to_string();
     expect_refused(&args, "inside --train");
     assert_eq!(tree(&data), before, "the dataset changed");
@@ -616,7 +616,7 @@ fn smaller_input_cases_give_their_messages() {
     // train says how many files it skipped.
     let data = temp_dir("own-skips");
     copy_dir(Path::new(&emoji("twemoji")), &data);
-    std::fs::write(data.join("train/flags/broken.png"), "not an image").expect("write");
+    std::fs::write(data.join("train/country_flag/broken.png"), "not an image").expect("write");
     let out = temp_dir("own-skips-run");
     let mut args = train(&out, "1", "1e-3", "36", &[]);
     let at = args.iter().position(|a| a == "--train").expect("--train") + 1;

@@ -346,6 +346,12 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
     assert!(!harness.state().embed_view.playing);
     harness.state_mut().embed_view.alpha = 1.0;
     harness.run();
+    // The map settles: its bounds stay from frame to frame (the 49 classes' prompt labels are
+    // painted over it, so pushing them aside does not move the bounds).
+    let bounds = |h: &Harness<'_, Studio>| h.state().embed_view.transform.map(|t| *t.bounds());
+    let settled = bounds(&harness);
+    harness.run();
+    assert_eq!(bounds(&harness), settled, "the map's bounds moved");
     // Hovering an image shows its thumbnail, class and set.
     let at = harness.state().embed_view.points[0];
     harness.hover_at(at);

@@ -36,6 +36,9 @@ pub struct EmbeddingView {
     pub(crate) tsne_cancel: Arc<AtomicBool>,
 }
 
+/// The most classes the map's legend lists; with more, the table beside the map names them.
+const LEGEND_CLASSES: usize = 12;
+
 impl Default for EmbeddingView {
     fn default() -> Self {
         Self {
@@ -274,64 +277,82 @@ impl Studio {
                 _ => c,
             }
         };
-        // Prompt labels where they do not cover each other, placed in screen space with the last
-        // frame's transform (the first frame places them to the right of their star).
         let stars: Vec<[f64; 2]> = (0..e.classes.len()).map(|k| positions[n + k]).collect();
-        let labels = place_labels(&stars, &e.classes, self.embed_view.transform.as_ref());
         let side = 190.0;
         let plot_width = (ui.available_width() - side - 8.0).max(200.0);
         let mut response = None;
+        // A legend of more classes than it has room for would cover the map (and the images
+        // under it could not be hovered); the table beside the map names every class in its
+        // colour, and "Show one class" picks one out.
+        let mut map = Plot::new("embeddings")
+            .width(plot_width)
+            .data_aspect(1.0)
+            .x_axis_label("component 1")
+            .y_axis_label("component 2");
+        if e.classes.len() <= LEGEND_CLASSES {
+            map = map.legend(Legend::default());
+        }
         ui.horizontal_top(|ui| {
-            response = Some(
-                Plot::new("embeddings")
-                    .width(plot_width)
-                    .legend(Legend::default())
-                    .data_aspect(1.0)
-                    .x_axis_label("component 1")
-                    .y_axis_label("component 2")
-                    .show(ui, |plot| {
-                        for (class, name) in e.classes.iter().enumerate() {
-                            for set in &sets {
-                                let points: PlotPoints = (0..n)
-                                    .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
-                                    .map(|i| positions[i])
-                                    .collect();
-                                let (shape, filled) = marker(set);
-                                // One legend entry per class: its images, prompt and label share
-                                // the name.
-                                plot.points(
-                                    egui_plot::Points::new(name.clone(), points)
-                                        .color(colour(class))
-                                        .shape(shape)
-                                        .filled(filled)
-                                        .radius(3.0),
-                                );
-                            }
-                        }
-                        // The prompts over every image.
-                        for (class, name) in e.classes.iter().enumerate() {
-                            plot.points(
-                                egui_plot::Points::new(name.clone(), vec![stars[class]])
-                                    .color(colour(class))
-                                    .shape(egui_plot::MarkerShape::Asterisk)
-                                    .radius(9.0),
-                            );
-                            plot.text(
-                                egui_plot::Text::new(
-                                    name.clone(),
-                                    egui_plot::PlotPoint::new(labels[class][0], labels[class][1]),
-                                    egui::RichText::new(name.clone()).strong(),
-                                )
+            response = Some(map.show(ui, |plot| {
+                for (class, name) in e.classes.iter().enumerate() {
+                    for set in &sets {
+                        let points: PlotPoints = (0..n)
+                            .filter(|&i| e.images[i].0 == class && e.images[i].1 == *set)
+                            .map(|i| positions[i])
+                            .collect();
+                        let (shape, filled) = marker(set);
+                        // One legend entry per class: its images, prompt and label share
+                        // the name.
+                        plot.points(
+                            egui_plot::Points::new(name.clone(), points)
                                 .color(colour(class))
-                                .anchor(egui::Align2::LEFT_CENTER),
-                            );
-                        }
-                    }),
-            );
-            ui.vertical(|ui| self.nearest_prompt_table(ui, &e));
+                                .shape(shape)
+                                .filled(filled)
+                                .radius(3.0),
+                        );
+                    }
+                }
+                // The prompts over every image.
+                for (class, name) in e.classes.iter().enumerate() {
+                    plot.points(
+                        egui_plot::Points::new(name.clone(), vec![stars[class]])
+                            .color(colour(class))
+                            .shape(egui_plot::MarkerShape::Asterisk)
+                            .radius(9.0),
+                    );
+                }
+            }));
+            // Scrolled, so that the "all" row of many classes stays reachable on a small window.
+            ui.vertical(|ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("nearest prompt")
+                    .show(ui, |ui| self.nearest_prompt_table(ui, &e));
+            });
         });
         let Some(response) = response else { return };
         self.embed_view.transform = Some(response.transform);
+        // Prompt labels where they do not cover each other, placed in screen space with this
+        // frame's transform and painted over the map. Painted, not plot items: a plot item counts
+        // towards the map's automatic bounds, so labels pushed outwards would move the bounds,
+        // which moves the labels again, and the map would never settle.
+        let labels = place_labels(&stars, &e.classes, Some(&response.transform));
+        let painter = ui.painter_at(*response.transform.frame());
+        let font = egui::TextStyle::Body.resolve(ui.style());
+        for (class, name) in e.classes.iter().enumerate() {
+            let at = response
+                .transform
+                .position_from_point(&egui_plot::PlotPoint::new(
+                    labels[class][0],
+                    labels[class][1],
+                ));
+            painter.text(
+                at,
+                egui::Align2::LEFT_CENTER,
+                name,
+                font.clone(),
+                colour(class),
+            );
+        }
         // Where each image is on screen; the one under the pointer (within 8 points) is shown.
         self.embed_view.points = (0..n)
             .map(|i| {

@@ -265,7 +265,7 @@ impl Studio {
         };
         match page {
             0 => format!(
-                "Each line is one method: right means more Twemoji test images (in distribution, ID) classified right, up means more images in the other art styles (out of distribution, OOD). Zero-shot, the model before any training: {}. Fine-tuned (FT): {}. FLYP: {}. Fine-tuning moves a model right; the question is how far down it moves on the way.",
+                "Each line is one method: right means more Twemoji test images (in distribution, ID) classified right, up means more images in the other art styles (out of distribution, OOD). Zero-shot, the model before any training: {}. Fine-tuned (FT): {}. FLYP: {}. Fine-tuning moves a model right; whether it moves up or down on the way is the question of robustness.",
                 point("zeroshot"),
                 point("finetune"),
                 point("flyp")

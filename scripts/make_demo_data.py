@@ -8,9 +8,9 @@ The design (README, "How the demo is designed") in code; deterministic (random.R
   variants).
 - Classes (the third round's label set): the emoji's emoji-datasource subcategory when that
   subcategory holds at least 15 of the emoji and is not one of its "other-…" subcategories,
-  otherwise "other <category>" (49 classes). The split
-  below is stratified by the Unicode category, as in the first two rounds, so every set holds the
-  same emoji as before; only the labels are finer.
+  otherwise "other <category>" (49 classes). The split below is stratified by the Unicode
+  category, as in the first two rounds, so every set holds the same emoji as before; only the
+  labels are finer.
 - Styles: Twemoji and Noto (64 px PNGs of emoji-datasource), and the SVG sets noto-v1, emojione,
   fxemoji and streamline-emojis (iconify, rasterised to 64 px by resvg). An SVG icon is matched to
   its code point by its name (the emoji's CLDR label, Unicode name or a shortcode); unmatched icons
@@ -32,6 +32,7 @@ The design (README, "How the demo is designed") in code; deterministic (random.R
   "an emoji of ⟨category⟩: ⟨name⟩, ⟨keywords⟩".
 """
 import argparse
+import collections
 import csv
 import json
 import random
@@ -86,9 +87,7 @@ def universe(datasource, emojibase):
             if alias:
                 names.setdefault(key(alias), code)
                 names.setdefault(key(alias).replace("-", ""), code)
-    sizes = {}
-    for e in emoji.values():
-        sizes[e["subcategory"]] = sizes.get(e["subcategory"], 0) + 1
+    sizes = collections.Counter(e["subcategory"] for e in emoji.values())
     for e in emoji.values():
         # emoji-datasource's own "other-…" subcategories join their category's "other" class.
         fine = sizes[e["subcategory"]] >= SUBCATEGORY_MIN and not e["subcategory"].startswith("other-")

@@ -562,12 +562,13 @@ fn embedding_views(
             .map(|(_, s)| s.clone())
             .unwrap_or_default()
     };
-    let shown = largest_classes(&set("test"), data.prompt_names.len(), PALETTE.len());
+    let test = set("test");
+    let shown = largest_classes(&test, data.prompt_names.len(), PALETTE.len());
     let names: Vec<String> = shown
         .iter()
         .map(|&c| data.prompt_names[c].clone())
         .collect();
-    let images: Vec<(PathBuf, usize, bool)> = set("test")
+    let images: Vec<(PathBuf, usize, bool)> = test
         .iter()
         .map(|s| (s, false))
         .chain(set(ood).iter().map(|s| (s, true)))

@@ -380,10 +380,10 @@ fn a_short_run_on_the_demo_data_updates_the_curves_while_frames_keep_coming() {
         .click();
     harness.run();
     assert_eq!(harness.state().embed_view.focus, Some(1));
-    // Nine prompts on one spot: each label gets a place of its own while places last.
+    // Every prompt on one spot: each label gets a place of its own while places last.
     let transform = harness.state().embed_view.transform.expect("drawn");
     let stars = vec![[0.0, 0.0]; e.classes.len()];
-    let labels = flyp_studio::app::place_labels(&stars, &e.classes, Some(&transform));
+    let labels = flyp_studio::app::place_labels(&stars, &e.classes, &transform);
     for i in 0..labels.len().min(8) {
         for j in 0..i {
             assert_ne!(labels[i], labels[j], "labels {i} and {j} share a place");

@@ -26,7 +26,7 @@ pub struct EmbeddingView {
     pub(crate) requested: Vec<f64>,
     /// "Show one class": the class in full colour, the others faded.
     pub focus: Option<usize>,
-    /// The map's last plot transform (where the prompt labels are placed).
+    /// The plot transform of the last map drawn (plot coordinates to screen and back).
     pub transform: Option<egui_plot::PlotTransform>,
     /// The last t-SNE fit of this run and what it was made from (switching to PCA and back does
     /// not fit again).
@@ -301,8 +301,7 @@ impl Studio {
                             .map(|i| positions[i])
                             .collect();
                         let (shape, filled) = marker(set);
-                        // One legend entry per class: its images, prompt and label share
-                        // the name.
+                        // One legend entry per class: its images and prompt share the name.
                         plot.points(
                             egui_plot::Points::new(name.clone(), points)
                                 .color(colour(class))
@@ -335,16 +334,10 @@ impl Studio {
         // frame's transform and painted over the map. Painted, not plot items: a plot item counts
         // towards the map's automatic bounds, so labels pushed outwards would move the bounds,
         // which moves the labels again, and the map would never settle.
-        let labels = place_labels(&stars, &e.classes, Some(&response.transform));
+        let labels = place_labels(&stars, &e.classes, &response.transform);
         let painter = ui.painter_at(*response.transform.frame());
         let font = egui::TextStyle::Body.resolve(ui.style());
-        for (class, name) in e.classes.iter().enumerate() {
-            let at = response
-                .transform
-                .position_from_point(&egui_plot::PlotPoint::new(
-                    labels[class][0],
-                    labels[class][1],
-                ));
+        for (class, (name, at)) in e.classes.iter().zip(labels).enumerate() {
             painter.text(
                 at,
                 egui::Align2::LEFT_CENTER,
@@ -553,19 +546,15 @@ pub fn nearest_prompt_counts(e: &Embeddings, rows: &[Vec<f32>]) -> (Vec<usize>, 
     (right, total)
 }
 
-/// Where each star's label goes (plot coordinates): to the right of the star, else the first of
-/// left, above, below and further out whose box stays inside the plot and covers no label placed
-/// before it. Boxes are
-/// estimated in screen space with `transform` (about 7 points per character, 16 high); without
-/// one every label goes right of its star.
+/// Where each star's label goes on screen (the left centre of its text): to the right of the star,
+/// else the first of left, above, below and further out whose box stays inside the plot and covers
+/// no label placed before it. Boxes are estimated with `t`, the plot's transform (about 7 points
+/// per character, 16 high).
 pub fn place_labels(
     stars: &[[f64; 2]],
     names: &[String],
-    transform: Option<&egui_plot::PlotTransform>,
-) -> Vec<[f64; 2]> {
-    let Some(t) = transform else {
-        return stars.to_vec();
-    };
+    t: &egui_plot::PlotTransform,
+) -> Vec<egui::Pos2> {
     let mut placed: Vec<egui::Rect> = Vec::new();
     stars
         .iter()
@@ -591,8 +580,7 @@ pub fn place_labels(
                     egui::Rect::from_min_size(at + offsets[0] - egui::vec2(0.0, size.y / 2.0), size)
                 });
             placed.push(spot);
-            let p = t.value_from_position(spot.left_center());
-            [p.x, p.y]
+            spot.left_center()
         })
         .collect()
 }

@@ -81,10 +81,15 @@ fn run(
     [plain(out), grad(&q), grad(&k), grad(&v)]
 }
 
+/// The wgpu device of [`devices`]; None when skipping wgpu was asked for (`devices` prints it).
+fn wgpu_device() -> Option<flyp::ComputeDevice> {
+    devices().into_iter().find(|d| d.kind == BackendKind::Wgpu)
+}
+
 #[test]
 fn fused_attention_and_its_gradients_match_burn_attention_on_wgpu_and_flex() {
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let flex = Device::flex();
     // (batch, seq, heads, head_dim): CLIP's heads of 64 over two workgroups of rows (77: the
@@ -161,8 +166,8 @@ fn run_layer_norm(inputs: &[TensorData; 4], device: &Device, ours: bool) -> [Ten
 
 #[test]
 fn fused_layer_norm_and_its_gradients_match_burn_layer_norm_on_wgpu_and_flex() {
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let flex = Device::flex();
     // (batch, seq, d): widths below, at and above one workgroup's 64, rows shifted and scaled.
@@ -209,8 +214,8 @@ fn run_quick_gelu(inputs: &[TensorData; 2], device: &Device, ours: bool) -> [Ten
 
 #[test]
 fn quick_gelu_and_its_gradient_on_wgpu_match_burn_ops_on_wgpu_and_flex() {
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let flex = Device::flex();
     for (b, n, d) in [(2, 65, 768), (1, 3, 37)] {
@@ -274,8 +279,8 @@ fn run_patch_embedding(inputs: &[TensorData; 3], device: &Device, ours: bool) ->
 
 #[test]
 fn patch_embedding_as_a_product_matches_burns_convolution_on_wgpu_and_flex() {
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let flex = Device::flex();
     // (batch, channels, size, patch, hidden): the tiny config's 64/8, a one-patch image, and a
@@ -405,8 +410,8 @@ fn multi_tensor_adamw_on_wgpu_matches_burns_adamw_on_wgpu_and_flex() {
     use flyp::train::adamw::adamw;
     use flyp::train::adamw_gpu;
 
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let (b1, b2, eps) = (0.9, 0.98, 1e-6);
     let reference = |wd: f32| -> ModuleOptimizer {
@@ -485,8 +490,8 @@ fn multi_tensor_clipping_on_wgpu_matches_flex_and_leaves_a_norm_of_one() {
     use flyp::train::clip_grad::clip_global_norm;
     use flyp::train::grads_gpu;
 
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     // Three tensors per launch: the ten gradients take four launches.
     grads_gpu::set_most_per_launch(3);
@@ -524,8 +529,8 @@ fn a_mixed_precision_step_with_clipping_unscales_and_clips_on_wgpu_as_on_flex() 
     use flyp::train::adamw::adamw;
     use flyp::train::loss_scale::{LossScale, optimizer_step};
 
-    let Some(wgpu) = devices().into_iter().find(|d| d.kind == BackendKind::Wgpu) else {
-        return; // skipping wgpu was asked for (printed by `devices`)
+    let Some(wgpu) = wgpu_device() else {
+        return;
     };
     let mut results = Vec::new();
     for device in [wgpu.device.clone(), Device::flex()] {
